@@ -1,0 +1,404 @@
+"""Compile a validated model into a Plan: the one executable form every engine runs.
+
+A Plan is plain numpy tables plus a fixed state layout. State is a 2-D ``int64`` array of
+shape ``(D, N)``: one row per field, one column per countdown (N = 1 for the simulator and the
+live sequencer, millions for the risk engine, a frontier for the verifier). The rules that
+advance it are written once, in :mod:`padguard.plant` (what equipment and sensors do) and
+:mod:`padguard.sequencer.rules` (what the sequencer decides), composed in
+:mod:`padguard.semantics`.
+
+All times are integer milliseconds. Count times are relative to T-0; wall times to count start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from padguard.model.loader import Model
+from padguard.model.schema import Expr, Term
+from padguard.model.validate import IN_TRANSIT
+
+MS = 1000
+NEVER = np.iinfo(np.int64).max // 4  # "no such time" in next-event computations
+OPERATOR_REASON = -2  # REASON value for an operator hold
+NO_REASON = -1
+
+
+class Tri(IntEnum):
+    """Three-valued criterion state; Kleene AND is min, OR is max. Unknown is not OK."""
+
+    VIOLATED = 0
+    UNKNOWN = 1
+    OK = 2
+
+
+class Effect(IntEnum):
+    NONE = 0
+    JAM = 1  # equipment ignores commands; frozen in transit if moving
+    WRONG_POSITION = 2  # equipment ends its next travel in the fault's position
+    SPONTANEOUS = 3  # equipment is suddenly in the fault's position
+    STUCK = 4  # sensor keeps reporting its last value, freshly
+    DROPOUT = 5  # sensor stops reporting (becomes stale)
+    READS_WRONG = 6  # sensor reports a wrong value, freshly
+
+
+class StepKind(IntEnum):
+    MILESTONE = 0
+    MOVE = 1
+    EVACUATE = 2
+    OCCUPY = 3
+
+
+@dataclass
+class Layout:
+    """Named rows of the state array. Per-item fields occupy consecutive rows."""
+
+    rows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    size: int = 0
+
+    def add(self, name: str, count: int = 1) -> int:
+        start = self.size
+        self.rows[name] = (start, count)
+        self.size += count
+        return start
+
+    def names(self) -> list[str]:
+        out = []
+        for name, (_, n) in self.rows.items():
+            out.extend([name] if n == 1 else [f"{name}[{i}]" for i in range(n)])
+        return out
+
+
+@dataclass
+class CompiledTerm:
+    sensors: np.ndarray  # sensor indices (1 for a sensor term, n for a group)
+    k: int  # votes needed (1 for a sensor term)
+    lut: np.ndarray  # (domain+1,) bool: value code -> in the accepted set; last = in_transit
+    text: str
+
+
+@dataclass
+class CompiledExpr:
+    op: str  # "all" | "any"
+    items: list[CompiledTerm | CompiledExpr]
+
+
+@dataclass
+class Plan:
+    """Everything the engines need, as arrays and names. Built by :func:`compile_model`."""
+
+    model: Model
+    layout: Layout
+    res: int  # time resolution (ms) of travel-time choices
+    # count
+    start: int
+    ign: int
+    pnr: int
+    window_close: int  # wall time (ms after count start) past which ignition is not allowed
+    # equipment
+    equipment: list[str]
+    positions: list[list[str]]
+    initial: np.ndarray
+    transit: np.ndarray  # per equipment: the in-transit code (= number of positions)
+    tmin: np.ndarray  # (E, P+1, P) ms, -1 where no travel; row P = "from in transit"
+    tmax: np.ndarray
+    # sensors
+    sensors: list[str]
+    s_equip: np.ndarray
+    s_limit: np.ndarray  # staleness limit, ms
+    s_period: np.ndarray
+    # criteria
+    criteria: list[str]
+    c_expr: list[CompiledExpr]
+    c_from: np.ndarray
+    c_until: np.ndarray
+    c_deb: np.ndarray
+    # steps
+    steps: list[str]
+    step_at: np.ndarray
+    step_kind: np.ndarray
+    step_target: np.ndarray
+    step_to: np.ndarray
+    # holds and recycle points
+    holds: list[str]
+    h_at: np.ndarray  # with a trailing NEVER sentinel
+    h_dur: np.ndarray
+    recycle_points: list[str]
+    r_at: np.ndarray
+    r_step: np.ndarray
+    r_hold: np.ndarray
+    auto_resume: bool
+    auto_recycle_after: int  # ms, -1 = never
+    auto_recycle_to: int
+    auto_max_recycles: int
+    # plume and personnel
+    plume: list[str]  # rule labels, e.g. "cabin in_plume"
+    rule_equip: np.ndarray
+    rule_safe: np.ndarray  # (R, Pmax+1) bool
+    rule_hazard: list[str]
+    zones: list[str]
+    zone_equip: np.ndarray  # (Z, E) bool
+    zone_init: np.ndarray
+    # faults
+    faults: list[str]  # "component:mode"
+    f_kind: np.ndarray  # 0 equipment, 1 sensor
+    f_comp: np.ndarray
+    f_effect: np.ndarray  # Effect codes
+    f_to: np.ndarray  # position / value code, -1 if none
+    f_prob: np.ndarray
+    # row offsets (filled by compile_model)
+    T: int = 0
+    TC: int = 0
+    MODE: int = 0
+    STEP: int = 0
+    REASON: int = 0
+    HOLD_START: int = 0
+    HOLD_UNTIL: int = 0
+    NHOLDS: int = 0
+    HOLDTIME: int = 0
+    NREC: int = 0
+    NEXTB: int = 0
+    HAZ: int = 0
+    PHAZ: int = 0
+    IGN_T: int = 0
+    POS: int = 0
+    DEST: int = 0
+    ARRIVE: int = 0
+    EFAULT: int = 0
+    SVAL: int = 0
+    STIME: int = 0
+    SFAULT: int = 0
+    SWRONG: int = 0
+    OCC: int = 0
+    OKS: int = 0
+    CST: int = 0
+
+    # ---- lookups used by engines and front ends
+    @property
+    def E(self) -> int:
+        return len(self.equipment)
+
+    @property
+    def S(self) -> int:
+        return len(self.sensors)
+
+    @property
+    def C(self) -> int:
+        return len(self.criteria)
+
+    def equipment_index(self, name: str) -> int:
+        return self.equipment.index(name)
+
+    def sensor_index(self, name: str) -> int:
+        return self.sensors.index(name)
+
+    def fault_index(self, name: str) -> int:
+        """Index of "component:mode" in :attr:`faults`; raises KeyError with the known ones."""
+        if name in self.faults:
+            return self.faults.index(name)
+        raise KeyError(f"unknown fault '{name}'; known: {', '.join(self.faults)}")
+
+    def sensor_domain(self, s: int) -> list[str]:
+        return self.positions[int(self.s_equip[s])] + [IN_TRANSIT]
+
+    def decode_sensor(self, s: int, code: int) -> str:
+        dom = self.sensor_domain(s)
+        if code == -1:
+            return "no data"
+        if 0 <= code < len(dom):
+            return dom[code]
+        return f"malformed({code})"
+
+    def encode_sensor(self, s: int, value: str) -> int:
+        """Value name -> code; anything outside the domain becomes -2 (malformed)."""
+        dom = self.sensor_domain(s)
+        return dom.index(value) if value in dom else -2
+
+    def decode_position(self, e: int, code: int) -> str:
+        ps = self.positions[e]
+        return ps[code] if 0 <= code < len(ps) else IN_TRANSIT
+
+    def component_faults(self, component: str) -> list[int]:
+        return [i for i, f in enumerate(self.faults) if f.split(":")[0] == component]
+
+    def hold_reason_text(self, reason: int) -> str:
+        if reason == OPERATOR_REASON:
+            return "operator"
+        if 0 <= reason < self.C:
+            return f"criterion {self.criteria[reason]}"
+        if self.C <= reason < self.C + len(self.holds):
+            return f"built-in hold {self.holds[reason - self.C]}"
+        return "none"
+
+
+def _compile_term(t: Term, site_sensors: dict, groups: dict, sensor_idx: dict,
+                  positions_of: dict) -> CompiledTerm:
+    if t.sensor is not None:
+        members = [t.sensor]
+        k = 1
+        label = t.sensor
+    else:
+        g = groups[t.group]
+        members = list(g.sensors)
+        k = g.vote
+        label = f"{t.group} ({k}-of-{len(members)})"
+    eq = site_sensors[members[0]].observes
+    dom = positions_of[eq] + [IN_TRANSIT]
+    lut = np.array([v in t.values() for v in dom], dtype=bool)
+    vals = t.values()
+    text = f"{label} {'is ' + vals[0] if len(vals) == 1 else 'in ' + '/'.join(vals)}"
+    return CompiledTerm(np.array([sensor_idx[m] for m in members], dtype=np.int64), k, lut, text)
+
+
+def _compile_expr(e: Expr, *ctx) -> CompiledExpr:
+    op = "all" if e.all is not None else "any"
+    items = []
+    for it in (e.all if e.all is not None else e.any) or []:
+        items.append(_compile_expr(it, *ctx) if isinstance(it, Expr) else _compile_term(it, *ctx))
+    return CompiledExpr(op, items)
+
+
+def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
+    """Turn a validated model into a :class:`Plan`."""
+    site, proc, faults = model.site, model.procedure, model.faults
+    equipment = [e.name for e in site.equipment]
+    positions = [list(e.positions) for e in site.equipment]
+    positions_of = {e.name: list(e.positions) for e in site.equipment}
+    E = len(equipment)
+    pmax = max(len(p) for p in positions)
+    tmin = np.full((E, pmax + 1, pmax), -1, dtype=np.int64)
+    tmax = np.full((E, pmax + 1, pmax), -1, dtype=np.int64)
+    for i, e in enumerate(site.equipment):
+        for t in e.travel:
+            a, b = e.positions.index(t.from_), e.positions.index(t.to)
+            tmin[i, a, b], tmax[i, a, b] = t.min * MS, t.max * MS
+        # From in transit (or from a fault position with no declared travel): the worst
+        # declared range into the target, so a re-command never looks faster than reality.
+        for b in range(len(e.positions)):
+            into = [(tmin[i, a, b], tmax[i, a, b]) for a in range(len(e.positions)) if tmin[i, a, b] >= 0]
+            if into:
+                lo = min(x for x, _ in into)
+                hi = max(y for _, y in into)
+                tmin[i, len(e.positions), b], tmax[i, len(e.positions), b] = lo, hi
+                for a in range(len(e.positions)):
+                    if tmin[i, a, b] < 0 and a != b:
+                        tmin[i, a, b], tmax[i, a, b] = lo, hi
+    sensors = [s.name for s in site.sensors]
+    sensor_idx = {n: i for i, n in enumerate(sensors)}
+    s_equip = np.array([equipment.index(s.observes) for s in site.sensors], dtype=np.int64)
+    s_period = np.array([s.period * MS for s in site.sensors], dtype=np.int64)
+    s_limit = np.array([int(round(s.period * MS * s.stale_after)) for s in site.sensors], dtype=np.int64)
+    site_sensors = {s.name: s for s in site.sensors}
+    groups = {g.name: g for g in site.groups}
+    ctx = (site_sensors, groups, sensor_idx, positions_of)
+    crits = proc.criteria
+    c_expr = [_compile_expr(Expr(all=c.all, any=c.any), *ctx) for c in crits]
+    steps = []
+    kinds, targets, tos = [], [], []
+    zones = [z.name for z in site.personnel_zones]
+    for st in proc.steps:
+        if st.move is not None:
+            steps.append(f"move {st.move} to {st.to}")
+            kinds.append(StepKind.MOVE)
+            ei = equipment.index(st.move)
+            targets.append(ei)
+            tos.append(positions[ei].index(st.to))
+        elif st.evacuate is not None:
+            steps.append(f"evacuate {st.evacuate}")
+            kinds.append(StepKind.EVACUATE)
+            targets.append(zones.index(st.evacuate))
+            tos.append(0)
+        elif st.occupy is not None:
+            steps.append(f"occupy {st.occupy}")
+            kinds.append(StepKind.OCCUPY)
+            targets.append(zones.index(st.occupy))
+            tos.append(1)
+        else:
+            steps.append(st.milestone or "")
+            kinds.append(StepKind.MILESTONE)
+            targets.append(-1)
+            tos.append(-1)
+    step_at = np.array([s.at * MS for s in proc.steps], dtype=np.int64)
+    holds = sorted(proc.holds, key=lambda h: h.at)
+    h_at = np.array([h.at * MS for h in holds] + [NEVER], dtype=np.int64)
+    h_dur = np.array([h.duration * MS for h in holds] + [0], dtype=np.int64)
+    rps = proc.recycle_points
+    r_at = np.array([r.at * MS for r in rps], dtype=np.int64)
+    r_step = np.array([int(np.searchsorted(step_at, r.at * MS, side="left")) for r in rps], dtype=np.int64)
+    r_hold = np.array([int(np.searchsorted(h_at[:-1], r.at * MS, side="left")) for r in rps], dtype=np.int64)
+    rules = site.plume_zone
+    rule_equip = np.array([equipment.index(r.equipment) for r in rules], dtype=np.int64)
+    rule_safe = np.zeros((len(rules), pmax + 1), dtype=bool)
+    for i, r in enumerate(rules):
+        for v in r.safe:
+            rule_safe[i, positions_of[r.equipment].index(v)] = True
+    zone_equip = np.zeros((len(zones), E), dtype=bool)
+    for i, z in enumerate(site.personnel_zones):
+        for e in z.equipment:
+            zone_equip[i, equipment.index(e)] = True
+    f_names, f_kind, f_comp, f_eff, f_to, f_prob = [], [], [], [], [], []
+    eff_code = {"jam": Effect.JAM, "wrong_position": Effect.WRONG_POSITION,
+                "spontaneous": Effect.SPONTANEOUS, "stuck": Effect.STUCK,
+                "dropout": Effect.DROPOUT, "reads_wrong": Effect.READS_WRONG}
+    for f in faults.faults:
+        f_names.append(f"{f.component}:{f.mode}")
+        f_eff.append(eff_code[f.effect])
+        f_prob.append(f.probability)
+        if f.component in sensor_idx:
+            si = sensor_idx[f.component]
+            f_kind.append(1)
+            f_comp.append(si)
+            dom = positions[s_equip[si]] + [IN_TRANSIT]
+            f_to.append(dom.index(f.value) if f.value else -1)
+        else:
+            ei = equipment.index(f.component)
+            f_kind.append(0)
+            f_comp.append(ei)
+            f_to.append(positions[ei].index(f.to) if f.to else -1)
+
+    L = Layout()
+    offsets = {}
+    for name, n in (("T", 1), ("TC", 1), ("MODE", 1), ("STEP", 1), ("REASON", 1),
+                    ("HOLD_START", 1), ("HOLD_UNTIL", 1), ("NHOLDS", 1), ("HOLDTIME", 1),
+                    ("NREC", 1), ("NEXTB", 1), ("HAZ", 1), ("PHAZ", 1), ("IGN_T", 1),
+                    ("POS", E), ("DEST", E), ("ARRIVE", E), ("EFAULT", E),
+                    ("SVAL", len(sensors)), ("STIME", len(sensors)), ("SFAULT", len(sensors)),
+                    ("SWRONG", len(sensors)), ("OCC", len(zones)), ("OKS", len(crits)),
+                    ("CST", len(crits))):
+        offsets[name] = L.add(name, n)
+
+    ar = lambda xs: np.array(xs, dtype=np.int64)  # noqa: E731
+    auto = proc.auto
+    plan = Plan(
+        model=model, layout=L, res=resolution_ms,
+        start=proc.start * MS, ign=proc.ignition * MS,
+        pnr=(proc.point_of_no_return if proc.point_of_no_return is not None else proc.ignition) * MS,
+        window_close=(proc.ignition - proc.start + proc.window.duration) * MS,
+        equipment=equipment, positions=positions,
+        initial=ar([e.positions.index(e.initial) for e in site.equipment]),
+        transit=ar([len(p) for p in positions]), tmin=tmin, tmax=tmax,
+        sensors=sensors, s_equip=s_equip, s_limit=s_limit, s_period=s_period,
+        criteria=[c.name for c in crits], c_expr=c_expr,
+        c_from=ar([c.applies.from_ * MS for c in crits]),
+        c_until=ar([c.applies.until * MS for c in crits]),
+        c_deb=ar([(c.debounce if c.debounce is not None else proc.debounce) * MS for c in crits]),
+        steps=steps, step_at=step_at, step_kind=ar(kinds), step_target=ar(targets), step_to=ar(tos),
+        holds=[h.name for h in holds], h_at=h_at, h_dur=h_dur,
+        recycle_points=[r.name for r in rps], r_at=r_at, r_step=r_step, r_hold=r_hold,
+        auto_resume=auto.resume,
+        auto_recycle_after=auto.recycle_after * MS if auto.recycle_after is not None else -1,
+        auto_recycle_to=[r.name for r in rps].index(auto.recycle_to) if auto.recycle_to else -1,
+        auto_max_recycles=auto.max_recycles,
+        plume=[f"{r.equipment} {r.hazard}" for r in rules], rule_equip=rule_equip,
+        rule_safe=rule_safe, rule_hazard=[r.hazard for r in rules],
+        zones=zones, zone_equip=zone_equip,
+        zone_init=ar([1 if z.occupied else 0 for z in site.personnel_zones]),
+        faults=f_names, f_kind=ar(f_kind), f_comp=ar(f_comp), f_effect=ar(f_eff), f_to=ar(f_to),
+        f_prob=np.array(f_prob, dtype=np.float64),
+    )
+    for name, off in offsets.items():
+        setattr(plan, name, off)
+    return plan

@@ -1,0 +1,1 @@
+"""The model layer: declarative pad, procedure and fault descriptions, validated."""

@@ -1,0 +1,204 @@
+"""Load a site, a procedure and its faults from YAML, validate them, and report every problem.
+
+Shape errors come from pydantic; cross-reference errors from :mod:`padguard.model.validate`.
+Both are reported as :class:`Problem` with the file, line and field. Nothing runs on an
+invalid model: :func:`load` raises :class:`ModelError` instead of returning one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from padguard.model.errors import ModelError, Problem
+from padguard.model.schema import Faults, Procedure, Site
+from padguard.model.yamlsrc import Located, load_yaml
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass
+class Model:
+    """A validated site + procedure + faults triple, ready to compile."""
+
+    site: Site
+    procedure: Procedure
+    faults: Faults
+    files: dict[str, str]
+
+
+def sites_dir() -> Path:
+    """The folder of reference sites shipped with the package."""
+    return Path(str(resources.files("padguard") / "sites"))
+
+
+def shipped_sites() -> list[str]:
+    return sorted(p.name for p in sites_dir().iterdir() if (p / "site.yaml").exists())
+
+
+def _describe_pydantic(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid value"))
+    typ = err.get("type", "")
+    if typ == "missing":
+        return "required field is missing"
+    if typ == "extra_forbidden":
+        return "unknown field (check the spelling; see `padguard schema`)"
+    msg = msg.removeprefix("Value error, ")
+    if "input" in err and typ not in ("missing",) and not isinstance(err["input"], dict | list):
+        msg += f" (got {err['input']!r})"
+    return msg
+
+
+def parse_as(cls: type[T], located: Located) -> T:
+    """Validate one located YAML document as ``cls``, mapping errors to file lines."""
+    try:
+        return cls.model_validate(located.data)
+    except ValidationError as exc:
+        problems = []
+        seen = set()
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("Term", "Expr"))))
+            key = (loc, err.get("type"))
+            if key in seen:
+                continue
+            seen.add(key)
+            # Pydantic reports field aliases ('from', 'in', 'is'): keep them as written.
+            problems.append(located.problem(loc, _describe_pydantic(err)))
+        raise ModelError(problems) from None
+
+
+def resolve_site(site: str | Path) -> Path:
+    """A shipped site name, a site folder, or a site.yaml path -> the site.yaml path."""
+    p = Path(site)
+    if p.is_dir():
+        return p / "site.yaml"
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    shipped = sites_dir() / str(site) / "site.yaml"
+    if shipped.exists():
+        return shipped
+    names = ", ".join(shipped_sites())
+    raise ModelError([Problem(str(site), None, "", f"no such site file or shipped site (shipped: {names})")])
+
+
+def resolve_procedure(site_yaml: Path, procedure: str | Path) -> Path:
+    p = Path(procedure)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    cand = site_yaml.parent / f"{procedure}.yaml"
+    if cand.exists():
+        return cand
+    known = sorted(
+        q.stem for q in site_yaml.parent.glob("*.yaml") if q.stem not in ("site", "faults")
+    )
+    raise ModelError([Problem(str(procedure), None, "",
+                              f"no such procedure file or procedure of this site (known: {', '.join(known) or 'none'})")])
+
+
+def load(site: str | Path, procedure: str | Path, faults: str | Path | None = None) -> Model:
+    """Load and validate a model. ``site``/``procedure`` may be shipped names or paths.
+
+    Faults default to ``faults.yaml`` beside the site file; a site without one has none.
+    """
+    from padguard.model.validate import validate_model
+
+    site_path = resolve_site(site)
+    proc_path = resolve_procedure(site_path, procedure)
+    fault_path = Path(faults) if faults else site_path.parent / "faults.yaml"
+    problems: list[Problem] = []
+    docs: dict[str, Located] = {}
+    parsed: dict[str, Any] = {}
+    for key, path, cls in (("site", site_path, Site), ("procedure", proc_path, Procedure),
+                           ("faults", fault_path, Faults)):
+        if key == "faults" and not faults and not fault_path.exists():
+            parsed[key] = None
+            continue
+        try:
+            loc = load_yaml(path)
+            docs[key] = loc
+            parsed[key] = parse_as(cls, loc)
+        except ModelError as exc:
+            problems.extend(exc.problems)
+            parsed[key] = None
+    if problems:
+        raise ModelError(problems)
+    site_m: Site = parsed["site"]
+    if parsed["faults"] is None:
+        parsed["faults"] = Faults(site=site_m.site, faults=[])
+        docs["faults"] = Located(str(fault_path), {}, {})
+    model = Model(site_m, parsed["procedure"], parsed["faults"],
+                  {k: v.file for k, v in docs.items()})
+    problems = validate_model(model, docs)
+    if problems:
+        raise ModelError(problems)
+    return model
+
+
+def check_files(paths: list[str | Path]) -> list[Problem]:
+    """Validate files on their own or together (``padguard check``): returns all problems.
+
+    Each file is recognised by its top-level key (site / procedure / faults). When a site is
+    among them, procedures and faults are cross-checked against it; otherwise against the
+    site named inside them, looked up beside the file or among the shipped sites.
+    """
+    from padguard.model.validate import validate_model
+
+    problems: list[Problem] = []
+    sites: dict[str, tuple[Site, Located]] = {}
+    others: list[tuple[str, Located, BaseModel]] = []
+    for path in paths:
+        try:
+            loc = load_yaml(path)
+        except ModelError as exc:
+            problems.extend(exc.problems)
+            continue
+        data = loc.data
+        kind = "site" if "equipment" in data or "site" in data and "name" in data and "procedure" not in data and "faults" not in data else (
+            "procedure" if "procedure" in data else "faults" if "faults" in data else None)
+        if kind is None:
+            problems.append(loc.problem((), "cannot tell what this file is: expected a top-level "
+                                            "'site:' with 'equipment:', 'procedure:', or 'faults:'"))
+            continue
+        cls = {"site": Site, "procedure": Procedure, "faults": Faults}[kind]
+        try:
+            obj = parse_as(cls, loc)
+        except ModelError as exc:
+            problems.extend(exc.problems)
+            continue
+        if isinstance(obj, Site):
+            sites[obj.site] = (obj, loc)
+            validate_site_only = validate_model(
+                Model(obj, _empty_procedure(obj), Faults(site=obj.site), {}), {"site": loc}
+            )
+            problems.extend(validate_site_only)
+        else:
+            others.append((kind, loc, obj))
+    for kind, loc, obj in others:
+        site_name = obj.site  # type: ignore[attr-defined]
+        if site_name not in sites:
+            try:
+                sp = Path(loc.file).parent / "site.yaml"
+                if not sp.exists():
+                    sp = resolve_site(site_name)
+                sloc = load_yaml(sp)
+                sites[site_name] = (parse_as(Site, sloc), sloc)
+            except ModelError:
+                problems.append(loc.problem(("site",), f"unknown site '{site_name}': give its site.yaml too"))
+                continue
+        site_obj, sloc = sites[site_name]
+        if kind == "procedure":
+            m = Model(site_obj, obj, Faults(site=site_obj.site), {})  # type: ignore[arg-type]
+            docs = {"site": sloc, "procedure": loc}
+        else:
+            m = Model(site_obj, _empty_procedure(site_obj), obj, {})  # type: ignore[arg-type]
+            docs = {"site": sloc, "faults": loc}
+        problems.extend(p for p in validate_model(m, docs) if p.file == loc.file)
+    return problems
+
+
+def _empty_procedure(site: Site) -> Procedure:
+    return Procedure(procedure="none", site=site.site, start=-1, ignition=0)

@@ -1,0 +1,277 @@
+"""The declarative model: site, procedure and faults, as pydantic models.
+
+Shape checks live here (types, required fields, units). Cross-references (unknown names,
+duplicates, unreachable positions, impossible times) are checked in ``validate.py`` so that
+every problem in a file is reported at once with its line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from padguard.model.times import parse_count_time, parse_duration
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+
+
+def _dur(v: Any) -> int:
+    return parse_duration(v)
+
+
+def _ct(v: Any) -> int:
+    return parse_count_time(v)
+
+
+Duration = Annotated[int, BeforeValidator(_dur)]
+CountTime = Annotated[int, BeforeValidator(_ct)]
+
+
+def _name(v: Any) -> str:
+    if not isinstance(v, str) or not NAME_RE.match(v):
+        raise ValueError(
+            f"{v!r} is not a valid name: use lower-case letters, digits and '_', "
+            "optionally dotted (e.g. 'cabin.stopper')"
+        )
+    return v
+
+
+Name = Annotated[str, BeforeValidator(_name)]
+
+
+class Strict(BaseModel):
+    """Base: unknown fields are errors, so a typo never silently does nothing."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- site
+
+EquipmentKind = Literal[
+    "cabin", "tower", "mast", "arm", "shield", "door", "lock", "platform", "other"
+]
+
+
+class Travel(Strict):
+    """Motion between two positions; the actual time is anywhere in [min, max]."""
+
+    from_: Name = Field(alias="from")
+    to: Name
+    min: Duration
+    max: Duration
+    source: str | None = None
+
+
+class Equipment(Strict):
+    name: Name
+    kind: EquipmentKind
+    description: str = ""
+    positions: list[Name] = Field(min_length=1)
+    initial: Name
+    travel: list[Travel] = Field(default_factory=list)
+    source: str | None = None
+
+
+SensorFaultMode = Literal["stuck", "dropout", "reads_wrong"]
+
+
+class Sensor(Strict):
+    """A sensor reports the position of one piece of equipment (or 'in_transit')."""
+
+    name: Name
+    observes: Name
+    period: Duration = Field(default=1, description="expected sampling period")
+    stale_after: float = Field(
+        default=3.0, gt=0, description="stale when no sample for period x stale_after"
+    )
+    faults: list[SensorFaultMode] = Field(default_factory=lambda: ["stuck", "dropout", "reads_wrong"])
+    description: str = ""
+    source: str | None = None
+
+
+class Group(Strict):
+    """A redundancy group: k-of-n voting over its fresh members."""
+
+    name: Name
+    sensors: list[Name] = Field(min_length=1)
+    vote: int = Field(ge=1, description="k: how many fresh members must agree")
+    source: str | None = None
+
+
+HazardKind = Literal["in_plume", "unlocked", "unshielded"]
+
+
+class PlumeRule(Strict):
+    """At ignition ``equipment`` must be in one of ``safe`` positions, else ``hazard``."""
+
+    equipment: Name
+    safe: list[Name] = Field(min_length=1)
+    hazard: HazardKind = "in_plume"
+    description: str = ""
+
+
+class PersonnelZone(Strict):
+    """Equipment that must not move while people are in the zone."""
+
+    name: Name
+    equipment: list[Name] = Field(min_length=1)
+    occupied: bool = True
+    description: str = ""
+
+
+class Site(Strict):
+    site: Name
+    name: str
+    description: str = ""
+    sources: dict[str, str] = Field(default_factory=dict)
+    equipment: list[Equipment] = Field(min_length=1)
+    sensors: list[Sensor] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
+    plume_zone: list[PlumeRule] = Field(default_factory=list)
+    personnel_zones: list[PersonnelZone] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- procedure
+
+
+class Term(Strict):
+    """A leaf predicate: a sensor's (or a voted group's) value is one of ``in``."""
+
+    sensor: Name | None = None
+    group: Name | None = None
+    is_: Name | None = Field(default=None, alias="is")
+    in_: list[Name] | None = Field(default=None, alias="in")
+
+    def values(self) -> list[str]:
+        return list(self.in_ or []) + ([self.is_] if self.is_ else [])
+
+
+class Expr(Strict):
+    """A Kleene (three-valued) combination: all = AND, any = OR."""
+
+    all: list[Term | Expr] | None = None
+    any: list[Term | Expr] | None = None
+
+
+class Window(Strict):
+    """The count-time span in which a criterion applies."""
+
+    from_: CountTime = Field(alias="from")
+    until: CountTime = 0
+
+
+class Criterion(Strict):
+    """A launch commit criterion: must be OK (not violated, not unknown) while it applies."""
+
+    name: Name
+    description: str = ""
+    applies: Window
+    debounce: Duration | None = None
+    all: list[Term | Expr] | None = None
+    any: list[Term | Expr] | None = None
+    clear_hint: str = ""
+    source: str | None = None
+
+
+class Step(Strict):
+    """One T-minus step: a command to equipment, a personnel movement, or a milestone."""
+
+    at: CountTime
+    move: Name | None = None
+    to: Name | None = None
+    evacuate: Name | None = None
+    occupy: Name | None = None
+    milestone: str | None = None
+    source: str | None = None
+
+
+class BuiltinHold(Strict):
+    name: str
+    at: CountTime
+    duration: Duration
+    source: str | None = None
+
+
+class RecyclePoint(Strict):
+    name: Name
+    at: CountTime
+    source: str | None = None
+
+
+class LaunchWindow(Strict):
+    """The window opens at nominal T-0 and lasts ``duration``; ignition after it scrubs."""
+
+    duration: Duration = 0
+    source: str | None = None
+
+
+class AutoPolicy(Strict):
+    """What the sequencer does unattended (risk, verify, dry runs)."""
+
+    resume: bool = True
+    recycle_after: Duration | None = None
+    recycle_to: Name | None = None
+    max_recycles: int = Field(default=0, ge=0)
+
+
+class Invariant(Strict):
+    """A user invariant (checked by the verifier): an expression over true state."""
+
+    name: Name
+    expr: str
+    description: str = ""
+
+
+class Procedure(Strict):
+    procedure: Name
+    site: Name
+    description: str = ""
+    start: CountTime
+    ignition: CountTime = 0
+    point_of_no_return: CountTime | None = None
+    window: LaunchWindow = Field(default_factory=LaunchWindow)
+    debounce: Duration = 0
+    steps: list[Step] = Field(default_factory=list)
+    holds: list[BuiltinHold] = Field(default_factory=list)
+    recycle_points: list[RecyclePoint] = Field(default_factory=list)
+    criteria: list[Criterion] = Field(default_factory=list)
+    auto: AutoPolicy = Field(default_factory=AutoPolicy)
+    invariants: list[Invariant] = Field(default_factory=list)
+    sources: dict[str, str] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- faults
+
+EquipmentEffect = Literal["jam", "wrong_position", "spontaneous"]
+
+
+class FaultMode(Strict):
+    """A way one component can fail, with its probability per demand."""
+
+    component: Name
+    mode: Name
+    effect: Literal["jam", "wrong_position", "spontaneous", "stuck", "dropout", "reads_wrong"]
+    to: Name | None = None
+    value: Name | None = None
+    probability: float = Field(ge=0.0, le=1.0)
+    description: str = ""
+    source: str | None = None
+
+    @field_validator("probability", mode="before")
+    @classmethod
+    def _prob(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("expected a probability between 0 and 1")
+        return v
+
+
+class Faults(Strict):
+    site: Name
+    faults: list[FaultMode] = Field(default_factory=list)
+    sources: dict[str, str] = Field(default_factory=dict)
+
+
+Expr.model_rebuild()
+Criterion.model_rebuild()

@@ -1,0 +1,172 @@
+"""Plant rules: what equipment, locks and sensors do under commands and faults.
+
+Written once, vectorised over the columns of the state array. The sequencer never reads the
+rows these rules own for ground truth (POS, DEST, ARRIVE, EFAULT); it sees only SVAL/STIME.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from padguard.compile import Effect, Plan, StepKind
+
+
+def fault_effect(plan: Plan, codes: np.ndarray) -> np.ndarray:
+    """Map EFAULT/SFAULT codes (0 = healthy, else fault index + 1) to Effect codes."""
+    table = np.concatenate([[Effect.NONE], plan.f_effect]).astype(np.int64)
+    return table[codes]
+
+
+def fault_target(plan: Plan, codes: np.ndarray) -> np.ndarray:
+    table = np.concatenate([[-1], plan.f_to]).astype(np.int64)
+    return table[codes]
+
+
+def arrivals(plan: Plan, S: np.ndarray) -> np.ndarray:
+    """Finish travel that is due. Returns (E, N) bool: which equipment arrived now."""
+    T = S[plan.T]
+    out = np.zeros((plan.E, S.shape[1]), dtype=bool)
+    for e in range(plan.E):
+        arr = S[plan.ARRIVE + e]
+        due = (arr >= 0) & (arr <= T)
+        if not due.any():
+            continue
+        code = S[plan.EFAULT + e]
+        wrong = fault_effect(plan, code) == Effect.WRONG_POSITION
+        S[plan.POS + e] = np.where(due, np.where(wrong, fault_target(plan, code), S[plan.DEST + e]),
+                                   S[plan.POS + e])
+        S[plan.ARRIVE + e] = np.where(due, -1, arr)
+        out[e] = due
+    return out
+
+
+def sense(plan: Plan, S: np.ndarray) -> None:
+    """Sensors sample the truth, as their faults allow, at the current time."""
+    T = S[plan.T]
+    for s in range(plan.S):
+        e = int(plan.s_equip[s])
+        truth = S[plan.POS + e]
+        eff = fault_effect(plan, S[plan.SFAULT + s])
+        if not eff.any():
+            S[plan.SVAL + s] = truth
+            S[plan.STIME + s] = T
+            continue
+        val = S[plan.SVAL + s]
+        S[plan.SVAL + s] = np.where(eff == Effect.NONE, truth,
+                                    np.where(eff == Effect.READS_WRONG, S[plan.SWRONG + s], val))
+        S[plan.STIME + s] = np.where(eff == Effect.DROPOUT, S[plan.STIME + s], T)
+
+
+def travel_time(plan: Plan, e: int, frm: np.ndarray, to: int, u: np.ndarray) -> np.ndarray:
+    """Travel time (ms) from ``frm`` to ``to``: min + a whole number of resolution steps.
+
+    ``u`` in [0, 1) picks the point in the declared [min, max] range: sampled by the simulator
+    and the risk engine, enumerated by the verifier (see :func:`travel_choices`).
+    """
+    frm = np.where(frm >= plan.transit[e], plan.tmin.shape[1] - 1, frm)
+    lo = plan.tmin[e, frm, to]
+    hi = plan.tmax[e, frm, to]
+    span = (hi - lo) // plan.res
+    return lo + np.floor(u * (span + 1)).astype(np.int64) * plan.res
+
+
+def travel_choices(plan: Plan, e: int, frm: int, to: int) -> np.ndarray:
+    """The u values that hit each distinct travel time once (for exhaustive exploration)."""
+    frm = plan.tmin.shape[1] - 1 if frm >= plan.transit[e] else frm
+    span = int((plan.tmax[e, frm, to] - plan.tmin[e, frm, to]) // plan.res)
+    return (np.arange(span + 1) + 0.5) / (span + 1)
+
+
+def command(plan: Plan, S: np.ndarray, issued: np.ndarray, tr_u: np.ndarray | None) -> np.ndarray:
+    """Carry out the steps the sequencer issued now. Returns (nsteps, N) bool: ignored moves."""
+    T = S[plan.T]
+    ignored = np.zeros_like(issued)
+    for j in np.flatnonzero(issued.any(axis=1)):
+        m = issued[j]
+        kind = plan.step_kind[j]
+        tgt = int(plan.step_target[j])
+        if kind == StepKind.MOVE:
+            to = int(plan.step_to[j])
+            pos, dest, arr = S[plan.POS + tgt], S[plan.DEST + tgt], S[plan.ARRIVE + tgt]
+            jam = fault_effect(plan, S[plan.EFAULT + tgt]) == Effect.JAM
+            already = ((pos == to) & (arr < 0)) | ((dest == to) & (arr >= 0))
+            go = m & ~jam & ~already
+            ignored[j] = m & jam & ~already
+            if go.any():
+                u = tr_u[j] if tr_u is not None else np.full(S.shape[1], 0.5)
+                dt = travel_time(plan, tgt, pos, to, u)
+                S[plan.DEST + tgt] = np.where(go, to, dest)
+                S[plan.ARRIVE + tgt] = np.where(go, T + dt, arr)
+                S[plan.POS + tgt] = np.where(go, plan.transit[tgt], pos)
+        elif kind in (StepKind.EVACUATE, StepKind.OCCUPY):
+            S[plan.OCC + tgt] = np.where(m, 1 if kind == StepKind.OCCUPY else 0, S[plan.OCC + tgt])
+    return ignored
+
+
+def personnel(plan: Plan, S: np.ndarray) -> None:
+    """Flag equipment moving while people are in its hazard zone (sticky bitmask PHAZ)."""
+    if not plan.zones:
+        return
+    moving = S[plan.ARRIVE:plan.ARRIVE + plan.E] >= 0  # (E, N)
+    for z in range(len(plan.zones)):
+        occ = S[plan.OCC + z] > 0
+        hit = occ & moving[plan.zone_equip[z]].any(axis=0)
+        S[plan.PHAZ] |= np.where(hit, 1 << z, 0)
+
+
+def ignition_hazards(plan: Plan, S: np.ndarray, ignited: np.ndarray) -> None:
+    """At ignition, record which plume-zone rules the true state violates (HAZ bitmask)."""
+    if not ignited.any():
+        return
+    haz = np.zeros(S.shape[1], dtype=np.int64)
+    for r in range(len(plan.plume)):
+        e = int(plan.rule_equip[r])
+        pos = S[plan.POS + e]
+        safe = plan.rule_safe[r][np.minimum(pos, plan.rule_safe.shape[1] - 1)] & (pos < plan.transit[e])
+        haz |= np.where(~safe, 1 << r, 0)
+    S[plan.HAZ] = np.where(ignited, haz, S[plan.HAZ])
+
+
+def inject(plan: Plan, S: np.ndarray, fault: int, mask: np.ndarray | None = None,
+           value: int | None = None) -> None:
+    """Make fault ``fault`` active now in the columns selected by ``mask``.
+
+    For a sensor that reads wrong, ``value`` is the code it reports; by default the fault's
+    declared value, else the first value that differs from the truth.
+    """
+    N = S.shape[1]
+    m = np.ones(N, dtype=bool) if mask is None else mask
+    comp = int(plan.f_comp[fault])
+    eff = int(plan.f_effect[fault])
+    code = fault + 1
+    if plan.f_kind[fault] == 0:
+        S[plan.EFAULT + comp] = np.where(m, code, S[plan.EFAULT + comp])
+        if eff == Effect.JAM:
+            moving = m & (S[plan.ARRIVE + comp] >= 0)
+            S[plan.ARRIVE + comp] = np.where(moving, -1, S[plan.ARRIVE + comp])
+            S[plan.POS + comp] = np.where(moving, plan.transit[comp], S[plan.POS + comp])
+        elif eff == Effect.SPONTANEOUS:
+            S[plan.POS + comp] = np.where(m, plan.f_to[fault], S[plan.POS + comp])
+            S[plan.ARRIVE + comp] = np.where(m, -1, S[plan.ARRIVE + comp])
+            S[plan.DEST + comp] = np.where(m, plan.f_to[fault], S[plan.DEST + comp])
+    else:
+        S[plan.SFAULT + comp] = np.where(m, code, S[plan.SFAULT + comp])
+        if eff == Effect.READS_WRONG:
+            if value is None:
+                value = int(plan.f_to[fault])
+            if value < 0:
+                e = int(plan.s_equip[comp])
+                dom = int(plan.transit[e]) + 1
+                wrong = (S[plan.POS + e] + 1) % dom
+            else:
+                wrong = np.full(N, value)
+            S[plan.SWRONG + comp] = np.where(m, wrong, S[plan.SWRONG + comp])
+
+
+def clear(plan: Plan, S: np.ndarray, fault: int, mask: np.ndarray | None = None) -> None:
+    """Repair a fault: the component behaves normally again (it does not move by itself)."""
+    N = S.shape[1]
+    m = np.ones(N, dtype=bool) if mask is None else mask
+    comp = int(plan.f_comp[fault])
+    row = (plan.EFAULT if plan.f_kind[fault] == 0 else plan.SFAULT) + comp
+    S[row] = np.where(m & (S[row] == fault + 1), 0, S[row])

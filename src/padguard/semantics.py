@@ -1,0 +1,159 @@
+"""The one semantics: how a Plan's state advances. Every engine runs these functions.
+
+An instant is settled by :func:`settle` (plant reacts, sensors sample, the sequencer decides,
+the plant carries out commands), twice so that a decision sees the plant's immediate reaction.
+Between instants nothing changes except the clock, so engines jump straight to
+:func:`next_event` (discrete-event time, exact to the millisecond).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from padguard import plant
+from padguard.compile import NEVER, NO_REASON, Effect, Plan
+from padguard.sequencer import rules
+from padguard.sequencer.table import Mode, Trigger
+
+PASSES = 2
+
+
+def initial_state(plan: Plan, n: int = 1) -> np.ndarray:
+    """The state at count start (T = 0 wall, TC = procedure start), for ``n`` countdowns."""
+    S = np.zeros((plan.layout.size, n), dtype=np.int64)
+    S[plan.TC] = plan.start
+    S[plan.MODE] = Mode.COUNTING
+    S[plan.REASON] = NO_REASON
+    S[plan.HOLD_UNTIL] = -1
+    S[plan.IGN_T] = -1
+    S[plan.POS:plan.POS + plan.E] = plan.initial[:, None]
+    S[plan.DEST:plan.DEST + plan.E] = plan.initial[:, None]
+    S[plan.ARRIVE:plan.ARRIVE + plan.E] = -1
+    if plan.zones:
+        S[plan.OCC:plan.OCC + len(plan.zones)] = plan.zone_init[:, None]
+    plant.sense(plan, S)
+    if plan.C:
+        # Criteria that already read OK at count start count as settled (no spurious debounce).
+        raw = rules.evaluate(plan, S)
+        S[plan.OKS:plan.OKS + plan.C] = np.where(raw == 2, -NEVER, -1)
+        S[plan.CST:plan.CST + plan.C] = raw
+    return S
+
+
+@dataclass
+class Happenings:
+    """What happened during one settled instant (for narration and properties)."""
+
+    triggers: list[np.ndarray]  # per pass, (N,) Trigger code or -1
+    refused: np.ndarray
+    issued: np.ndarray  # (nsteps, N)
+    ignored: np.ndarray  # (nsteps, N) move commands ignored by jammed equipment
+    arrived: np.ndarray  # (E, N)
+    ignited: np.ndarray  # (N,)
+
+
+def settle(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
+           oparg: np.ndarray | None = None, tr_u: np.ndarray | None = None) -> Happenings:
+    """Process everything that happens at the current time ``S[T]``."""
+    N = S.shape[1]
+    nsteps = len(plan.step_at)
+    issued = np.zeros((nsteps, N), dtype=bool)
+    ignored = np.zeros((nsteps, N), dtype=bool)
+    arrived = np.zeros((plan.E, N), dtype=bool)
+    ignited = np.zeros(N, dtype=bool)
+    trigs = []
+    refused = np.zeros(N, dtype=bool)
+    for p in range(PASSES):
+        arrived |= plant.arrivals(plan, S)
+        plant.sense(plan, S)
+        d = rules.decide(plan, S, op if p == 0 else None, oparg if p == 0 else None)
+        trigs.append(d.trigger)
+        if p == 0:
+            refused = d.refused
+        ignored |= plant.command(plan, S, d.issued, tr_u)
+        issued |= d.issued
+        plant.ignition_hazards(plan, S, d.ignited)
+        ignited |= d.ignited
+        plant.personnel(plan, S)
+    plant.sense(plan, S)
+    return Happenings(trigs, refused, issued, ignored, arrived, ignited)
+
+
+def next_event(plan: Plan, S: np.ndarray) -> np.ndarray:
+    """The earliest future wall time at which anything can change, per column (NEVER if final)."""
+    T, TC, mode = S[plan.T], S[plan.TC], S[plan.MODE]
+    running = (mode == Mode.COUNTING) | (mode == Mode.TERMINAL)
+    holding = mode == Mode.HOLDING
+    cands = []
+
+    def at_count(tc_target: np.ndarray | int, when: np.ndarray) -> None:
+        t = T + (tc_target - TC)
+        cands.append(np.where(when & (t > T), t, NEVER))
+
+    nsteps = len(plan.step_at)
+    if nsteps:
+        st = S[plan.STEP]
+        at = np.concatenate([plan.step_at, [NEVER]])[np.minimum(st, nsteps)]
+        at_count(at, running & (st < nsteps))
+    at_count(plan.ign, running)
+    at_count(plan.pnr, running & (mode == Mode.COUNTING))
+    at_count(plan.h_at[S[plan.NEXTB]], (mode == Mode.COUNTING) & (plan.h_at[S[plan.NEXTB]] < NEVER))
+    for c in range(plan.C):
+        at_count(plan.c_from[c], running)
+        at_count(plan.c_until[c] + 1, running)
+    arr = S[plan.ARRIVE:plan.ARRIVE + plan.E]
+    cands.append(np.where(arr > T, arr, NEVER).min(axis=0) if plan.E else np.full_like(T, NEVER))
+    # Healthy, stuck and wrong-reading sensors keep sampling, so only a sensor that has
+    # dropped out can go stale between events.
+    for s in range(plan.S):
+        dropped = plant.fault_effect(plan, S[plan.SFAULT + s]) == Effect.DROPOUT
+        if dropped.any():
+            stale_at = S[plan.STIME + s] + plan.s_limit[s] + 1
+            cands.append(np.where(dropped & (stale_at > T), stale_at, NEVER))
+    if plan.C:
+        oks = S[plan.OKS:plan.OKS + plan.C]
+        settle_at = oks + plan.c_deb[:, None]
+        cands.append(np.where((oks >= 0) & (settle_at > T), settle_at, NEVER).min(axis=0))
+    hu = S[plan.HOLD_UNTIL]
+    cands.append(np.where(holding & (hu > T), hu, NEVER))
+    scrub_at = plan.window_close - (plan.ign - TC) + 1
+    cands.append(np.where(holding & (scrub_at > T), scrub_at, NEVER))
+    if plan.auto_recycle_after >= 0:
+        rd = S[plan.HOLD_START] + plan.auto_recycle_after
+        cands.append(np.where(holding & (rd > T) & (S[plan.NREC] < plan.auto_max_recycles), rd, NEVER))
+    nxt = np.min(np.stack(cands), axis=0)
+    final = (mode == Mode.LAUNCHED) | (mode == Mode.SCRUBBED) | (mode == Mode.ABORTED)
+    return np.where(final, NEVER, nxt)
+
+
+def advance_to(plan: Plan, S: np.ndarray, t_next: np.ndarray) -> None:
+    """Move the clocks to ``t_next`` (no events in between; final columns are left alone)."""
+    mode = S[plan.MODE]
+    final = (mode == Mode.LAUNCHED) | (mode == Mode.SCRUBBED) | (mode == Mode.ABORTED)
+    t_next = np.where(final | (t_next >= NEVER), S[plan.T], t_next)
+    dt = t_next - S[plan.T]
+    running = (mode == Mode.COUNTING) | (mode == Mode.TERMINAL)
+    S[plan.TC] += np.where(running, dt, 0)
+    S[plan.T] = t_next
+
+
+# ---- outcomes, derived from final state
+
+OUTCOMES = ("launched_on_time", "launched_after_holds", "pad_damaged", "scrubbed", "aborted",
+            "unfinished")
+
+
+def outcome_codes(plan: Plan, S: np.ndarray) -> np.ndarray:
+    """Outcome index into :data:`OUTCOMES` for each column."""
+    mode = S[plan.MODE]
+    launched = mode == Mode.LAUNCHED
+    late = (S[plan.NHOLDS] > 0) | (S[plan.NREC] > 0)
+    return np.select(
+        [launched & (S[plan.HAZ] != 0), launched & ~late, launched, mode == Mode.SCRUBBED,
+         mode == Mode.ABORTED],
+        [2, 0, 1, 3, 4], default=5)
+
+
+__all__ = ["Trigger", "advance_to", "initial_state", "next_event", "outcome_codes", "settle"]

@@ -1,0 +1,1 @@
+"""The safety sequencer: countdown states, launch commit criteria, holds, recycles, aborts."""
