@@ -97,7 +97,8 @@ class Plan:
     start: int
     ign: int
     pnr: int
-    window_close: int  # wall time (ms after count start) past which ignition is not allowed
+    window_close: int  # wall ms after count start past which ignition is not allowed
+    #                    (nominal T-0 including planned built-in holds, plus the window)
     # equipment
     equipment: list[str]
     positions: list[list[str]]
@@ -376,7 +377,7 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
         model=model, layout=L, res=resolution_ms,
         start=proc.start * MS, ign=proc.ignition * MS,
         pnr=(proc.point_of_no_return if proc.point_of_no_return is not None else proc.ignition) * MS,
-        window_close=(proc.ignition - proc.start + proc.window.duration) * MS,
+        window_close=(proc.ignition - proc.start + sum(h.duration for h in holds) + proc.window.duration) * MS,
         equipment=equipment, positions=positions,
         initial=ar([e.positions.index(e.initial) for e in site.equipment]),
         transit=ar([len(p) for p in positions]), tmin=tmin, tmax=tmax,

@@ -150,6 +150,12 @@ def inject(plan: Plan, S: np.ndarray, fault: int, mask: np.ndarray | None = None
             S[plan.ARRIVE + comp] = np.where(m, -1, S[plan.ARRIVE + comp])
             S[plan.DEST + comp] = np.where(m, plan.f_to[fault], S[plan.DEST + comp])
     else:
+        # A healthy sensor has sampled continuously up to this instant: its last good sample
+        # (the value a stuck sensor freezes at, the last one before a dropout) is taken now.
+        healthy = m & (S[plan.SFAULT + comp] == 0)
+        e = int(plan.s_equip[comp])
+        S[plan.SVAL + comp] = np.where(healthy, S[plan.POS + e], S[plan.SVAL + comp])
+        S[plan.STIME + comp] = np.where(healthy, S[plan.T], S[plan.STIME + comp])
         S[plan.SFAULT + comp] = np.where(m, code, S[plan.SFAULT + comp])
         if eff == Effect.READS_WRONG:
             if value is None:

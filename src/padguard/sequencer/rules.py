@@ -136,11 +136,14 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     new_mode = np.where(did, new, mode)
     enter_hold = did & (new_mode == Mode.HOLDING)
     leave_hold = did & holding & (new_mode != Mode.HOLDING)
-    S[plan.HOLDTIME] += np.where(leave_hold, T - S[plan.HOLD_START], 0)
-    S[plan.HOLD_START] = np.where(enter_hold, T, S[plan.HOLD_START])
-    S[plan.NHOLDS] += enter_hold
+    # Hold time and hold count measure UNPLANNED holding: a built-in hold's clock of
+    # unplanned time starts only when its planned duration runs out.
     builtin = did & (trig == Trigger.BUILTIN_HOLD)
     hb = np.minimum(nextb, len(plan.h_dur) - 1)
+    S[plan.HOLDTIME] += np.where(leave_hold, np.maximum(T - S[plan.HOLD_START], 0), 0)
+    S[plan.HOLD_START] = np.where(enter_hold, np.where(builtin, T + plan.h_dur[hb], T),
+                                  S[plan.HOLD_START])
+    S[plan.NHOLDS] += enter_hold & ~builtin
     S[plan.HOLD_UNTIL] = np.where(builtin, T + plan.h_dur[hb],
                                   np.where(leave_hold, -1, S[plan.HOLD_UNTIL]))
     S[plan.NEXTB] = np.where(builtin, nextb + 1, nextb)
@@ -153,6 +156,7 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     # A built-in hold that ran out while a criterion is not OK becomes a hold for that criterion.
     still = holding & ~did & hold_expired & anyblock & (reason >= C)
     S[plan.REASON] = np.where(still, first, S[plan.REASON])
+    S[plan.NHOLDS] += still
     rec = did & (trig == Trigger.RECYCLE)
     if rec.any():
         ri = np.clip(rec_to, 0, max(len(plan.r_at) - 1, 0))

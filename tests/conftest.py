@@ -1,0 +1,107 @@
+"""Shared fixtures: a tiny pad model written to a temp folder, and the shipped Site 31/6 plans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import padguard as pg
+
+TINY_SITE = """\
+site: tiny
+name: Tiny test pad
+equipment:
+  - name: arm
+    kind: arm
+    positions: [extended, retracted]
+    initial: extended
+    travel:
+      - {from: extended, to: retracted, min: 5s, max: 10s, source: test}
+      - {from: retracted, to: extended, min: 5s, max: 10s, source: test}
+  - name: arm.latch
+    kind: lock
+    positions: [open, latched, misaligned]
+    initial: open
+    travel:
+      - {from: open, to: latched, min: 2s, max: 2s, source: test}
+      - {from: latched, to: open, min: 2s, max: 2s, source: test}
+sensors:
+  - {name: arm_pos, observes: arm, period: 1s, stale_after: 3}
+  - {name: latch_a, observes: arm.latch, period: 1s, stale_after: 3}
+  - {name: latch_b, observes: arm.latch, period: 1s, stale_after: 3}
+groups:
+  - {name: latch, sensors: [latch_a, latch_b], vote: 2}
+plume_zone:
+  - {equipment: arm, safe: [retracted], hazard: in_plume}
+  - {equipment: arm.latch, safe: [latched], hazard: unlocked}
+personnel_zones:
+  - {name: deck, equipment: [arm], occupied: true}
+"""
+
+TINY_PROC = """\
+procedure: guarded
+site: tiny
+start: T-120s
+ignition: T-0
+point_of_no_return: T-10s
+window: {duration: 300s}
+debounce: 0s
+steps:
+  - {at: T-110s, evacuate: deck}
+  - {at: T-100s, move: arm, to: retracted}
+  - {at: T-80s, move: arm.latch, to: latched}
+holds:
+  - {name: builtin, at: T-50s, duration: 20s}
+recycle_points:
+  - {name: retract, at: T-100s}
+criteria:
+  - name: arm_safe
+    applies: {from: T-60s, until: T-0}
+    all:
+      - {sensor: arm_pos, is: retracted}
+      - {group: latch, is: latched}
+auto: {resume: true}
+"""
+
+TINY_LEGACY = TINY_PROC.replace("procedure: guarded", "procedure: legacy").split("criteria:")[0] + "auto: {resume: true}\n"
+
+TINY_FAULTS = """\
+site: tiny
+faults:
+  - {component: arm.latch, mode: jammed, effect: jam, probability: 0.01}
+  - {component: arm.latch, mode: misaligned, effect: wrong_position, to: misaligned, probability: 0.01}
+  - {component: arm.latch, mode: pops, effect: spontaneous, to: misaligned, probability: 0.01}
+  - {component: arm, mode: jammed, effect: jam, probability: 0.01}
+  - {component: latch_a, mode: stuck, effect: stuck, probability: 0.01}
+  - {component: latch_a, mode: dropout, effect: dropout, probability: 0.01}
+  - {component: latch_a, mode: wrong, effect: reads_wrong, value: latched, probability: 0.01}
+  - {component: latch_b, mode: wrong, effect: reads_wrong, value: latched, probability: 0.01}
+  - {component: latch_b, mode: dropout, effect: dropout, probability: 0.01}
+"""
+
+
+@pytest.fixture
+def tiny_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "tiny"
+    d.mkdir()
+    (d / "site.yaml").write_text(TINY_SITE)
+    (d / "guarded.yaml").write_text(TINY_PROC)
+    (d / "legacy.yaml").write_text(TINY_LEGACY)
+    (d / "faults.yaml").write_text(TINY_FAULTS)
+    return d
+
+
+@pytest.fixture
+def tiny(tiny_dir: Path) -> pg.Plan:
+    return pg.compile_model(pg.load(tiny_dir, "guarded"))
+
+
+@pytest.fixture(scope="session")
+def site31_guarded() -> pg.Plan:
+    return pg.compile_model(pg.load("site31", "guarded"))
+
+
+@pytest.fixture(scope="session")
+def site31_legacy() -> pg.Plan:
+    return pg.compile_model(pg.load("site31", "legacy"))
