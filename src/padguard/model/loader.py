@@ -141,15 +141,17 @@ def load(site: str | Path, procedure: str | Path, faults: str | Path | None = No
 def check_files(paths: list[str | Path]) -> list[Problem]:
     """Validate files on their own or together (``padguard check``): returns all problems.
 
-    Each file is recognised by its top-level key (site / procedure / faults). When a site is
-    among them, procedures and faults are cross-checked against it; otherwise against the
-    site named inside them, looked up beside the file or among the shipped sites.
+    Each file is recognised by its top-level key (site / procedure / faults). Procedures and
+    faults are cross-checked against their site: one given alongside, else ``site.yaml`` beside
+    the file, else a shipped site of that name. A site is checked with its faults (given, or
+    ``faults.yaml`` beside it), since a fault can make a position reachable.
     """
     from padguard.model.validate import validate_model
 
     problems: list[Problem] = []
     sites: dict[str, tuple[Site, Located]] = {}
-    others: list[tuple[str, Located, BaseModel]] = []
+    faults_for: dict[str, tuple[Faults, Located]] = {}
+    procs: list[tuple[Procedure, Located]] = []
     for path in paths:
         try:
             loc = load_yaml(path)
@@ -157,11 +159,15 @@ def check_files(paths: list[str | Path]) -> list[Problem]:
             problems.extend(exc.problems)
             continue
         data = loc.data
-        kind = "site" if "equipment" in data or "site" in data and "name" in data and "procedure" not in data and "faults" not in data else (
-            "procedure" if "procedure" in data else "faults" if "faults" in data else None)
-        if kind is None:
+        if "procedure" in data:
+            kind = "procedure"
+        elif "faults" in data:
+            kind = "faults"
+        elif "equipment" in data or "name" in data:
+            kind = "site"
+        else:
             problems.append(loc.problem((), "cannot tell what this file is: expected a top-level "
-                                            "'site:' with 'equipment:', 'procedure:', or 'faults:'"))
+                                            "'procedure:', 'faults:', or a site with 'equipment:'"))
             continue
         cls = {"site": Site, "procedure": Procedure, "faults": Faults}[kind]
         try:
@@ -171,32 +177,61 @@ def check_files(paths: list[str | Path]) -> list[Problem]:
             continue
         if isinstance(obj, Site):
             sites[obj.site] = (obj, loc)
-            validate_site_only = validate_model(
-                Model(obj, _empty_procedure(obj), Faults(site=obj.site), {}), {"site": loc}
-            )
-            problems.extend(validate_site_only)
+        elif isinstance(obj, Faults):
+            faults_for[obj.site] = (obj, loc)
         else:
-            others.append((kind, loc, obj))
-    for kind, loc, obj in others:
-        site_name = obj.site  # type: ignore[attr-defined]
-        if site_name not in sites:
+            procs.append((obj, loc))  # type: ignore[arg-type]
+
+    def site_for(name: str, near: Located) -> tuple[Site, Located] | None:
+        if name not in sites:
             try:
-                sp = Path(loc.file).parent / "site.yaml"
+                sp = Path(near.file).parent / "site.yaml"
                 if not sp.exists():
-                    sp = resolve_site(site_name)
+                    sp = resolve_site(name)
                 sloc = load_yaml(sp)
-                sites[site_name] = (parse_as(Site, sloc), sloc)
+                sites[name] = (parse_as(Site, sloc), sloc)
             except ModelError:
-                problems.append(loc.problem(("site",), f"unknown site '{site_name}': give its site.yaml too"))
-                continue
-        site_obj, sloc = sites[site_name]
-        if kind == "procedure":
-            m = Model(site_obj, obj, Faults(site=site_obj.site), {})  # type: ignore[arg-type]
-            docs = {"site": sloc, "procedure": loc}
-        else:
-            m = Model(site_obj, _empty_procedure(site_obj), obj, {})  # type: ignore[arg-type]
-            docs = {"site": sloc, "faults": loc}
-        problems.extend(p for p in validate_model(m, docs) if p.file == loc.file)
+                return None
+        return sites[name]
+
+    def faults_near(name: str, sloc: Located) -> tuple[Faults, Located]:
+        if name not in faults_for:
+            fp = Path(sloc.file).parent / "faults.yaml"
+            try:
+                floc = load_yaml(fp) if fp.exists() else None
+                faults_for[name] = (parse_as(Faults, floc), floc) if floc else (Faults(site=name), Located(str(fp), {}))
+            except ModelError:
+                faults_for[name] = (Faults(site=name), Located(str(fp), {}))
+        return faults_for[name]
+
+    checked = {str(p) for p in paths}
+    for name, (site_obj, sloc) in list(sites.items()):
+        f_obj, floc = faults_near(name, sloc)
+        m = Model(site_obj, _empty_procedure(site_obj), f_obj, {})
+        problems.extend(p for p in validate_model(m, {"site": sloc, "faults": floc})
+                        if p.file in checked)
+    for name, (f_obj, floc) in list(faults_for.items()):
+        if floc.file not in checked:
+            continue
+        found = site_for(name, floc)
+        if found is None:
+            problems.append(floc.problem(("site",), f"unknown site '{name}': give its site.yaml too"))
+            continue
+        site_obj, sloc = found
+        if sloc.file in checked:
+            continue  # already validated together with the site
+        m = Model(site_obj, _empty_procedure(site_obj), f_obj, {})
+        problems.extend(p for p in validate_model(m, {"site": sloc, "faults": floc}) if p.file == floc.file)
+    for proc, ploc in procs:
+        found = site_for(proc.site, ploc)
+        if found is None:
+            problems.append(ploc.problem(("site",), f"unknown site '{proc.site}': give its site.yaml too"))
+            continue
+        site_obj, sloc = found
+        f_obj, floc = faults_near(proc.site, sloc)
+        m = Model(site_obj, proc, f_obj, {})
+        problems.extend(p for p in validate_model(m, {"site": sloc, "procedure": ploc, "faults": floc})
+                        if p.file == ploc.file)
     return problems
 
 
