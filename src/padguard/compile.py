@@ -22,6 +22,12 @@ from padguard.model.schema import Expr, Term
 from padguard.model.validate import IN_TRANSIT
 
 MS = 1000
+
+
+def ms(seconds: float) -> int:
+    """Seconds (from the model) to integer milliseconds (inside the Plan)."""
+    return int(round(seconds * MS))
+
 NEVER = np.iinfo(np.int64).max // 4  # "no such time" in next-event computations
 OPERATOR_REASON = -2  # REASON value for an operator hold
 NO_REASON = -1
@@ -275,7 +281,7 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     for i, e in enumerate(site.equipment):
         for t in e.travel:
             a, b = e.positions.index(t.from_), e.positions.index(t.to)
-            tmin[i, a, b], tmax[i, a, b] = t.min * MS, t.max * MS
+            tmin[i, a, b], tmax[i, a, b] = ms(t.min), ms(t.max)
         # From in transit (or from a fault position with no declared travel): the worst
         # declared range into the target, so a re-command never looks faster than reality.
         for b in range(len(e.positions)):
@@ -290,8 +296,8 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     sensors = [s.name for s in site.sensors]
     sensor_idx = {n: i for i, n in enumerate(sensors)}
     s_equip = np.array([equipment.index(s.observes) for s in site.sensors], dtype=np.int64)
-    s_period = np.array([s.period * MS for s in site.sensors], dtype=np.int64)
-    s_limit = np.array([int(round(s.period * MS * s.stale_after)) for s in site.sensors], dtype=np.int64)
+    s_period = np.array([ms(s.period) for s in site.sensors], dtype=np.int64)
+    s_limit = np.array([ms(s.period * s.stale_after) for s in site.sensors], dtype=np.int64)
     site_sensors = {s.name: s for s in site.sensors}
     groups = {g.name: g for g in site.groups}
     ctx = (site_sensors, groups, sensor_idx, positions_of)
@@ -322,14 +328,14 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
             kinds.append(StepKind.MILESTONE)
             targets.append(-1)
             tos.append(-1)
-    step_at = np.array([s.at * MS for s in proc.steps], dtype=np.int64)
+    step_at = np.array([ms(s.at) for s in proc.steps], dtype=np.int64)
     holds = sorted(proc.holds, key=lambda h: h.at)
-    h_at = np.array([h.at * MS for h in holds] + [NEVER], dtype=np.int64)
-    h_dur = np.array([h.duration * MS for h in holds] + [0], dtype=np.int64)
+    h_at = np.array([ms(h.at) for h in holds] + [NEVER], dtype=np.int64)
+    h_dur = np.array([ms(h.duration) for h in holds] + [0], dtype=np.int64)
     rps = proc.recycle_points
-    r_at = np.array([r.at * MS for r in rps], dtype=np.int64)
-    r_step = np.array([int(np.searchsorted(step_at, r.at * MS, side="left")) for r in rps], dtype=np.int64)
-    r_hold = np.array([int(np.searchsorted(h_at[:-1], r.at * MS, side="left")) for r in rps], dtype=np.int64)
+    r_at = np.array([ms(r.at) for r in rps], dtype=np.int64)
+    r_step = np.array([int(np.searchsorted(step_at, ms(r.at), side="left")) for r in rps], dtype=np.int64)
+    r_hold = np.array([int(np.searchsorted(h_at[:-1], ms(r.at), side="left")) for r in rps], dtype=np.int64)
     rules = site.plume_zone
     rule_equip = np.array([equipment.index(r.equipment) for r in rules], dtype=np.int64)
     rule_safe = np.zeros((len(rules), pmax + 1), dtype=bool)
@@ -375,22 +381,22 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     auto = proc.auto
     plan = Plan(
         model=model, layout=L, res=resolution_ms,
-        start=proc.start * MS, ign=proc.ignition * MS,
-        pnr=(proc.point_of_no_return if proc.point_of_no_return is not None else proc.ignition) * MS,
-        window_close=(proc.ignition - proc.start + sum(h.duration for h in holds) + proc.window.duration) * MS,
+        start=ms(proc.start), ign=ms(proc.ignition),
+        pnr=ms(proc.point_of_no_return if proc.point_of_no_return is not None else proc.ignition),
+        window_close=ms(proc.ignition - proc.start + sum(h.duration for h in holds) + proc.window.duration),
         equipment=equipment, positions=positions,
         initial=ar([e.positions.index(e.initial) for e in site.equipment]),
         transit=ar([len(p) for p in positions]), tmin=tmin, tmax=tmax,
         sensors=sensors, s_equip=s_equip, s_limit=s_limit, s_period=s_period,
         criteria=[c.name for c in crits], c_expr=c_expr,
-        c_from=ar([c.applies.from_ * MS for c in crits]),
-        c_until=ar([c.applies.until * MS for c in crits]),
-        c_deb=ar([(c.debounce if c.debounce is not None else proc.debounce) * MS for c in crits]),
+        c_from=ar([ms(c.applies.from_) for c in crits]),
+        c_until=ar([ms(c.applies.until) for c in crits]),
+        c_deb=ar([ms(c.debounce if c.debounce is not None else proc.debounce) for c in crits]),
         steps=steps, step_at=step_at, step_kind=ar(kinds), step_target=ar(targets), step_to=ar(tos),
         holds=[h.name for h in holds], h_at=h_at, h_dur=h_dur,
         recycle_points=[r.name for r in rps], r_at=r_at, r_step=r_step, r_hold=r_hold,
         auto_resume=auto.resume,
-        auto_recycle_after=auto.recycle_after * MS if auto.recycle_after is not None else -1,
+        auto_recycle_after=ms(auto.recycle_after) if auto.recycle_after is not None else -1,
         auto_recycle_to=[r.name for r in rps].index(auto.recycle_to) if auto.recycle_to else -1,
         auto_max_recycles=auto.max_recycles,
         plume=[f"{r.equipment} {r.hazard}" for r in rules], rule_equip=rule_equip,

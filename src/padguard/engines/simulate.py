@@ -41,14 +41,14 @@ class When:
         t = text.strip()
         try:
             if t[0] in "Tt":
-                return When(count=parse_count_time(t) * 1000)
-            return When(wall=parse_duration(t.lstrip("+")) * 1000)
+                return When(count=int(round(parse_count_time(t) * 1000)))
+            return When(wall=int(round(parse_duration(t.lstrip("+")) * 1000)))
         except ValueError as exc:
             raise ScenarioError(f"bad time '{text}': {exc}; use T-40m (count clock) or +25m (since count start)") from None
 
     def __str__(self) -> str:
         if self.count is not None:
-            return format_count_time(self.count // 1000)
+            return format_count_time(self.count / 1000)
         return f"+{(self.wall or 0) // 1000}s"
 
 
@@ -100,7 +100,7 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"t_s": self.t / 1000, "count": format_count_time(self.tc // 1000), "kind": self.kind,
+        return {"t_s": self.t / 1000, "count": format_count_time(self.tc / 1000), "kind": self.kind,
                 "text": self.text, **({"data": self.data} if self.data else {})}
 
 
@@ -217,8 +217,8 @@ class Simulator:
         p = self.plan
         if not self._started:
             self._started = True
-            self._ev("start", f"count starts at {format_count_time(p.start // 1000)}; "
-                              f"ignition {format_count_time(p.ign // 1000)}; window closes "
+            self._ev("start", f"count starts at {format_count_time(p.start / 1000)}; "
+                              f"ignition {format_count_time(p.ign / 1000)}; window closes "
                               f"{(p.window_close - (p.ign - p.start)) // 1000}s after nominal T-0")
             self._apply_schedule()
             self.step()
@@ -329,9 +329,9 @@ class Simulator:
                      "operator hold" if self.mode == Mode.HOLDING else
                      "operator hold past the point of no return: ABORT")
         elif tr == Trigger.RESUME:
-            self._ev("resume", f"count resumes at {format_count_time(self.tc // 1000)}")
+            self._ev("resume", f"count resumes at {format_count_time(self.tc / 1000)}")
         elif tr == Trigger.RECYCLE:
-            self._ev("recycle", f"RECYCLE: count clock reset to {format_count_time(self.tc // 1000)}")
+            self._ev("recycle", f"RECYCLE: count clock reset to {format_count_time(self.tc / 1000)}")
         elif tr == Trigger.PNR:
             self._ev("pnr", "point of no return passed: from here a violation aborts")
         elif tr == Trigger.IGNITION:

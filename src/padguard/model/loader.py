@@ -215,7 +215,7 @@ def check_files(paths: list[str | Path]) -> list[Problem]:
             continue
         found = site_for(name, floc)
         if found is None:
-            problems.append(floc.problem(("site",), f"unknown site '{name}': give its site.yaml too"))
+            problems.append(floc.problem(("site",), f"cannot check against site '{name}': its site.yaml is missing or invalid (give it too)"))
             continue
         site_obj, sloc = found
         if sloc.file in checked:
@@ -225,7 +225,7 @@ def check_files(paths: list[str | Path]) -> list[Problem]:
     for proc, ploc in procs:
         found = site_for(proc.site, ploc)
         if found is None:
-            problems.append(ploc.problem(("site",), f"unknown site '{proc.site}': give its site.yaml too"))
+            problems.append(ploc.problem(("site",), f"cannot check against site '{proc.site}': its site.yaml is missing or invalid (give it too)"))
             continue
         site_obj, sloc = found
         f_obj, floc = faults_near(proc.site, sloc)

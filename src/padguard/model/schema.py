@@ -17,16 +17,16 @@ from padguard.model.times import parse_count_time, parse_duration
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
 
-def _dur(v: Any) -> int:
+def _dur(v: Any) -> float:
     return parse_duration(v)
 
 
-def _ct(v: Any) -> int:
+def _ct(v: Any) -> float:
     return parse_count_time(v)
 
 
-Duration = Annotated[int, BeforeValidator(_dur)]
-CountTime = Annotated[int, BeforeValidator(_ct)]
+Duration = Annotated[float, BeforeValidator(_dur)]  # seconds, ms precision
+CountTime = Annotated[float, BeforeValidator(_ct)]  # seconds from T-0, ms precision
 
 
 def _name(v: Any) -> str:

@@ -11,6 +11,7 @@ from collections import Counter
 from padguard.model.errors import Problem
 from padguard.model.loader import Model
 from padguard.model.schema import Expr, Term
+from padguard.model.times import format_count_time
 from padguard.model.yamlsrc import Located
 
 IN_TRANSIT = "in_transit"
@@ -81,7 +82,7 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
             if t.from_ == t.to:
                 sp(("equipment", i, "travel", j, "to"), "travel must go to a different position")
             if t.min > t.max:
-                sp(("equipment", i, "travel", j, "max"), f"impossible travel time: max ({t.max}s) is less than min ({t.min}s)")
+                sp(("equipment", i, "travel", j, "max"), f"impossible travel time: max ({t.max:g}s) is less than min ({t.min:g}s)")
             if t.max <= 0:
                 sp(("equipment", i, "travel", j, "max"), "travel time must be positive")
             if (t.from_, t.to) in pairs:
@@ -186,7 +187,7 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
     if proc.site != site.site:
         pp(("site",), f"procedure is for site '{proc.site}' but the site is '{site.site}'")
     if proc.start >= proc.ignition:
-        pp(("start",), f"the count must start before ignition (start T{proc.start:+d}s, ignition T{proc.ignition:+d}s)")
+        pp(("start",), f"the count must start before ignition (start {format_count_time(proc.start)}, ignition {format_count_time(proc.ignition)})")
     if proc.point_of_no_return is not None and not proc.start <= proc.point_of_no_return <= proc.ignition:
         pp(("point_of_no_return",), "the point of no return must lie between start and ignition")
 
@@ -198,7 +199,7 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
         if len(kinds) != 1:
             pp(("steps", i), "a step does exactly one of: move (with to), evacuate, occupy, milestone")
         if not in_count(st.at):
-            pp(("steps", i, "at"), f"step time T{st.at:+d}s is outside the count (start T{proc.start:+d}s .. ignition)")
+            pp(("steps", i, "at"), f"step time {format_count_time(st.at)} is outside the count ({format_count_time(proc.start)} .. {format_count_time(proc.ignition)})")
         if i and st.at < proc.steps[i - 1].at:
             pp(("steps", i, "at"), "steps must be in time order")
         if st.move is not None:

@@ -40,7 +40,7 @@ def explain_criterion(plan: Plan, S: np.ndarray, c: int, col: int = 0) -> dict:
         t.text for t in _terms(plan.c_expr[c]))
     deb = int(plan.c_deb[c])
     if deb:
-        hint += f", steadily for {format_duration(deb // 1000)}"
+        hint += f", steadily for {format_duration(deb / 1000)}"
     return {"criterion": plan.criteria[c], "description": crit.description,
             "state": TRI_NAME[Tri(int(S[plan.CST + c, col]))], "terms": terms, "clears_when": hint}
 
