@@ -180,3 +180,11 @@ def test_travel_u_overrides_seed(tiny):
     res = pg.simulate(tiny, seed=123, travel_u=u)
     arr = next(e for e in res.events if e.kind == "arrive" and e.data["equipment"] == "arm")
     assert arr.tc == -100_000 + 5_000  # u = 0 -> minimum travel time
+
+
+def test_falcon9_second_site_loads_validates_and_simulates():
+    plan = pg.compile_model(pg.load("falcon9", "crewed"))
+    assert pg.simulate(plan, seed=0).outcome == "launched_on_time"
+    assert pg.simulate(plan, faults=["strongback:jammed"], seed=0).outcome == "scrubbed"
+    res = pg.simulate(plan, faults=["crew_arm:jammed", "crew_arm_a:reads_wrong", "crew_arm_b:reads_wrong"])
+    assert res.outcome == "pad_damaged" and res.hazards == ["crew_arm in_plume"]
