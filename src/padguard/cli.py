@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from padguard.compile import compile_model
-from padguard.engines.simulate import ScenarioError, SimResult, Simulator, simulate
+from padguard.engines.simulate import Scenario, ScenarioError, SimResult, Simulator, simulate
 from padguard.model.errors import ModelError
 from padguard.model.loader import check_files, load
 
@@ -107,21 +107,25 @@ def simulate_cmd(
     faults, actions = list(fault or []), list(action or [])
     if replay is not None:
         try:
-            sc = json.loads(replay.read_text())
-            faults += sc.get("faults", [])
-            actions += sc.get("actions", [])
-            if "travel_u" in sc:
-                import numpy as np
-
-                travel_u = np.array(sc["travel_u"], dtype=float).reshape(-1, 1)
-            seed = sc.get("seed", seed)
-        except (OSError, ValueError, AttributeError) as exc:
-            err.print(f"cannot read replay file {replay}: {exc}")
+            sc = Scenario.read(str(replay))
+        except ScenarioError as exc:
+            err.print(f"bad replay file: {exc}", style="bold red", markup=False)
             raise typer.Exit(2) from None
+        faults += sc.faults
+        actions += sc.actions
+        seed = sc.seed if sc.seed is not None else seed
+        if sc.travel_u is not None:
+            import numpy as np
+
+            if len(sc.travel_u) != len(plan.step_at):
+                err.print(f"bad replay file: travel_u has {len(sc.travel_u)} values, the procedure has "
+                          f"{len(plan.step_at)} steps")
+                raise typer.Exit(2)
+            travel_u = np.array(sc.travel_u, dtype=float).reshape(-1, 1)
     try:
         res = simulate(plan, faults=faults, actions=actions, seed=seed, travel_u=travel_u)
     except (ScenarioError, KeyError) as exc:
-        err.print(f"[bold red]bad scenario:[/] {exc}", markup=True)
+        err.print(f"bad scenario: {exc}", style="bold red", markup=False)
         raise typer.Exit(2) from None
     if as_json:
         print(json.dumps(res.to_dict(), indent=2))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from padguard import plant, semantics
 from padguard.compile import NEVER, Plan, StepKind
@@ -25,6 +26,36 @@ OPS = {"hold": Trigger.OPERATOR_HOLD, "resume": Trigger.RESUME, "recycle": Trigg
 
 class ScenarioError(ValueError):
     """A --fault or --action that does not fit the model; the message says what was expected."""
+
+
+class Scenario(BaseModel):
+    """A saved, replayable countdown scenario (``padguard simulate --replay FILE``).
+
+    Counterexamples from the verifier and sampled risk trials are saved in this form.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    faults: list[str] = Field(default_factory=list)
+    actions: list[str] = Field(default_factory=list)
+    seed: int | None = 0
+    travel_u: list[float] | None = None
+
+    @classmethod
+    def read(cls, path: str) -> Scenario:
+        """Load and validate a scenario JSON file; errors name the file and the field."""
+        import json
+
+        try:
+            data = json.loads(open(path, encoding="utf-8").read())
+        except (OSError, ValueError) as exc:
+            raise ScenarioError(f"cannot read scenario file {path}: {exc}") from None
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+            raise ScenarioError(f"{path}: [{loc}] {e['msg']}") from None
 
 
 @dataclass(frozen=True)
