@@ -103,3 +103,13 @@ def test_schema_export(tmp_path):
     assert "criteria" in schema["properties"]
     p = run("schema", "bogus", check_rc=2)
     assert "unknown kind" in p.stderr
+
+
+def test_bad_replay_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"faults": 5}')
+    p = run("simulate", "site31", "guarded", "--replay", str(bad), check_rc=2)
+    assert "[faults]" in p.stderr and "valid list" in p.stderr
+    bad.write_text("not json")
+    p = run("simulate", "site31", "guarded", "--replay", str(bad), check_rc=2)
+    assert "cannot read scenario file" in p.stderr.replace("\n", " ")
