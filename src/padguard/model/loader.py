@@ -7,6 +7,7 @@ invalid model: :func:`load` raises :class:`ModelError` instead of returning one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -138,6 +139,11 @@ def load(site: str | Path, procedure: str | Path, faults: str | Path | None = No
     return model
 
 
+#: File kinds that edge packages add to ``padguard check`` (e.g. the OPC UA mapping, top-level
+#: key ``mapping:``): top-level key -> a checker returning the file's problems.
+EXTRA_KINDS: dict[str, Callable[[Located], list[Problem]]] = {}
+
+
 def check_files(paths: list[str | Path]) -> list[Problem]:
     """Validate files on their own or together (``padguard check``): returns all problems.
 
@@ -159,6 +165,10 @@ def check_files(paths: list[str | Path]) -> list[Problem]:
             problems.extend(exc.problems)
             continue
         data = loc.data
+        extra = next((k for k in EXTRA_KINDS if k in data), None)
+        if extra is not None:
+            problems.extend(EXTRA_KINDS[extra](loc))
+            continue
         if "procedure" in data:
             kind = "procedure"
         elif "faults" in data:
