@@ -11,50 +11,68 @@ import numpy as np
 from padguard.compile import Effect, Plan, StepKind
 
 
+def _tables(plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lookup tables derived from the plan, built once per plan (hot path of every engine).
+
+    Returns (fault code -> Effect, fault code -> target, sensor -> POS row). The cache is
+    keyed on the plan's own arrays, so a plan whose fault arrays are replaced is rebuilt.
+    """
+    c = plan.__dict__.get("_plant_tables")
+    if c is None or c[0] is not plan.f_effect or c[1] is not plan.f_to:
+        eff = np.concatenate([[Effect.NONE], plan.f_effect]).astype(np.int64)
+        to = np.concatenate([[-1], plan.f_to]).astype(np.int64)
+        c = (plan.f_effect, plan.f_to, eff, to, (plan.POS + plan.s_equip).astype(np.intp))
+        plan.__dict__["_plant_tables"] = c
+    return c[2], c[3], c[4]
+
+
 def fault_effect(plan: Plan, codes: np.ndarray) -> np.ndarray:
     """Map EFAULT/SFAULT codes (0 = healthy, else fault index + 1) to Effect codes."""
-    table = np.concatenate([[Effect.NONE], plan.f_effect]).astype(np.int64)
-    return table[codes]
+    return _tables(plan)[0][codes]
 
 
 def fault_target(plan: Plan, codes: np.ndarray) -> np.ndarray:
-    table = np.concatenate([[-1], plan.f_to]).astype(np.int64)
-    return table[codes]
+    return _tables(plan)[1][codes]
 
 
 def arrivals(plan: Plan, S: np.ndarray) -> np.ndarray:
     """Finish travel that is due. Returns (E, N) bool: which equipment arrived now."""
     T = S[plan.T]
-    out = np.zeros((plan.E, S.shape[1]), dtype=bool)
-    for e in range(plan.E):
+    A = S[plan.ARRIVE:plan.ARRIVE + plan.E]
+    out = (A >= 0) & (A <= T)
+    if not out.any():
+        return out
+    for e in np.flatnonzero(out.any(axis=1)):
         arr = S[plan.ARRIVE + e]
-        due = (arr >= 0) & (arr <= T)
-        if not due.any():
-            continue
+        due = out[e]
         code = S[plan.EFAULT + e]
         wrong = fault_effect(plan, code) == Effect.WRONG_POSITION
         S[plan.POS + e] = np.where(due, np.where(wrong, fault_target(plan, code), S[plan.DEST + e]),
                                    S[plan.POS + e])
         S[plan.ARRIVE + e] = np.where(due, -1, arr)
-        out[e] = due
     return out
 
 
 def sense(plan: Plan, S: np.ndarray) -> None:
     """Sensors sample the truth, as their faults allow, at the current time."""
+    nS = plan.S
+    if not nS:
+        return
     T = S[plan.T]
-    for s in range(plan.S):
-        e = int(plan.s_equip[s])
-        truth = S[plan.POS + e]
-        eff = fault_effect(plan, S[plan.SFAULT + s])
-        if not eff.any():
-            S[plan.SVAL + s] = truth
-            S[plan.STIME + s] = T
-            continue
-        val = S[plan.SVAL + s]
-        S[plan.SVAL + s] = np.where(eff == Effect.NONE, truth,
-                                    np.where(eff == Effect.READS_WRONG, S[plan.SWRONG + s], val))
-        S[plan.STIME + s] = np.where(eff == Effect.DROPOUT, S[plan.STIME + s], T)
+    eff_table, _, truth_rows = _tables(plan)
+    truth = S[truth_rows]  # (nS, N): each sensor's observed equipment position
+    codes = S[plan.SFAULT:plan.SFAULT + nS]
+    if not codes.any():  # no sensor faulty anywhere: every sensor samples the truth now
+        S[plan.SVAL:plan.SVAL + nS] = truth
+        S[plan.STIME:plan.STIME + nS] = T
+        return
+    eff = eff_table[codes]
+    val = S[plan.SVAL:plan.SVAL + nS]
+    S[plan.SVAL:plan.SVAL + nS] = np.where(eff == Effect.NONE, truth,
+                                           np.where(eff == Effect.READS_WRONG,
+                                                    S[plan.SWRONG:plan.SWRONG + nS], val))
+    stime = S[plan.STIME:plan.STIME + nS]
+    S[plan.STIME:plan.STIME + nS] = np.where(eff == Effect.DROPOUT, stime, T)
 
 
 def travel_time(plan: Plan, e: int, frm: np.ndarray, to: int, u: np.ndarray) -> np.ndarray:
@@ -107,7 +125,11 @@ def personnel(plan: Plan, S: np.ndarray) -> None:
     """Flag equipment moving while people are in its hazard zone (sticky bitmask PHAZ)."""
     if not plan.zones:
         return
+    if not (S[plan.OCC:plan.OCC + len(plan.zones)] > 0).any():
+        return  # nobody anywhere: nothing to flag
     moving = S[plan.ARRIVE:plan.ARRIVE + plan.E] >= 0  # (E, N)
+    if not moving.any():
+        return
     for z in range(len(plan.zones)):
         occ = S[plan.OCC + z] > 0
         hit = occ & moving[plan.zone_equip[z]].any(axis=0)

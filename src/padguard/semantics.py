@@ -19,6 +19,10 @@ from padguard.sequencer.table import Mode, Trigger
 
 PASSES = 2
 
+# Plain ints for the hot path (IntEnum attribute access is slow; the values are the same).
+_COUNTING, _HOLDING, _TERMINAL = int(Mode.COUNTING), int(Mode.HOLDING), int(Mode.TERMINAL)
+_LAUNCHED, _SCRUBBED, _ABORTED = int(Mode.LAUNCHED), int(Mode.SCRUBBED), int(Mode.ABORTED)
+
 
 def initial_state(plan: Plan, n: int = 1) -> np.ndarray:
     """The state at count start (T = 0 wall, TC = procedure start), for ``n`` countdowns."""
@@ -81,50 +85,69 @@ def settle(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     return Happenings(trigs, refused, issued, ignored, arrived, ignited)
 
 
+def _count_marks(plan: Plan) -> np.ndarray:
+    """Sorted count times at which a running count always has an event (T-0, criteria
+    windows opening and closing), with a NEVER sentinel; cached per plan."""
+    c = plan.__dict__.get("_semantics_marks")
+    if c is None or c[0] is not plan.c_from or c[1] is not plan.c_until:
+        marks = np.unique(np.concatenate([[plan.ign], plan.c_from, plan.c_until + 1]).astype(np.int64))
+        c = (plan.c_from, plan.c_until, np.concatenate([marks, [NEVER]]))
+        plan.__dict__["_semantics_marks"] = c
+    return c[2]
+
+
 def next_event(plan: Plan, S: np.ndarray) -> np.ndarray:
     """The earliest future wall time at which anything can change, per column (NEVER if final)."""
     T, TC, mode = S[plan.T], S[plan.TC], S[plan.MODE]
-    running = (mode == Mode.COUNTING) | (mode == Mode.TERMINAL)
-    holding = mode == Mode.HOLDING
-    cands = []
+    running = (mode == _COUNTING) | (mode == _TERMINAL)
+    holding = mode == _HOLDING
+    counting = mode == _COUNTING
+    nxt = np.full(S.shape[1], NEVER, dtype=np.int64)
 
     def at_count(tc_target: np.ndarray | int, when: np.ndarray) -> None:
+        # The wall time at which the count clock reaches ``tc_target`` if it runs from now.
         t = T + (tc_target - TC)
-        cands.append(np.where(when & (t > T), t, NEVER))
+        np.minimum(nxt, np.where(when & (t > T), t, NEVER), out=nxt)
 
     nsteps = len(plan.step_at)
     if nsteps:
         st = S[plan.STEP]
         at = np.concatenate([plan.step_at, [NEVER]])[np.minimum(st, nsteps)]
         at_count(at, running & (st < nsteps))
-    at_count(plan.ign, running)
-    at_count(plan.pnr, running & (mode == Mode.COUNTING))
-    at_count(plan.h_at[S[plan.NEXTB]], (mode == Mode.COUNTING) & (plan.h_at[S[plan.NEXTB]] < NEVER))
-    for c in range(plan.C):
-        at_count(plan.c_from[c], running)
-        at_count(plan.c_until[c] + 1, running)
-    arr = S[plan.ARRIVE:plan.ARRIVE + plan.E]
-    cands.append(np.where(arr > T, arr, NEVER).min(axis=0) if plan.E else np.full_like(T, NEVER))
+    # T-0 and the criteria windows: the first such mark strictly after the count clock.
+    marks = _count_marks(plan)
+    mark = marks[np.searchsorted(marks, TC, side="right")]
+    at_count(mark, running & (mark < NEVER))
+    at_count(plan.pnr, running & counting)
+    if len(plan.holds):
+        at_count(plan.h_at[S[plan.NEXTB]], counting & (plan.h_at[S[plan.NEXTB]] < NEVER))
+    if plan.E:
+        arr = S[plan.ARRIVE:plan.ARRIVE + plan.E]
+        np.minimum(nxt, np.where(arr > T, arr, NEVER).min(axis=0), out=nxt)
     # Healthy, stuck and wrong-reading sensors keep sampling, so only a sensor that has
     # dropped out can go stale between events.
-    for s in range(plan.S):
-        dropped = plant.fault_effect(plan, S[plan.SFAULT + s]) == Effect.DROPOUT
-        if dropped.any():
-            stale_at = S[plan.STIME + s] + plan.s_limit[s] + 1
-            cands.append(np.where(dropped & (stale_at > T), stale_at, NEVER))
+    if plan.S:
+        codes = S[plan.SFAULT:plan.SFAULT + plan.S]
+        if codes.any():
+            dropped = plant.fault_effect(plan, codes) == Effect.DROPOUT
+            if dropped.any():
+                stale_at = S[plan.STIME:plan.STIME + plan.S] + plan.s_limit[:, None] + 1
+                np.minimum(nxt, np.where(dropped & (stale_at > T), stale_at, NEVER).min(axis=0),
+                           out=nxt)
     if plan.C:
         oks = S[plan.OKS:plan.OKS + plan.C]
         settle_at = oks + plan.c_deb[:, None]
-        cands.append(np.where((oks >= 0) & (settle_at > T), settle_at, NEVER).min(axis=0))
-    hu = S[plan.HOLD_UNTIL]
-    cands.append(np.where(holding & (hu > T), hu, NEVER))
-    scrub_at = plan.window_close - (plan.ign - TC) + 1
-    cands.append(np.where(holding & (scrub_at > T), scrub_at, NEVER))
-    if plan.auto_recycle_after >= 0:
-        rd = S[plan.HOLD_START] + plan.auto_recycle_after
-        cands.append(np.where(holding & (rd > T) & (S[plan.NREC] < plan.auto_max_recycles), rd, NEVER))
-    nxt = np.min(np.stack(cands), axis=0)
-    final = (mode == Mode.LAUNCHED) | (mode == Mode.SCRUBBED) | (mode == Mode.ABORTED)
+        np.minimum(nxt, np.where((oks >= 0) & (settle_at > T), settle_at, NEVER).min(axis=0), out=nxt)
+    if holding.any():
+        hu = S[plan.HOLD_UNTIL]
+        np.minimum(nxt, np.where(holding & (hu > T), hu, NEVER), out=nxt)
+        scrub_at = plan.window_close - (plan.ign - TC) + 1
+        np.minimum(nxt, np.where(holding & (scrub_at > T), scrub_at, NEVER), out=nxt)
+        if plan.auto_recycle_after >= 0:
+            rd = S[plan.HOLD_START] + plan.auto_recycle_after
+            np.minimum(nxt, np.where(holding & (rd > T) & (S[plan.NREC] < plan.auto_max_recycles),
+                                     rd, NEVER), out=nxt)
+    final = (mode == _LAUNCHED) | (mode == _SCRUBBED) | (mode == _ABORTED)
     return np.where(final, NEVER, nxt)
 
 

@@ -13,40 +13,85 @@ import numpy as np
 from padguard.compile import NO_REASON, OPERATOR_REASON, CompiledExpr, CompiledTerm, Plan, Tri
 from padguard.sequencer.table import NEXT, Mode, Trigger
 
+# Plain ints for the hot path (IntEnum attribute access is slow; the values are the same).
+_VIOLATED, _UNKNOWN, _OK = int(Tri.VIOLATED), int(Tri.UNKNOWN), int(Tri.OK)
+_COUNTING, _HOLDING, _TERMINAL, _ABORTED = (int(Mode.COUNTING), int(Mode.HOLDING),
+                                            int(Mode.TERMINAL), int(Mode.ABORTED))
+_AUTO_HOLD, _BUILTIN_HOLD, _OPERATOR_HOLD = (int(Trigger.AUTO_HOLD), int(Trigger.BUILTIN_HOLD),
+                                             int(Trigger.OPERATOR_HOLD))
+_RESUME, _RECYCLE, _PNR = int(Trigger.RESUME), int(Trigger.RECYCLE), int(Trigger.PNR)
+_IGNITION, _WINDOW_CLOSED = int(Trigger.IGNITION), int(Trigger.WINDOW_CLOSED)
 
-def fresh(plan: Plan, S: np.ndarray, s: int) -> np.ndarray:
-    """A sample is fresh if it is valid and no older than the sensor's staleness limit."""
+
+def _steps_in_order(plan: Plan) -> bool:
+    """Whether step times never decrease (validated models always; cached per plan)."""
+    c = plan.__dict__.get("_rules_sorted")
+    if c is None or c[0] is not plan.step_at:
+        c = (plan.step_at, bool(np.all(np.diff(plan.step_at) >= 0)))
+        plan.__dict__["_rules_sorted"] = c
+    return c[1]
+
+
+def fresh(plan: Plan, S: np.ndarray, s: int | np.ndarray) -> np.ndarray:
+    """A sample is fresh if it is valid and no older than the sensor's staleness limit.
+
+    ``s`` is one sensor index (result (N,)) or an array of them (result (len(s), N)).
+    """
     val = S[plan.SVAL + s]
     age = S[plan.T] - S[plan.STIME + s]
-    dom = plan.transit[plan.s_equip[s]] + 1
-    return (age <= plan.s_limit[s]) & (age >= 0) & (val >= 0) & (val < dom)
+    dom = (plan.transit[plan.s_equip[s]] + 1).astype(np.uint64)
+    lim = plan.s_limit[s].astype(np.uint64)
+    if np.ndim(s):
+        dom, lim = dom[:, None], lim[:, None]
+    # 0 <= age <= lim and 0 <= val < dom, as unsigned compares (a negative is huge unsigned).
+    return (age.view(np.uint64) <= lim) & (val.view(np.uint64) < dom)
 
 
-def eval_term(plan: Plan, S: np.ndarray, t: CompiledTerm) -> np.ndarray:
-    """k-of-n vote over fresh members: OK if k say yes, VIOLATED if k say no, else UNKNOWN."""
-    n_in = np.zeros(S.shape[1], dtype=np.int64)
-    n_out = np.zeros(S.shape[1], dtype=np.int64)
-    for s in t.sensors:
-        f = fresh(plan, S, int(s))
-        val = np.clip(S[plan.SVAL + s], 0, len(t.lut) - 1)
-        yes = t.lut[val]
-        n_in += f & yes
-        n_out += f & ~yes
-    return np.where(n_in >= t.k, Tri.OK, np.where(n_out >= t.k, Tri.VIOLATED, Tri.UNKNOWN))
+def _vote_table(t: CompiledTerm) -> np.ndarray:
+    """Per-member tri-state by code: code v < len(lut) is a fresh value (OK if accepted, else
+    VIOLATED); code len(lut) means not fresh (UNKNOWN). Cached on the term."""
+    c = t.__dict__.get("_vote_table")
+    if c is None or c[0] is not t.lut:
+        c = (t.lut, np.concatenate([np.where(t.lut, _OK, _VIOLATED), [_UNKNOWN]]).astype(np.int64))
+        t.__dict__["_vote_table"] = c
+    return c[1]
 
 
-def eval_expr(plan: Plan, S: np.ndarray, e: CompiledExpr) -> np.ndarray:
-    vals = [eval_expr(plan, S, i) if isinstance(i, CompiledExpr) else eval_term(plan, S, i)
+def eval_term(plan: Plan, S: np.ndarray, t: CompiledTerm, fr: np.ndarray | None = None) -> np.ndarray:
+    """k-of-n vote over fresh members: OK if k say yes, VIOLATED if k say no, else UNKNOWN.
+
+    ``fr`` optionally holds :func:`fresh` of every sensor (rows by sensor index), computed once
+    per instant by :func:`evaluate`.
+    """
+    f = fr[t.sensors] if fr is not None else fresh(plan, S, t.sensors)
+    L = len(t.lut)
+    # A fresh value is never negative; values past the table read its last entry.
+    code = np.where(f, np.minimum(S[plan.SVAL + t.sensors], L - 1), L)
+    member = _vote_table(t)[code]  # (members, N) tri-state of each member's vote
+    if len(t.sensors) == 1 and t.k == 1:
+        return member[0]
+    n_in = (member == _OK).sum(axis=0)
+    n_out = (member == _VIOLATED).sum(axis=0)
+    return np.where(n_in >= t.k, _OK, np.where(n_out >= t.k, _VIOLATED, _UNKNOWN))
+
+
+def eval_expr(plan: Plan, S: np.ndarray, e: CompiledExpr, fr: np.ndarray | None = None) -> np.ndarray:
+    """Kleene AND (min) / OR (max) over the items of an expression."""
+    vals = [eval_expr(plan, S, i, fr) if isinstance(i, CompiledExpr) else eval_term(plan, S, i, fr)
             for i in e.items]
-    stack = np.stack(vals)
-    return stack.min(axis=0) if e.op == "all" else stack.max(axis=0)
+    acc = vals[0]
+    comb = np.minimum if e.op == "all" else np.maximum
+    for v in vals[1:]:
+        acc = comb(acc, v)
+    return acc
 
 
 def evaluate(plan: Plan, S: np.ndarray) -> np.ndarray:
     """Raw tri-state of every criterion, (C, N)."""
     if not plan.C:
         return np.zeros((0, S.shape[1]), dtype=np.int64)
-    return np.stack([eval_expr(plan, S, e) for e in plan.c_expr])
+    fr = fresh(plan, S, np.arange(plan.S)) if plan.S else None
+    return np.stack([eval_expr(plan, S, e, fr) for e in plan.c_expr])
 
 
 @dataclass
@@ -74,26 +119,31 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     raw = evaluate(plan, S)
     if C:
         oks = S[plan.OKS:plan.OKS + C]
-        rawok = raw == Tri.OK
+        rawok = raw == _OK
         oks[:] = np.where(rawok, np.where(oks == -1, T, oks), -1)
-        eff = np.where(rawok & (T - oks < plan.c_deb[:, None]), Tri.UNKNOWN, raw)
+        eff = np.where(rawok & (T - oks < plan.c_deb[:, None]), _UNKNOWN, raw)
         S[plan.CST:plan.CST + C] = eff
         applies = (plan.c_from[:, None] <= TC) & (TC <= plan.c_until[:, None])
-        blocking = applies & (eff != Tri.OK)
+        blocking = applies & (eff != _OK)
         anyblock = blocking.any(axis=0)
-        first = np.argmax(blocking, axis=0)
     else:
         blocking = np.zeros((0, N), dtype=bool)
         anyblock = np.zeros(N, dtype=bool)
-        first = np.zeros(N, dtype=np.int64)
 
-    running = (mode == Mode.COUNTING) | (mode == Mode.TERMINAL)
-    holding = mode == Mode.HOLDING
+    def first_blocking() -> np.ndarray:
+        return np.argmax(blocking, axis=0) if C else np.zeros(N, dtype=np.int64)
+
+    running = (mode == _COUNTING) | (mode == _TERMINAL)
+    holding = mode == _HOLDING
+    any_holding = bool(holding.any())
     reason = S[plan.REASON]
     hold_expired = S[plan.HOLD_UNTIL] <= T
-    resumable = holding & ~anyblock & hold_expired
+    resumable = holding & ~anyblock & hold_expired if (any_holding or op is not None) else holding
     nextb = S[plan.NEXTB]
-    at_builtin = (mode == Mode.COUNTING) & (TC >= plan.h_at[nextb])
+    if len(plan.holds):
+        at_builtin = (mode == _COUNTING) & (TC >= plan.h_at[nextb])
+    else:  # only the NEVER sentinel: no built-in hold is ever reached
+        at_builtin = np.zeros(N, dtype=bool)
 
     trig = np.full(N, -1, dtype=np.int64)
     refused = np.zeros(N, dtype=bool)
@@ -101,84 +151,106 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         opm = op >= 0
         ok_edge = opm & (NEXT[mode, np.maximum(op, 0)] >= 0)
         # Never resume into a violated, unknown or still-running built-in hold.
-        bad_resume = (op == Trigger.RESUME) & ~resumable
-        bad_recycle = (op == Trigger.RECYCLE) & ((oparg is None) | (len(plan.r_at) == 0))
+        bad_resume = (op == _RESUME) & ~resumable
+        bad_recycle = (op == _RECYCLE) & ((oparg is None) | (len(plan.r_at) == 0))
         accept = ok_edge & ~bad_resume & ~bad_recycle
         refused = opm & ~accept
         trig = np.where(accept, op, trig)
     rec_to = (np.full(N, plan.auto_recycle_to) if oparg is None else
-              np.where(trig == Trigger.RECYCLE, oparg, plan.auto_recycle_to))
+              np.where(trig == _RECYCLE, oparg, plan.auto_recycle_to))
 
     free = trig < 0
-    window = holding & (T + (plan.ign - TC) > plan.window_close)
-    trig = np.where(free & window, Trigger.WINDOW_CLOSED, trig)
-    free = trig < 0
-    run_trig = np.where(anyblock, Trigger.AUTO_HOLD,
-                        np.where(at_builtin, Trigger.BUILTIN_HOLD,
-                                 np.where(TC >= plan.ign, Trigger.IGNITION,
-                                          np.where((mode == Mode.COUNTING) & (TC >= plan.pnr),
-                                                   Trigger.PNR, -1))))
-    trig = np.where(free & running, run_trig, trig)
-    free = trig < 0
-    if plan.auto_recycle_after >= 0:
+    if any_holding:
+        window = holding & (T + (plan.ign - TC) > plan.window_close)
+        trig = np.where(free & window, _WINDOW_CLOSED, trig)
+        free = trig < 0
+    # A running count changes state only on a blocking criterion, a built-in hold, the point
+    # of no return or T-0; skip the trigger selection when no column is at any of them.
+    if (running & free & (anyblock | at_builtin | (TC >= min(plan.ign, plan.pnr)))).any():
+        run_trig = np.where(anyblock, _AUTO_HOLD,
+                            np.where(at_builtin, _BUILTIN_HOLD,
+                                     np.where(TC >= plan.ign, _IGNITION,
+                                              np.where((mode == _COUNTING) & (TC >= plan.pnr),
+                                                       _PNR, -1))))
+        trig = np.where(free & running, run_trig, trig)
+        free = trig < 0
+    if any_holding and plan.auto_recycle_after >= 0:
         recycle_due = (holding & (reason != OPERATOR_REASON)
                        & (T - S[plan.HOLD_START] >= plan.auto_recycle_after)
                        & (S[plan.NREC] < plan.auto_max_recycles) & hold_expired)
-        trig = np.where(free & recycle_due, Trigger.RECYCLE, trig)
+        trig = np.where(free & recycle_due, _RECYCLE, trig)
         free = trig < 0
-    if plan.auto_resume:
-        trig = np.where(free & resumable & (reason != OPERATOR_REASON), Trigger.RESUME, trig)
+    if any_holding and plan.auto_resume:
+        trig = np.where(free & resumable & (reason != OPERATOR_REASON), _RESUME, trig)
 
     # ---- apply through the transition table
     has = trig >= 0
-    new = np.where(has, NEXT[mode, np.maximum(trig, 0)], -1)
-    did = has & (new >= 0)
-    new_mode = np.where(did, new, mode)
-    enter_hold = did & (new_mode == Mode.HOLDING)
-    leave_hold = did & holding & (new_mode != Mode.HOLDING)
-    # Hold time and hold count measure UNPLANNED holding: a built-in hold's clock of
-    # unplanned time starts only when its planned duration runs out.
-    builtin = did & (trig == Trigger.BUILTIN_HOLD)
-    hb = np.minimum(nextb, len(plan.h_dur) - 1)
-    S[plan.HOLDTIME] += np.where(leave_hold, np.maximum(T - S[plan.HOLD_START], 0), 0)
-    S[plan.HOLD_START] = np.where(enter_hold, np.where(builtin, T + plan.h_dur[hb], T),
-                                  S[plan.HOLD_START])
-    S[plan.NHOLDS] += enter_hold & ~builtin
-    S[plan.HOLD_UNTIL] = np.where(builtin, T + plan.h_dur[hb],
-                                  np.where(leave_hold, -1, S[plan.HOLD_UNTIL]))
-    S[plan.NEXTB] = np.where(builtin, nextb + 1, nextb)
-    new_reason = np.where(trig == Trigger.OPERATOR_HOLD, OPERATOR_REASON,
-                          np.where(trig == Trigger.BUILTIN_HOLD, C + nextb, first))
-    S[plan.REASON] = np.where(enter_hold | (did & (new_mode == Mode.ABORTED) & (trig == Trigger.AUTO_HOLD)),
-                              new_reason,
-                              np.where(did & ((trig == Trigger.RESUME) | (trig == Trigger.RECYCLE)),
-                                       NO_REASON, reason))
-    # A built-in hold that ran out while a criterion is not OK becomes a hold for that criterion.
-    still = holding & ~did & hold_expired & anyblock & (reason >= C)
-    S[plan.REASON] = np.where(still, first, S[plan.REASON])
-    S[plan.NHOLDS] += still
-    rec = did & (trig == Trigger.RECYCLE)
+    if has.any():
+        first = first_blocking()
+        new = np.where(has, NEXT[mode, np.maximum(trig, 0)], -1)
+        did = has & (new >= 0)
+        new_mode = np.where(did, new, mode)
+        enter_hold = did & (new_mode == _HOLDING)
+        leave_hold = did & holding & (new_mode != _HOLDING)
+        # Hold time and hold count measure UNPLANNED holding: a built-in hold's clock of
+        # unplanned time starts only when its planned duration runs out.
+        builtin = did & (trig == _BUILTIN_HOLD)
+        hb = np.minimum(nextb, len(plan.h_dur) - 1)
+        S[plan.HOLDTIME] += np.where(leave_hold, np.maximum(T - S[plan.HOLD_START], 0), 0)
+        S[plan.HOLD_START] = np.where(enter_hold, np.where(builtin, T + plan.h_dur[hb], T),
+                                      S[plan.HOLD_START])
+        S[plan.NHOLDS] += enter_hold & ~builtin
+        S[plan.HOLD_UNTIL] = np.where(builtin, T + plan.h_dur[hb],
+                                      np.where(leave_hold, -1, S[plan.HOLD_UNTIL]))
+        S[plan.NEXTB] = np.where(builtin, nextb + 1, nextb)
+        new_reason = np.where(trig == _OPERATOR_HOLD, OPERATOR_REASON,
+                              np.where(trig == _BUILTIN_HOLD, C + nextb, first))
+        S[plan.REASON] = np.where(enter_hold | (did & (new_mode == _ABORTED) & (trig == _AUTO_HOLD)),
+                                  new_reason,
+                                  np.where(did & ((trig == _RESUME) | (trig == _RECYCLE)),
+                                           NO_REASON, reason))
+    else:
+        did = has  # all False
+        new_mode = mode
+    if any_holding:
+        # A built-in hold that ran out while a criterion is not OK becomes a hold for that criterion.
+        still = holding & ~did & hold_expired & anyblock & (reason >= C)
+        if still.any():
+            S[plan.REASON] = np.where(still, first_blocking(), S[plan.REASON])
+            S[plan.NHOLDS] += still
+    rec = did & (trig == _RECYCLE)
     if rec.any():
         ri = np.clip(rec_to, 0, max(len(plan.r_at) - 1, 0))
         S[plan.TC] = np.where(rec, plan.r_at[ri], TC)
         S[plan.STEP] = np.where(rec, plan.r_step[ri], S[plan.STEP])
         S[plan.NEXTB] = np.where(rec, plan.r_hold[ri], S[plan.NEXTB])
         S[plan.NREC] += rec
-    ignited = did & (trig == Trigger.IGNITION)
-    S[plan.IGN_T] = np.where(ignited, T, S[plan.IGN_T])
+    ignited = did & (trig == _IGNITION)
+    if ignited.any():
+        S[plan.IGN_T] = np.where(ignited, T, S[plan.IGN_T])
     S[plan.MODE] = new_mode
 
     # ---- issue due steps while the clock runs
     nsteps = len(plan.step_at)
     issued = np.zeros((nsteps, N), dtype=bool)
-    run_now = (new_mode == Mode.COUNTING) | (new_mode == Mode.TERMINAL)
+    run_now = (new_mode == _COUNTING) | (new_mode == _TERMINAL)
     if nsteps and run_now.any():
         tc = S[plan.TC]
         step = S[plan.STEP]
-        for j in range(nsteps):
-            due = run_now & (step == j) & (tc >= plan.step_at[j])
-            if due.any():
-                issued[j] = due
-                step = step + due
-        S[plan.STEP] = step
+        if _steps_in_order(plan):
+            # Steps are issued in order while their time has come: from STEP up to (not
+            # including) the first step still in the future.
+            upto = np.where(run_now, np.maximum(step, np.searchsorted(plan.step_at, tc, side="right")),
+                            step)
+            if (upto > step).any():
+                j = np.arange(nsteps)[:, None]
+                issued = (j >= step) & (j < upto)
+                S[plan.STEP] = upto
+        else:
+            for j in range(nsteps):
+                due = run_now & (step == j) & (tc >= plan.step_at[j])
+                if due.any():
+                    issued[j] = due
+                    step = step + due
+            S[plan.STEP] = step
     return Decision(np.where(did, trig, -1), refused, issued, ignited, blocking)
