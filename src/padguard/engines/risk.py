@@ -1,0 +1,390 @@
+"""The risk engine: many sampled countdowns at once, through the one semantics.
+
+A *trial* is one countdown of a compiled Plan with sampled faults and travel times. The
+engine runs thousands of trials as the columns of one state array, through exactly the
+functions the simulator uses (:func:`padguard.semantics.initial_state`, ``next_event``,
+``advance_to``, ``settle`` and :func:`padguard.plant.inject`), jumping from event to event.
+
+How a trial is drawn (the *trial law*, the same for every engine that replays a trial):
+
+* every fault mode of ``faults.yaml`` occurs independently with its per-demand
+  ``probability`` (importance sampling draws from a biased law and weights the trial);
+* an equipment fault that jams or misplaces the equipment (``jam``, ``wrong_position``) is
+  latent from count start: it shows at the equipment's first command (its demand);
+* a ``spontaneous`` equipment fault and every sensor fault strike at a whole second drawn
+  uniformly from the nominal count (count start to nominal T-0 including built-in holds);
+* faults striking at the same instant are injected in ``faults.yaml`` order (a later mode of
+  the same component replaces an earlier one, as in the simulator);
+* every move step gets ``u`` uniform in [0, 1), which :func:`padguard.plant.travel_time`
+  turns into a whole number of resolution steps inside the declared [min, max] travel range.
+
+:func:`trial_scenario` turns one drawn trial into the simulator's inputs (fault specs such as
+``cabin.stopper:not_installed@+0s`` and ``travel_u``), so any trial can be replayed, narrated
+and checked one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from padguard import plant, semantics
+from padguard.compile import NEVER, Effect, Plan, StepKind
+from padguard.sequencer.table import FINAL
+
+#: Effects whose onset is drawn uniformly over the nominal count; the rest are latent from start.
+TIMED_EFFECTS = frozenset({Effect.SPONTANEOUS, Effect.STUCK, Effect.DROPOUT, Effect.READS_WRONG})
+
+#: Outcome names (from the semantics) plus the personnel-hazard indicator, in event order.
+OUTCOMES = semantics.OUTCOMES
+PHAZ_EVENT = len(OUTCOMES)  # index of "personnel_hazard" in the event vector
+EVENTS = (*OUTCOMES, "personnel_hazard")
+
+MAX_EVENTS = 100_000  # same per-countdown event limit as the simulator
+BATCH = 8192  # columns run together: small enough for the CPU caches, large enough for numpy
+
+
+# --------------------------------------------------------------------------------------------
+# the trial law
+
+
+@dataclass(frozen=True)
+class TrialLaw:
+    """How trials are drawn: fault probabilities, which faults strike at a sampled time, horizon."""
+
+    probs: np.ndarray  # (F,) per-demand probability of each fault mode
+    timed: np.ndarray  # (F,) bool: onset drawn uniformly over the nominal count
+    horizon_s: int  # nominal count length (start to T-0 plus built-in holds), whole seconds
+
+    def with_probs(self, probs: np.ndarray) -> TrialLaw:
+        return TrialLaw(np.asarray(probs, dtype=np.float64), self.timed, self.horizon_s)
+
+
+def trial_law(plan: Plan, given: list[str] | tuple[str, ...] = (),
+              probs: dict[str, float] | None = None) -> TrialLaw:
+    """The trial law of ``plan``: faults.yaml probabilities, with ``given`` faults made certain.
+
+    ``probs`` overrides single probabilities by "component:mode" name (for studies and tests).
+    Raises KeyError naming the known faults for an unknown name.
+    """
+    p = plan.f_prob.astype(np.float64).copy()
+    for name, value in (probs or {}).items():
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"probability of {name} must be in [0, 1], got {value}")
+        p[plan.fault_index(name)] = value
+    for name in given:
+        p[plan.fault_index(name)] = 1.0
+    timed = np.array([int(e) in TIMED_EFFECTS for e in plan.f_effect], dtype=bool)
+    horizon = (plan.ign - plan.start + int(plan.h_dur.sum())) // 1000
+    return TrialLaw(p, timed, max(int(horizon), 1))
+
+
+def move_keys(plan: Plan) -> list[tuple[int, int, int]]:
+    """One key per move step: (equipment, target position, how many earlier identical moves).
+
+    Travel draws are keyed by move, not by step index, so that two procedures of one site
+    replay the same travel times for the same moves (common random numbers in ``--vs``).
+    """
+    seen: dict[tuple[int, int], int] = {}
+    keys = []
+    for j in np.flatnonzero(plan.step_kind == StepKind.MOVE):
+        k = (int(plan.step_target[j]), int(plan.step_to[j]))
+        keys.append((*k, seen.get(k, 0)))
+        seen[k] = seen.get(k, 0) + 1
+    return keys
+
+
+@dataclass
+class Trials:
+    """A batch of drawn trials (columns): fault occurrences and onsets, travel draws, weights."""
+
+    n: int
+    occ: np.ndarray  # (F, n) bool: fault mode occurs
+    onset: np.ndarray  # (F, n) int64 ms after count start (0 for latent faults); valid where occ
+    u: np.ndarray  # (K, n) float64 travel draws, one row per move key
+    keys: list[tuple[int, int, int]]  # the move keys of the rows of ``u``
+    logw: np.ndarray | None = None  # (n,) log likelihood ratio nominal/proposal, None if crude
+
+    def take(self, idx: np.ndarray) -> Trials:
+        return Trials(len(idx), self.occ[:, idx], self.onset[:, idx], self.u[:, idx], self.keys,
+                      None if self.logw is None else self.logw[idx])
+
+    def tr_u(self, plan: Plan) -> np.ndarray:
+        """The (nsteps, n) travel draws of ``plan``'s steps (0.5 on steps that do not move)."""
+        tr = np.full((len(plan.step_at), self.n), 0.5)
+        moves = np.flatnonzero(plan.step_kind == StepKind.MOVE)
+        if len(moves):
+            index = {k: r for r, k in enumerate(self.keys)}
+            tr[moves] = self.u[[index[k] for k in move_keys(plan)]]
+        return tr
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        return None if self.logw is None else np.exp(self.logw)
+
+
+def draw(plans: Plan | list[Plan], law: TrialLaw, rng: np.random.Generator, n: int,
+         proposal: np.ndarray | None = None) -> Trials:
+    """Draw ``n`` trials from ``law`` (or from ``proposal`` fault probabilities, weighted).
+
+    Occurrences are drawn per fault as a binomial count placed on a uniform random subset of
+    the trials, which is exactly an i.i.d. Bernoulli draw per trial and costs O(n p). With
+    several plans (procedures of one site), travel is drawn for the union of their moves.
+    """
+    plans = [plans] if isinstance(plans, Plan) else list(plans)
+    F = len(plans[0].faults)
+    q = law.probs if proposal is None else np.asarray(proposal, dtype=np.float64)
+    occ = np.zeros((F, n), dtype=bool)
+    onset = np.zeros((F, n), dtype=np.int64)
+    for i in range(F):
+        k = int(rng.binomial(n, q[i])) if q[i] < 1.0 else n
+        if k == 0:
+            continue
+        where = np.arange(n) if k == n else rng.choice(n, size=k, replace=False)
+        occ[i, where] = True
+        if law.timed[i]:
+            onset[i, where] = rng.integers(0, law.horizon_s, size=k) * 1000
+    keys: list[tuple[int, int, int]] = []
+    for p in plans:
+        keys += [k for k in move_keys(p) if k not in keys]
+    u = rng.random((len(keys), n))
+    logw = log_likelihood_ratio(law.probs, q, occ) if proposal is not None else None
+    return Trials(n, occ, onset, u, keys, logw)
+
+
+def log_likelihood_ratio(p: np.ndarray, q: np.ndarray, occ: np.ndarray) -> np.ndarray:
+    """log of prod_i (p_i/q_i)^x_i ((1-p_i)/(1-q_i))^(1-x_i) per trial (column of ``occ``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yes = np.where(p == q, 0.0, np.log(p) - np.log(q))
+        no = np.where(p == q, 0.0, np.log1p(-p) - np.log1p(-q))
+    base = float(no.sum())
+    d = yes - no
+    return base + d @ occ.astype(np.float64)
+
+
+def trial_scenario(plan: Plan, trials: Trials, k: int) -> dict:
+    """Trial ``k`` as simulator inputs: ``{"faults": [...], "travel_u": (nsteps, 1) array}``.
+
+    ``padguard.simulate(plan, faults=..., travel_u=...)`` replays it exactly.
+    """
+    faults = [f"{plan.faults[i]}@+{int(trials.onset[i, k]) // 1000}s"
+              for i in np.flatnonzero(trials.occ[:, k])]
+    return {"faults": faults, "travel_u": trials.take(np.array([k])).tr_u(plan)}
+
+
+# --------------------------------------------------------------------------------------------
+# running trials through the semantics
+
+
+_FINAL = np.array([int(m) for m in FINAL], dtype=np.int64)
+
+
+def _final(plan: Plan, S: np.ndarray) -> np.ndarray:
+    return np.isin(S[plan.MODE], _FINAL)
+
+
+def run(plan: Plan, trials: Trials, max_events: int = MAX_EVENTS) -> np.ndarray:
+    """Run every trial to its end; returns the final state array (D, n).
+
+    Trials without faults are run as their own batch (no fault bookkeeping at all); columns
+    that reach a final state are compacted away so later events only touch live countdowns.
+    """
+    out = np.empty((plan.layout.size, trials.n), dtype=np.int64)
+    if trials.n == 0:
+        return out
+    faulty = trials.occ.any(axis=0)
+    tr_u = trials.tr_u(plan)
+    for sel, with_faults in ((np.flatnonzero(~faulty), False), (np.flatnonzero(faulty), True)):
+        for lo in range(0, len(sel), BATCH):
+            part = sel[lo:lo + BATCH]
+            out[:, part] = _run_batch(plan, trials.occ[:, part], trials.onset[:, part],
+                                      tr_u[:, part], with_faults, max_events)
+    return out
+
+
+def _run_batch(plan: Plan, occ: np.ndarray, onset: np.ndarray, tr_u: np.ndarray,
+               with_faults: bool, max_events: int) -> np.ndarray:
+    n = tr_u.shape[1]
+    out = np.empty((plan.layout.size, n), dtype=np.int64)
+    S = semantics.initial_state(plan, n)
+    idx = np.arange(n)
+    pend = pend_rows = None
+    if with_faults:
+        # Pending onsets, only for the fault rows that occur somewhere in this batch.
+        pend_rows = np.flatnonzero(occ.any(axis=1))
+        pend = np.where(occ[pend_rows], onset[pend_rows], NEVER)
+        _inject_due(plan, S, pend, pend_rows)
+    semantics.settle(plan, S, tr_u=tr_u)
+    events = 0
+    while True:
+        nxt = semantics.next_event(plan, S)
+        if pend is not None:
+            nxt = np.minimum(nxt, np.maximum(pend.min(axis=0), S[plan.T]))
+        done = _final(plan, S) | (nxt >= NEVER)
+        if events > max_events:  # the simulator's event limit: the countdown stays unfinished
+            done[:] = True
+        if done.any():
+            out[:, idx[done]] = S[:, done]
+            keep = ~done
+            if not keep.any():
+                break
+            S = np.ascontiguousarray(S[:, keep])
+            tr_u = np.ascontiguousarray(tr_u[:, keep])
+            idx = idx[keep]
+            nxt = nxt[keep]
+            if pend is not None:
+                pend = pend[:, keep]
+        semantics.advance_to(plan, S, nxt)
+        if pend is not None:
+            _inject_due(plan, S, pend, pend_rows)
+        semantics.settle(plan, S, tr_u=tr_u)
+        events += 1
+    return out
+
+
+def _inject_due(plan: Plan, S: np.ndarray, pend: np.ndarray, rows: np.ndarray) -> None:
+    """Inject, in fault order, every pending fault (of ``rows``) whose onset has come."""
+    T = S[plan.T]
+    due_any = (pend <= T).any(axis=1)
+    for r in np.flatnonzero(due_any):
+        due = pend[r] <= T
+        plant.inject(plan, S, int(rows[r]), due)
+        pend[r] = np.where(due, NEVER, pend[r])
+
+
+@dataclass
+class TrialResults:
+    """Per-trial results extracted from the final states (what the statistics need)."""
+
+    outcome: np.ndarray  # (n,) index into OUTCOMES
+    phaz: np.ndarray  # (n,) personnel-hazard zone bitmask
+    haz: np.ndarray  # (n,) plume-rule bitmask at ignition
+    nholds: np.ndarray
+    holdtime: np.ndarray  # ms of unplanned holding
+    nrec: np.ndarray
+    state: np.ndarray | None = field(default=None, repr=False)
+
+
+def results(plan: Plan, S: np.ndarray, keep_state: bool = False) -> TrialResults:
+    return TrialResults(semantics.outcome_codes(plan, S), S[plan.PHAZ].copy(), S[plan.HAZ].copy(),
+                        S[plan.NHOLDS].copy(), S[plan.HOLDTIME].copy(), S[plan.NREC].copy(),
+                        S if keep_state else None)
+
+
+# --------------------------------------------------------------------------------------------
+# per-chunk statistics (what a worker sends back; merged in chunk order, so bit-identical)
+
+NHOLDS_CAP = 64  # histogram bins of the number of holds (the last bin collects the rest)
+
+
+@dataclass
+class ChunkStats:
+    """Sums over the trials of one chunk for one procedure; additive across chunks."""
+
+    n: int
+    count: np.ndarray  # (EV,) trials with each event (outcomes, then personnel hazard)
+    wsum: np.ndarray  # (EV,) sum of weights over trials with the event (= count if crude)
+    w2sum: np.ndarray  # (EV,) sum of squared weights
+    fault_count: np.ndarray  # (F,) trials in which each fault occurred
+    fault_w: np.ndarray  # (F,) sum of weights over those trials
+    joint_count: np.ndarray  # (EV, F) trials with the event and the fault
+    joint_w: np.ndarray  # (EV, F) sum of weights over them
+    nholds_hist: np.ndarray  # (NHOLDS_CAP + 1,) trials by number of unplanned holds
+    hold_hist: np.ndarray  # trials with unplanned hold time in [s, s + 1) seconds, s >= 0
+    hold_ms: int  # total unplanned hold time (ms)
+    zone_count: np.ndarray  # (Z,) personnel hazard per zone
+    rule_count: np.ndarray  # (R,) ignition with each plume-zone rule violated
+    examples: dict[int, dict] = field(default_factory=dict)  # event -> first trial's scenario
+
+    def merge(self, o: ChunkStats) -> ChunkStats:
+        h = np.zeros(max(len(self.hold_hist), len(o.hold_hist)), dtype=np.int64)
+        h[:len(self.hold_hist)] += self.hold_hist
+        h[:len(o.hold_hist)] += o.hold_hist
+        ex = dict(self.examples)
+        for k, v in o.examples.items():
+            ex.setdefault(k, v)
+        return ChunkStats(self.n + o.n, self.count + o.count, self.wsum + o.wsum,
+                          self.w2sum + o.w2sum, self.fault_count + o.fault_count,
+                          self.fault_w + o.fault_w, self.joint_count + o.joint_count,
+                          self.joint_w + o.joint_w, self.nholds_hist + o.nholds_hist, h,
+                          self.hold_ms + o.hold_ms, self.zone_count + o.zone_count,
+                          self.rule_count + o.rule_count, ex)
+
+
+def event_matrix(plan: Plan, res: TrialResults) -> np.ndarray:
+    """(EV, n) bool: which events each trial had (its outcome; personnel hazard)."""
+    ev = np.zeros((len(EVENTS), len(res.outcome)), dtype=bool)
+    ev[res.outcome, np.arange(len(res.outcome))] = True
+    ev[PHAZ_EVENT] = res.phaz != 0
+    return ev
+
+
+def chunk_stats(plan: Plan, trials: Trials, res: TrialResults, examples: bool = True) -> ChunkStats:
+    """Reduce one chunk's per-trial results to additive sums."""
+    n = trials.n
+    ev = event_matrix(plan, res)
+    w = trials.weights
+    evf = ev.astype(np.float64)
+    count = ev.sum(axis=1).astype(np.int64)
+    wsum = count.astype(np.float64) if w is None else evf @ w
+    w2sum = count.astype(np.float64) if w is None else evf @ (w * w)
+    fault_count = trials.occ.sum(axis=1).astype(np.int64)
+    # Joint event x fault sums only over trials with some fault (few, unless biased).
+    some = np.flatnonzero(trials.occ.any(axis=0))
+    occ_f = trials.occ[:, some].astype(np.float64)
+    ev_f = evf[:, some]
+    joint_count = np.rint(ev_f @ occ_f.T).astype(np.int64)
+    if w is None:
+        fault_w = fault_count.astype(np.float64)
+        joint_w = joint_count.astype(np.float64)
+    else:
+        ws = w[some]
+        fault_w = occ_f @ ws
+        joint_w = (ev_f * ws) @ occ_f.T
+    nholds_hist = np.bincount(np.minimum(res.nholds, NHOLDS_CAP), minlength=NHOLDS_CAP + 1)
+    held = res.holdtime[res.holdtime > 0]
+    hold_hist = np.bincount(held // 1000) if len(held) else np.zeros(0, dtype=np.int64)
+    Z, R = len(plan.zones), len(plan.plume)
+    zone_count = np.array([int(((res.phaz >> z) & 1).sum()) for z in range(Z)], dtype=np.int64)
+    rule_count = np.array([int(((res.haz >> r) & 1).sum()) for r in range(R)], dtype=np.int64)
+    ex: dict[int, dict] = {}
+    if examples:
+        for e in np.flatnonzero(count):
+            k = int(np.argmax(ev[e]))
+            sc = trial_scenario(plan, trials, k)
+            ex[int(e)] = {"faults": sc["faults"], "travel_u": sc["travel_u"][:, 0].tolist()}
+    return ChunkStats(n, count, wsum, w2sum, fault_count, fault_w, joint_count, joint_w,
+                      nholds_hist.astype(np.int64), hold_hist.astype(np.int64),
+                      int(res.holdtime.sum()), zone_count, rule_count, ex)
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One unit of work: draw ``n`` trials from ``seed`` and run them on every plan."""
+
+    plans: tuple[Plan, ...]
+    law: TrialLaw
+    proposal: np.ndarray | None
+    seed: np.random.SeedSequence
+    n: int
+    examples: bool = True
+
+
+def run_chunk(task: ChunkTask) -> tuple[list[ChunkStats], np.ndarray]:
+    """Draw and run one chunk; returns per-plan stats and the paired outcome table.
+
+    The paired table counts trials by (outcome under plan 0, outcome under plan 1); with a
+    single plan it is the outcome counts on the diagonal. Pure and deterministic in ``task``.
+    """
+    rng = np.random.default_rng(task.seed)
+    trials = draw(list(task.plans), task.law, rng, task.n, task.proposal)
+    stats, codes = [], []
+    for plan in task.plans:
+        res = results(plan, run(plan, trials))
+        stats.append(chunk_stats(plan, trials, res, task.examples))
+        codes.append(res.outcome)
+    O = len(OUTCOMES)
+    pair = np.zeros((O, O), dtype=np.int64)
+    np.add.at(pair, (codes[0], codes[-1]), 1)
+    return stats, pair
