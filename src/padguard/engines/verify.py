@@ -1,0 +1,967 @@
+"""The verifier: every behaviour of a compiled Plan, explored breadth-first, vectorised.
+
+It runs the one semantics (:func:`padguard.semantics.settle`, ``next_event``, ``advance_to``
+and :func:`padguard.plant.inject`) on a frontier of states held as the columns of one
+``(D, N)`` array, and answers *proved* or *violated* with a shortest counterexample.
+
+The transition system (see ``docs/verification.md`` for why it is sound):
+
+* a **node** is a settled state at an instant ``t`` (after :func:`semantics.settle`);
+* from a node, time moves to ``x``: either ``t' = next_event`` (the next instant at which
+  anything can change) or, to inject faults between events, ``t + k * resolution < t'``
+  (``--timing events`` uses ``k = 1`` only; ``--timing exhaustive`` every ``k``);
+* at ``x`` any set of not-yet-active fault modes (at most ``K`` active in all, one per
+  component) is injected before the instant is settled, with every value a reads_wrong
+  sensor without a declared value can report;
+* every move issued while settling ``x`` takes each travel time its range allows at the
+  Plan's resolution (:func:`padguard.plant.travel_choices`).
+
+"Shortest" means fewest nodes (settled instants) from count start. Visited states are
+deduplicated by a 128-bit fingerprint of a canonical form (fields that cannot influence the
+future are normalised first); each stored state keeps 16 bytes of fingerprint plus 16 bytes
+of parent pointer and choice, from which a counterexample is rebuilt by re-execution.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from padguard import plant, semantics
+from padguard.compile import NEVER, Effect, Plan, StepKind
+from padguard.sequencer.table import Mode
+
+PROPERTIES = ("plume", "personnel", "window", "invariants", "liveness")
+
+#: fingerprint multipliers (odd 64-bit constants) and offsets, fixed for reproducibility
+_RNG = np.random.default_rng(0x9ADC0DE)
+
+
+class VerifyError(ValueError):
+    """The model uses something the verifier cannot explore; the message says what."""
+
+
+@dataclass
+class Violation:
+    """A property violated in one explored state."""
+
+    prop: str  # one of PROPERTIES
+    detail: str  # e.g. "cabin.stopper unlocked" or the invariant's name
+    state_id: int
+
+
+@dataclass
+class Stats:
+    states: int = 0  # distinct states stored
+    transitions: int = 0  # successor states computed (before deduplication)
+    terminal: int = 0  # stored states with no successor (final countdowns)
+    depth: int = 0  # BFS levels completed
+    seconds: float = 0.0
+    stored_bytes: int = 0  # fingerprints + parent pointers + choices
+    peak_frontier_bytes: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def bytes_per_state(self) -> float:
+        return self.stored_bytes / self.states if self.states else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"states": self.states, "transitions": self.transitions, "terminal": self.terminal,
+                "depth": self.depth, "seconds": round(self.seconds, 3),
+                "states_per_s": round(self.rate), "stored_bytes": self.stored_bytes,
+                "bytes_per_state": round(self.bytes_per_state, 1),
+                "peak_frontier_bytes": self.peak_frontier_bytes}
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of one verification run."""
+
+    verdict: str  # "proved" | "violated" | "bounded" (memory/state bound) | "interrupted"
+    stats: Stats
+    max_faults: int
+    resolution_ms: int
+    timing: str
+    properties: tuple[str, ...]
+    violation: Violation | None = None
+    trace: list[TraceStep] = field(default_factory=list)
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"verdict": self.verdict, "max_faults": self.max_faults,
+                               "resolution_s": self.resolution_ms / 1000, "timing": self.timing,
+                               "properties": list(self.properties), "stats": self.stats.to_dict()}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.violation is not None:
+            out["violation"] = {"property": self.violation.prop, "detail": self.violation.detail,
+                                "steps": len(self.trace)}
+        return out
+
+
+@dataclass
+class TraceStep:
+    """One node of a counterexample: when it settled and what the verifier chose to get there."""
+
+    t: int  # wall ms of the settled instant
+    wait: int  # 0: the next event; k > 0: k resolution steps after the previous instant
+    faults: list[tuple[int, int | None]]  # (fault index, reads_wrong value code or None)
+    travel_u: dict[int, float]  # step index -> u used for the moves issued at this instant
+    issued: list[int]  # steps issued at this instant
+    state: np.ndarray | None = None  # (D, 1) settled state (not canonical)
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+class Fingerprinter:
+    """128-bit fingerprints of state columns: two independent random linear forms mod 2**64,
+    each passed through the splitmix64 finaliser.
+
+    For two distinct columns the first halves collide with probability about 2**-64 (the
+    multipliers are random and odd), both halves together about 2**-128.
+    """
+
+    def __init__(self, rows: np.ndarray):
+        self.rows = rows
+        n = len(rows)
+        self.a1 = (_RNG.integers(1, 2**62, size=n, dtype=np.uint64) << np.uint64(1)) | np.uint64(1)
+        self.a2 = (_RNG.integers(1, 2**62, size=n, dtype=np.uint64) << np.uint64(1)) | np.uint64(1)
+
+    def __call__(self, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = S.shape[1]
+        h1 = np.zeros(n, dtype=np.uint64)
+        h2 = np.full(n, 0x9E3779B97F4A7C15, dtype=np.uint64)
+        tmp = np.empty(n, dtype=np.uint64)
+        U = S.view(np.uint64)
+        with np.errstate(over="ignore"):
+            for i, r in enumerate(self.rows):
+                np.multiply(U[r], self.a1[i], out=tmp)
+                h1 += tmp
+                np.multiply(U[r], self.a2[i], out=tmp)
+                h2 += tmp
+            h1 = _mix(h1)
+            h2 = _mix(h2)
+        h1[h1 == 0] = 1
+        return h1, h2
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (wrapping uint64 arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+class VisitedSet:
+    """A set of 128-bit fingerprints as a few sorted runs (16 bytes per state, no overhead).
+
+    New fingerprints are looked up in every run with a binary search and appended as a new
+    sorted run; runs are merged geometrically, so each fingerprint is merged O(log n) times.
+    """
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        return sum(len(a) for a, _ in self.runs)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes + b.nbytes for a, b in self.runs)
+
+    def add_new(self, h1: np.ndarray, h2: np.ndarray, presorted: bool = False) -> np.ndarray:
+        """Insert the fingerprints (unique among themselves); return the mask of new ones."""
+        new = np.ones(len(h1), dtype=bool)
+        for a, b in self.runs:
+            if not len(a):
+                continue
+            i = np.searchsorted(a, h1)
+            ic = np.minimum(i, len(a) - 1)
+            eq1 = a[ic] == h1
+            same = eq1 & (b[ic] == h2)
+            new &= ~same
+            # equal first halves but different second halves (about 2**-64 per pair):
+            # scan the run of equal first halves
+            for k in np.flatnonzero(eq1 & ~same):
+                j = int(i[k]) + 1
+                while j < len(a) and a[j] == h1[k]:
+                    if b[j] == h2[k]:
+                        new[k] = False
+                        break
+                    j += 1
+        if new.any():
+            if presorted:
+                self.runs.append((h1[new], h2[new]))
+            else:
+                o = np.argsort(h1[new], kind="stable")
+                self.runs.append((h1[new][o], h2[new][o]))
+            self._merge()
+        return new
+
+    def _merge(self) -> None:
+        while len(self.runs) >= 2 and len(self.runs[-1][0]) * 2 >= len(self.runs[-2][0]):
+            (a1, a2), (b1, b2) = self.runs[-2], self.runs.pop()
+            pos = np.searchsorted(a1, b1) + np.arange(len(b1))
+            out1 = np.empty(len(a1) + len(b1), dtype=np.uint64)
+            out2 = np.empty_like(out1)
+            mask = np.ones(len(out1), dtype=bool)
+            mask[pos] = False
+            out1[pos], out2[pos] = b1, b2
+            out1[mask], out2[mask] = a1, a2
+            self.runs[-1] = (out1, out2)
+
+
+class Store:
+    """Parent pointer and choice of every stored state, in growable arrays (16 bytes/state)."""
+
+    FIELDS = (("parent", np.int32), ("wait", np.int32), ("subset", np.int16), ("var", np.int16),
+              ("travel", np.int32))
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.cap = 1024
+        self.a = {k: np.empty(self.cap, dtype=t) for k, t in self.FIELDS}
+
+    @property
+    def nbytes(self) -> int:
+        return self.n * sum(np.dtype(t).itemsize for _, t in self.FIELDS)
+
+    def append(self, **cols: np.ndarray) -> np.ndarray:
+        m = len(next(iter(cols.values())))
+        if self.n + m > self.cap:
+            while self.n + m > self.cap:
+                self.cap *= 2
+            for k, t in self.FIELDS:
+                arr = np.empty(self.cap, dtype=t)
+                arr[:self.n] = self.a[k][:self.n]
+                self.a[k] = arr
+        for k, _ in self.FIELDS:
+            self.a[k][self.n:self.n + m] = cols[k]
+        ids = np.arange(self.n, self.n + m)
+        self.n += m
+        return ids
+
+    def get(self, i: int) -> dict[str, int]:
+        return {k: int(self.a[k][i]) for k, _ in self.FIELDS}
+
+
+# --------------------------------------------------------------------------- the explorer
+
+
+@dataclass
+class Options:
+    max_faults: int = 1
+    timing: str = "events"  # "events" | "exhaustive"
+    properties: tuple[str, ...] = PROPERTIES
+    max_states: int | None = None
+    max_memory: int | None = None  # bytes (stored states + frontier)
+    chunk: int = 16384  # frontier columns expanded at once
+    progress: Callable[[Stats, int], None] | None = None  # (stats, frontier size)
+
+
+class Explorer:
+    """Breadth-first exploration of a Plan under up to ``max_faults`` faults."""
+
+    def __init__(self, plan: Plan, options: Options | None = None,
+                 invariants: list[Any] | None = None):
+        self.plan = p = plan
+        self.opt = options or Options()
+        self.invariants = invariants or []
+        if self.opt.timing not in ("events", "exhaustive"):
+            raise VerifyError(f"unknown timing '{self.opt.timing}': expected events or exhaustive")
+        bad = [f"{p.equipment[e]}" for e in range(p.E) if (p.tmin[e][p.tmin[e] >= 0] == 0).any()]
+        if bad:
+            raise VerifyError(f"travel with a zero minimum time ({', '.join(bad)}): the verifier needs "
+                              "every travel to take at least one resolution step")
+        if int(np.max(np.abs(p.step_at), initial=0)) > 2**30 or p.window_close > 2**30:
+            raise VerifyError("count longer than 12 days: times no longer fit the verifier's frontier")
+        self.F = len(p.faults)
+        self._build_fault_tables()
+        self.id_rows = self._identity_rows()
+        self.fp = Fingerprinter(self.id_rows)
+        self.visited = VisitedSet()
+        self.store = Store()
+        self.stats = Stats()
+        self._frontier_bytes = 0
+        self._ut: dict[tuple[int, int], np.ndarray] = {}
+        self.move_steps = [j for j in range(len(p.step_at)) if p.step_kind[j] == StepKind.MOVE]
+        # rows that may hold -NEVER (settled criteria, stale sensors): restored after packing
+        self.big_rows = np.array(list(range(p.OKS, p.OKS + p.C)) + list(range(p.STIME, p.STIME + p.S)),
+                                 dtype=np.int64)
+
+    def _identity_rows(self) -> np.ndarray:
+        """Rows that identify a settled state; the others are constant or follow from these.
+
+        Left out: rows of equipment that is never commanded and has no fault modes (constant),
+        fault rows of fault-free components (zero), the reported value of a fault-free sensor
+        (its equipment's position) and the sample time of a sensor that cannot drop out (now),
+        the criteria's effective states (recomputed at every instant), hold count and time
+        (statistics).
+        """
+        p = self.plan
+        f_of = lambda kind, c: [f for f in range(self.F) if p.f_kind[f] == kind and p.f_comp[f] == c  # noqa: E731
+                                and self.f_static[f]]
+        skip = {p.NHOLDS, p.HOLDTIME} | set(range(p.CST, p.CST + p.C))
+        moved = {int(p.step_target[j]) for j in range(len(p.step_at)) if p.step_kind[j] == StepKind.MOVE}
+        for e in range(p.E):
+            if not f_of(0, e):
+                skip.add(p.EFAULT + e)
+                if e not in moved:
+                    skip |= {p.POS + e, p.DEST + e, p.ARRIVE + e}
+        for s_ in range(p.S):
+            fs = f_of(1, s_)
+            effs = {int(p.f_effect[f]) for f in fs}
+            if not fs:
+                skip |= {p.SFAULT + s_, p.SVAL + s_}
+            if Effect.READS_WRONG not in effs:
+                skip.add(p.SWRONG + s_)
+            if Effect.DROPOUT not in effs:
+                skip.add(p.STIME + s_)
+        return np.array([r for r in range(p.layout.size) if r not in skip], dtype=np.int64)
+
+    # ---- fault tables -----------------------------------------------------------------
+    def _build_fault_tables(self) -> None:
+        p = self.plan
+        F = self.F
+        used = np.zeros(p.S, dtype=bool)  # sensors some criterion reads
+        for e in p.c_expr:
+            for t in _terms(e):
+                used[t.sensors] = True
+        self.f_row = np.array([(p.SFAULT if p.f_kind[f] else p.EFAULT) + p.f_comp[f] for f in range(F)],
+                              dtype=np.int64)
+        # A fault on a sensor no criterion reads can never change a decision: not explored.
+        self.f_static = np.array([not (p.f_kind[f] == 1 and not used[p.f_comp[f]]) for f in range(F)],
+                                 dtype=bool)
+        self.f_values: list[list[int | None]] = []
+        for f in range(F):
+            if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
+                dom = int(p.transit[p.s_equip[p.f_comp[f]]]) + 1
+                self.f_values.append(list(range(dom)))
+            else:
+                self.f_values.append([None])
+        # injection order within one instant: sensor faults first (a stuck switch keeps the
+        # reading from before a simultaneous spontaneous move), then equipment faults
+        order = sorted(range(F), key=lambda f: (0 if p.f_kind[f] else 1, f))
+        self.inject_order = order
+        K = min(self.opt.max_faults, F)
+        comps = [(int(p.f_kind[f]), int(p.f_comp[f])) for f in range(F)]
+        subsets: list[tuple[int, ...]] = []
+        cand = [f for f in order if self.f_static[f]]
+        for k in range(1, K + 1):
+            for sub in itertools.combinations(cand, k):
+                if len({comps[f] for f in sub}) == k:
+                    subsets.append(tuple(sub))
+        self.subsets = subsets
+        ns = len(subsets)
+        self.sub_members = np.zeros((ns + 1, F), dtype=bool)  # last row: the empty subset
+        self.sub_size = np.zeros(ns + 1, dtype=np.int64)
+        self.sub_nvar = np.ones(ns + 1, dtype=np.int64)
+        # time-sensitive effects act at once and their instant matters; the others are
+        # invisible until the equipment moves or arrives, or the sensor's truth changes
+        ts = (Effect.SPONTANEOUS, Effect.DROPOUT, Effect.READS_WRONG)
+        self.f_ts = np.array([int(p.f_effect[f]) in ts for f in range(F)], dtype=bool)
+        for i, sub in enumerate(subsets):
+            self.sub_members[i, list(sub)] = True
+            self.sub_size[i] = len(sub)
+            self.sub_nvar[i] = int(np.prod([len(self.f_values[f]) for f in sub]))
+        self.sub_ts_members = self.sub_members & self.f_ts[None, :]
+        self.sub_un_members = self.sub_members & ~self.f_ts[None, :]
+        self.sub_has_ts = self.sub_ts_members.any(axis=1)
+        if ns > 32000:
+            raise VerifyError(f"{ns} fault combinations for K={self.opt.max_faults}: lower --max-faults")
+
+    def sub_values(self, s: int, var: int) -> list[tuple[int, int | None]]:
+        """Subset ``s`` with value variant ``var`` -> [(fault, value or None)] in inject order."""
+        if s < 0:
+            return []
+        out = []
+        for f in self.subsets[s]:
+            vals = self.f_values[f]
+            out.append((f, vals[var % len(vals)]))
+            var //= len(vals)
+        return out
+
+    # ---- canonical form -----------------------------------------------------------------
+    def canonicalise(self, S: np.ndarray) -> None:
+        """Normalise fields whose exact value can no longer influence the future (in place).
+
+        * a criterion that has been OK for its whole debounce is "settled" (as at count start);
+        * a dropped-out sensor that is already stale stays stale (faults are never repaired);
+        * hold start only matters while holding, destination only while moving;
+        * hold count and hold time are statistics.
+        """
+        p = self.plan
+        T = S[p.T]
+        if p.C:
+            oks = S[p.OKS:p.OKS + p.C]
+            settled = (oks >= 0) & (T[None, :] - oks >= p.c_deb[:, None])
+            oks[settled] = -NEVER
+        if p.S:
+            drop = plant.fault_effect(p, S[p.SFAULT:p.SFAULT + p.S]) == Effect.DROPOUT
+            st = S[p.STIME:p.STIME + p.S]
+            stale = drop & (T[None, :] - st > p.s_limit[:, None])
+            st[stale] = -NEVER
+        S[p.HOLD_START] = np.where(S[p.MODE] == Mode.HOLDING, S[p.HOLD_START], 0)
+        if p.E:
+            arr = S[p.ARRIVE:p.ARRIVE + p.E]
+            dest = S[p.DEST:p.DEST + p.E]
+            dest[arr < 0] = 0
+        S[p.NHOLDS] = 0
+        S[p.HOLDTIME] = 0
+
+    # ---- properties -----------------------------------------------------------------------
+    def check(self, S: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Per column: index of the first violated property (-1 none), with its labels."""
+        p = self.plan
+        n = S.shape[1]
+        labels: list[str] = []
+        bad = np.full(n, -1, dtype=np.int64)
+
+        def mark(mask: np.ndarray, label: str) -> None:
+            labels.append(label)
+            bad[(bad < 0) & mask] = len(labels) - 1
+
+        props = self.opt.properties
+        if "plume" in props:
+            launched = S[p.MODE] == Mode.LAUNCHED
+            for r in range(len(p.plume)):
+                mark(launched & ((S[p.HAZ] >> r) & 1 == 1), f"plume:{p.plume[r]}")
+        if "personnel" in props:
+            for z in range(len(p.zones)):
+                mark((S[p.PHAZ] >> z) & 1 == 1, f"personnel:{p.zones[z]}")
+        if "window" in props:
+            mark((S[p.IGN_T] >= 0) & (S[p.IGN_T] > p.window_close), "window:ignition after the window")
+        if "invariants" in props:
+            for inv in self.invariants:
+                mark(~inv.evaluate(p, S), f"invariant:{inv.name}")
+        return bad, labels
+
+    # ---- successor generation -------------------------------------------------------------
+    def expand(self, F: np.ndarray, tn: np.ndarray | None = None, root: bool = False) -> list[Block]:
+        """All successors of the settled states ``F`` (or of the unsettled initial state).
+
+        ``tn`` is ``next_event(F)`` (computed when not given). Returns blocks of successor
+        states (not yet canonical) with, per successor, the column of its parent in ``F``,
+        the wait choice, the fault subset and value variant, and the travel combination.
+        """
+        p = self.plan
+        n = F.shape[1]
+        t = F[p.T]
+        if root:
+            tn = t.copy()
+        elif tn is None:
+            tn = semantics.next_event(p, F)
+        zeros = np.zeros(n, dtype=np.int64)
+        base = _Req(np.arange(n), zeros, np.full(n, -1, dtype=np.int64), zeros)
+        blocks, info = self._run(F, t, tn, base, root, want_info=True)
+        if self.subsets:
+            req = self._fault_requests(F, t, tn, info, root)
+            if len(req.col):
+                blocks += self._run(F, t, tn, req, root)[0]
+        return blocks
+
+    def _fault_requests(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, info: dict[str, np.ndarray],
+                        root: bool) -> _Req:
+        """Which fault subsets to inject where, after cheap relevance pre-filters.
+
+        A fault whose injection is not observable at the instant (jam, wrong end position,
+        stuck) only matters at the instant it changes something: a move of its equipment is
+        issued or under way, its equipment arrives, its sensor's truth changes. Those are
+        read from the fault-free successor of the same node (``info``); a subset with a
+        time-sensitive member (spontaneous, dropout, reads_wrong) is always tried, and then
+        :meth:`_not_dormant` decides exactly after settling.
+        """
+        p = self.plan
+        n = F.shape[1]
+        ns = len(self.subsets)
+        rel = np.ones((self.F, n), dtype=bool)
+        blocked = np.zeros((self.F, n), dtype=bool)
+        for f in range(self.F):
+            blocked[f] = F[self.f_row[f]] != 0
+            c = int(p.f_comp[f])
+            eff = int(p.f_effect[f])
+            if p.f_kind[f] == 0:
+                moving = F[p.ARRIVE + c] >= 0
+                if eff == Effect.JAM:
+                    rel[f] = moving | info["cmd"][c]
+                elif eff == Effect.WRONG_POSITION:
+                    rel[f] = info["arrived"][c]
+                elif eff == Effect.SPONTANEOUS:
+                    rel[f] = moving | (F[p.POS + c] != p.f_to[f])
+            elif eff == Effect.STUCK:
+                rel[f] = info["pos_after"][p.s_equip[c]] != F[p.SVAL + c]
+        cap = self.opt.max_faults - _count_active(p, F)
+        M = self.sub_members[:ns].astype(np.float32)
+        nb = (M @ blocked.astype(np.float32)) == 0
+        fits = self.sub_size[:ns, None] <= cap[None, :]
+        ts_ok = (self.sub_ts_members[:ns].astype(np.float32) @ (~rel & self.f_ts[:, None]).astype(np.float32)) == 0
+        un_ok = (self.sub_un_members[:ns].astype(np.float32) @ (~rel & ~self.f_ts[:, None]).astype(np.float32)) == 0
+        has_ts = self.sub_has_ts[:ns, None]
+        ok_next = nb & fits & ts_ok & (has_ts | un_ok)
+        si, ci = np.nonzero(ok_next)
+        cols, waits, subs = [ci], [np.zeros(len(ci), dtype=np.int64)], [si]
+        if not root:
+            if self.opt.timing == "events":
+                kmax = np.where(t + p.res < tn, 1, 0)
+            else:
+                kmax = np.maximum((tn - t - 1) // p.res, 0)
+            ok_wait = nb & fits & ts_ok & has_ts & (kmax[None, :] > 0)
+            si, ci = np.nonzero(ok_wait)
+            km = kmax[ci]
+            rep = np.repeat(np.arange(len(ci)), km)
+            kk = np.arange(len(rep)) - np.repeat(np.cumsum(km) - km, km) + 1
+            cols.append(ci[rep])
+            waits.append(kk)
+            subs.append(si[rep])
+        col = np.concatenate(cols)
+        wait = np.concatenate(waits)
+        sub = np.concatenate(subs).astype(np.int64)
+        nvar = self.sub_nvar[sub]
+        var = np.zeros(len(col), dtype=np.int64)
+        if (nvar > 1).any():
+            rep = np.repeat(np.arange(len(col)), nvar)
+            var = np.arange(len(rep)) - np.repeat(np.cumsum(nvar) - nvar, nvar)
+            col, wait, sub = col[rep], wait[rep], sub[rep]
+        return _Req(col, wait, sub, var)
+
+    def _prepare(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, r: _Req, root: bool) -> np.ndarray:
+        """Parent columns moved to their chosen instant with their faults injected (unsettled)."""
+        p = self.plan
+        P = np.take(F, r.col, axis=1)
+        if not root:
+            x = np.where(r.wait == 0, tn[r.col], t[r.col] + r.wait * p.res)
+            semantics.advance_to(p, P, x)
+        has = r.sub >= 0
+        if has.any():
+            mem = self.sub_members[r.sub]
+            mem[~has] = False
+            for f in self.inject_order:
+                m = mem[:, f]
+                if not m.any():
+                    continue
+                vals = self.f_values[f]
+                if len(vals) == 1:
+                    plant.inject(p, P, f, m, vals[0])
+                else:
+                    vi = self._value_index(r.sub, r.var, f)
+                    for j, v in enumerate(vals):
+                        mj = m & (vi == j)
+                        if mj.any():
+                            plant.inject(p, P, f, mj, v)
+        return P
+
+    def _run(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, r: _Req, root: bool,
+             want_info: bool = False) -> tuple[list[Block], dict[str, np.ndarray]]:
+        """Settle the requests ``r``; expand the travel choices of the moves they start."""
+        p = self.plan
+        P = self._prepare(F, t, tn, r, root)
+        hap = semantics.settle(p, P)
+        info: dict[str, np.ndarray] = {}
+        if want_info:
+            cmd = np.zeros((p.E, P.shape[1]), dtype=bool)
+            for j in self.move_steps:
+                cmd[p.step_target[j]] |= hap.issued[j]
+            info = {"cmd": cmd, "arrived": hap.arrived, "pos_after": P[p.POS:p.POS + p.E]}
+        issued, ignored = hap.issued, hap.ignored
+        if (r.sub >= 0).any():
+            keep = self._not_dormant(F, P, hap, r)
+            if not keep.all():
+                idx = np.flatnonzero(keep)
+                P = np.take(P, idx, axis=1)
+                r = _Req(r.col[idx], r.wait[idx], r.sub[idx], r.var[idx])
+                issued, ignored = issued[:, idx], ignored[:, idx]
+        R = P.shape[1]
+        # ---- travel: which moves started now, from where, with how many distinct times
+        cand = np.zeros(R, dtype=bool)
+        for j in self.move_steps:
+            e = int(p.step_target[j])
+            cand |= issued[j] & ~ignored[j] & (P[p.POS + e] == p.transit[e])
+        if not cand.any():
+            return [Block(P, r, np.zeros(R, dtype=np.int64), issued)], info
+        ci = np.flatnonzero(cand)
+        rc = _Req(r.col[ci], r.wait[ci], r.sub[ci], r.var[ci])
+        P0 = self._prepare(F, t, tn, rc, root)
+        A = P0.copy()
+        plant.arrivals(p, A)
+        T = P0[p.T]
+        Pc = np.take(P, ci, axis=1)
+        radix: list[tuple[int, np.ndarray, np.ndarray]] = []
+        ncomb = np.ones(len(ci), dtype=np.int64)
+        for j in self.move_steps:
+            isj, igj = issued[j, ci], ignored[j, ci]
+            if not isj.any():
+                continue
+            e, to = int(p.step_target[j]), int(p.step_to[j])
+            frm = A[p.POS + e]
+            pred = T + plant.travel_time(p, e, frm, to, np.full(len(ci), 0.5))
+            started = (isj & ~igj & (Pc[p.POS + e] == p.transit[e]) & (Pc[p.DEST + e] == to)
+                       & (Pc[p.ARRIVE + e] == pred))
+            odd = (isj & ~igj & ~started & (Pc[p.ARRIVE + e] >= 0) & (Pc[p.DEST + e] == to)
+                   & ~((A[p.ARRIVE + e] >= 0) & (A[p.DEST + e] == to)))
+            if odd.any():
+                raise VerifyError(f"step '{p.steps[j]}': two moves of {p.equipment[e]} at one instant "
+                                  "are not supported by the verifier")
+            if not started.any():
+                continue
+            nopt = np.ones(len(ci), dtype=np.int64)
+            for fv in np.unique(frm[started]):
+                nopt[started & (frm == fv)] = len(self._utable(j, int(fv)))
+            radix.append((j, nopt, frm))
+            ncomb *= nopt
+        multi = ncomb > 1
+        if not multi.any():
+            return [Block(P, r, np.zeros(R, dtype=np.int64), issued)], info
+        blocks = []
+        single = np.ones(R, dtype=bool)
+        single[ci[multi]] = False
+        if single.any():
+            si = np.flatnonzero(single)
+            blocks.append(Block(np.take(P, si, axis=1), _Req(r.col[si], r.wait[si], r.sub[si], r.var[si]),
+                                np.zeros(len(si), dtype=np.int64), issued[:, si]))
+        mi = np.flatnonzero(multi)
+        nc = ncomb[mi]
+        rep = np.repeat(mi, nc)
+        comb = np.arange(len(rep)) - np.repeat(np.cumsum(nc) - nc, nc)
+        tr_u = np.full((len(p.step_at), len(rep)), 0.5)
+        rem = comb.copy()
+        for j, nopt, frm in radix:
+            nr = nopt[rep]
+            digit = rem % nr
+            rem //= nr
+            fr = frm[rep]
+            moved = nr > 1
+            for fv in np.unique(fr[moved]):
+                sel = moved & (fr == fv)
+                tr_u[j, sel] = self._utable(j, int(fv))[digit[sel]]
+        P2 = np.take(P0, rep, axis=1)
+        hap2 = semantics.settle(p, P2, tr_u=tr_u)
+        gi = ci[rep]
+        if (hap2.issued != issued[:, gi]).any():
+            raise VerifyError("a travel time changed what was issued at the same instant "
+                              "(zero-time arrivals are not supported)")
+        blocks.append(Block(P2, _Req(r.col[gi], r.wait[gi], r.sub[gi], r.var[gi]), comb, hap2.issued))
+        return blocks, info
+
+    def _utable(self, j: int, frm: int) -> np.ndarray:
+        key = (j, frm)
+        us = self._ut.get(key)
+        if us is None:
+            p = self.plan
+            us = self._ut[key] = plant.travel_choices(p, int(p.step_target[j]), frm, int(p.step_to[j]))
+        return us
+
+    def _value_index(self, sub: np.ndarray, var: np.ndarray, f: int) -> np.ndarray:
+        """Which of fault ``f``'s values each request injects (mixed radix over its subset)."""
+        out = np.zeros(len(sub), dtype=np.int64)
+        has = sub >= 0
+        for s in np.unique(sub[has]):
+            if not self.sub_members[s, f]:
+                continue
+            m = sub == s
+            v = var[m].copy()
+            for g in self.subsets[s]:
+                d = len(self.f_values[g])
+                if g == f:
+                    out[m] = v % d
+                    break
+                v //= d
+        return out
+
+    def _not_dormant(self, F: np.ndarray, Q: np.ndarray, hap: semantics.Happenings, r: _Req) -> np.ndarray:
+        """False where an injected fault has no effect yet and would act the same if injected later.
+
+        Such a fault is *dormant*: a jam of idle equipment that is not commanded now, a wrong
+        end position of equipment that does not arrive now, a spontaneous move to where the
+        equipment already rests, a stuck sensor reading what is true anyway. The path that
+        injects it at the instant it first acts is explored instead (same budget, same or
+        fewer steps), so dropping these requests loses no behaviour and no shorter trace.
+        """
+        p = self.plan
+        n = Q.shape[1]
+        keep = np.ones(n, dtype=bool)
+        has = r.sub >= 0
+        mem = self.sub_members[r.sub]
+        mem[~has] = False
+        for f in range(self.F):
+            m = mem[:, f]
+            if not m.any() or self.f_ts[f] and p.f_effect[f] != Effect.SPONTANEOUS:
+                continue
+            eff = int(p.f_effect[f])
+            c = int(p.f_comp[f])
+            if p.f_kind[f] == 0:
+                idle = F[p.ARRIVE + c, r.col] < 0
+                if eff == Effect.JAM:
+                    steps = [j for j in self.move_steps if p.step_target[j] == c]
+                    ign = hap.ignored[steps].any(axis=0) if steps else np.zeros(n, dtype=bool)
+                    dormant = idle & ~ign
+                elif eff == Effect.WRONG_POSITION:
+                    dormant = ~hap.arrived[c]
+                else:  # spontaneous
+                    dormant = idle & (F[p.POS + c, r.col] == p.f_to[f])
+            else:  # stuck
+                dormant = Q[p.SVAL + c] == Q[p.POS + int(p.s_equip[c])]
+            keep &= ~(m & dormant)
+        return keep
+
+    # ---- the search ------------------------------------------------------------------------
+    def run(self) -> VerifyResult:
+        """Explore breadth-first until a violation, exhaustion, a bound, or Ctrl-C."""
+        p = self.plan
+        t0 = time.perf_counter()
+        verdict, reason = "proved", ""
+        violation: Violation | None = None
+        try:
+            S0 = semantics.initial_state(p, 1)
+            frontier, violation = self._level(self.expand(S0, root=True), np.array([-1], dtype=np.int64))
+            self.stats.depth = 1
+            while violation is None and frontier:
+                nxt: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+                total = sum(c.shape[1] for c, _, _ in frontier)
+                cur_bytes = sum(c.nbytes + i.nbytes + x.nbytes for c, i, x in frontier)
+                for Fc, ids, tns in _chunks(frontier, self.opt.chunk):
+                    Fs = self._unpack(Fc)
+                    blocks = self.expand(Fs, tns)
+                    fr, violation = self._level(blocks, ids)
+                    nxt.extend(fr)
+                    self.stats.seconds = time.perf_counter() - t0
+                    self._frontier_bytes = cur_bytes + sum(c.nbytes + i.nbytes + x.nbytes for c, i, x in nxt)
+                    self.stats.peak_frontier_bytes = max(self.stats.peak_frontier_bytes,
+                                                         self._frontier_bytes)
+                    self.stats.stored_bytes = self.visited.nbytes + self.store.nbytes
+                    if self.opt.progress:
+                        self.opt.progress(self.stats, total)
+                    if violation is not None:
+                        break
+                    bound = self._bound()
+                    if bound:
+                        raise _Bound(bound)
+                frontier = nxt
+                if violation is None and frontier:
+                    self.stats.depth += 1
+        except _Bound as b:
+            verdict, reason = "bounded", str(b)
+        except KeyboardInterrupt:
+            verdict, reason = "interrupted", "stopped by Ctrl-C"
+        self.stats.seconds = time.perf_counter() - t0
+        self.stats.stored_bytes = self.visited.nbytes + self.store.nbytes
+        res = VerifyResult(verdict, self.stats, self.opt.max_faults, p.res, self.opt.timing,
+                           tuple(self.opt.properties), reason=reason)
+        if violation is not None:
+            res.verdict = "violated"
+            res.violation = violation
+            res.trace = self.trace(violation.state_id)
+            res.stats.depth = len(res.trace)
+        return res
+
+    def _bound(self) -> str:
+        o = self.opt
+        if o.max_states is not None and self.stats.states >= o.max_states:
+            return f"state bound reached ({self.stats.states:,} states)"
+        used = self.stats.stored_bytes + self._frontier_bytes
+        if o.max_memory is not None and used > o.max_memory:
+            return f"memory bound reached ({used / 2**20:,.0f} MiB of {o.max_memory / 2**20:,.0f} MiB)"
+        return ""
+
+    def _level(self, blocks: list[Block], parent_ids: np.ndarray
+               ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], Violation | None]:
+        """Check, deduplicate and store successor blocks; return the live ones as frontier."""
+        p = self.plan
+        out = []
+        for b in blocks:
+            S = b.S
+            self.stats.transitions += S.shape[1]
+            bad, labels = self.check(S)
+            self.canonicalise(S)
+            h1, h2 = self.fp(S)
+            o = np.lexsort((h2, h1))
+            d = np.ones(len(o), dtype=bool)
+            d[1:] = (h1[o][1:] != h1[o][:-1]) | (h2[o][1:] != h2[o][:-1])
+            uniq = o[d]  # sorted by fingerprint: binary searches walk the runs in order
+            new = self.visited.add_new(h1[uniq], h2[uniq], presorted=True)
+            keep = np.sort(uniq[new])
+            if not len(keep):
+                continue
+            ids = self.store.append(parent=parent_ids[b.req.col[keep]], wait=b.req.wait[keep],
+                                    subset=b.req.sub[keep], var=b.req.var[keep], travel=b.travel[keep])
+            self.stats.states = self.store.n
+            S = np.take(S, keep, axis=1)
+            bad = bad[keep]
+            nxt = semantics.next_event(p, S)
+            mode = S[p.MODE]
+            final = (mode == Mode.LAUNCHED) | (mode == Mode.SCRUBBED) | (mode == Mode.ABORTED) | (nxt >= NEVER)
+            self.stats.terminal += int(final.sum())
+            if "liveness" in self.opt.properties:
+                dead = final & (_count_active(p, S) == 0) & (mode != Mode.LAUNCHED) & (bad < 0)
+                if dead.any():
+                    labels.append("liveness:a fault-free count does not reach launch")
+                    bad[dead] = len(labels) - 1
+            if (bad >= 0).any():
+                i = int(np.flatnonzero(bad >= 0)[0])
+                prop, _, detail = labels[int(bad[i])].partition(":")
+                return [], Violation(prop, detail, int(ids[i]))
+            live = np.flatnonzero(~final)
+            if len(live):
+                out.append((self._pack(np.take(S, live, axis=1)), ids[live], nxt[live]))
+        return out, None
+
+    def _pack(self, S: np.ndarray) -> np.ndarray:
+        """Frontier compression: int64 -> int32 (times fit; -NEVER marks settled/stale)."""
+        P = S.astype(np.int32)
+        P[self.big_rows] = np.clip(S[self.big_rows], _I32.min, _I32.max)
+        return P
+
+    def _unpack(self, P: np.ndarray) -> np.ndarray:
+        S = P.astype(np.int64)
+        big = S[self.big_rows]
+        big[big == _I32.min] = -NEVER
+        big[big == _I32.max] = NEVER
+        S[self.big_rows] = big
+        return S
+
+    # ---- counterexamples -------------------------------------------------------------------
+    def path(self, sid: int) -> list[dict[str, int]]:
+        out = []
+        while sid >= 0:
+            rec = self.store.get(sid)
+            out.append(rec)
+            sid = rec["parent"]
+        return out[::-1]
+
+    def trace(self, sid: int) -> list[TraceStep]:
+        """Re-execute the choices leading to state ``sid`` and describe each node."""
+        p = self.plan
+        S = semantics.initial_state(p, 1)
+        steps: list[TraceStep] = []
+        for i, rec in enumerate(self.path(sid)):
+            root = i == 0
+            hit = None
+            for b in self.expand(S, root=root):
+                m = ((b.req.wait == rec["wait"]) & (b.req.sub == rec["subset"])
+                     & (b.req.var == rec["var"]) & (b.travel == rec["travel"]))
+                if m.any():
+                    k = int(np.flatnonzero(m)[0])
+                    hit = (b, k)
+                    break
+            if hit is None:
+                raise RuntimeError("internal error: a stored choice could not be re-executed")
+            b, k = hit
+            S_next = b.S[:, k:k + 1].copy()
+            steps.append(TraceStep(t=int(S_next[p.T, 0]), wait=rec["wait"],
+                                   faults=self.sub_values(rec["subset"], rec["var"]),
+                                   travel_u=self._travel_u_of(S, rec, root),
+                                   issued=[int(j) for j in np.flatnonzero(b.issued[:, k])],
+                                   state=S_next.copy()))
+            self.canonicalise(S_next)
+            S = S_next
+        return steps
+
+    def _travel_u_of(self, S: np.ndarray, rec: dict[str, int], root: bool) -> dict[int, float]:
+        """The u of every move started at this node (decoded like :meth:`_run`)."""
+        p = self.plan
+        r = _Req(np.array([0]), np.array([rec["wait"]]), np.array([rec["subset"]]), np.array([rec["var"]]))
+        t = S[p.T]
+        tn = t.copy() if root else semantics.next_event(p, S)
+        P0 = self._prepare(S, t, tn, r, root)
+        Q = P0.copy()
+        hap = semantics.settle(p, Q)
+        A = P0.copy()
+        plant.arrivals(p, A)
+        rem = rec["travel"]
+        out: dict[int, float] = {}
+        for j in self.move_steps:
+            if not hap.issued[j, 0] or hap.ignored[j, 0]:
+                continue
+            e, to = int(p.step_target[j]), int(p.step_to[j])
+            frm = int(A[p.POS + e, 0])
+            pred = int(P0[p.T, 0]) + int(plant.travel_time(p, e, np.array([frm]), to, np.array([0.5]))[0])
+            if Q[p.POS + e, 0] == p.transit[e] and Q[p.DEST + e, 0] == to and Q[p.ARRIVE + e, 0] == pred:
+                us = self._utable(j, frm)
+                out[j] = float(us[rem % len(us)])
+                rem //= len(us)
+        return out
+
+
+@dataclass
+class _Req:
+    """Successor requests: parent column, wait (0 = next event), fault subset, value variant."""
+
+    col: np.ndarray
+    wait: np.ndarray
+    sub: np.ndarray
+    var: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.col)
+
+
+@dataclass
+class Block:
+    """Settled successors with their requests, travel combination and issued steps."""
+
+    S: np.ndarray
+    req: _Req
+    travel: np.ndarray
+    issued: np.ndarray
+
+
+_I32 = np.iinfo(np.int32)
+
+
+def _chunks(frontier: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: int):
+    """Regroup frontier pieces into chunks of about ``size`` columns (small pieces joined)."""
+    buf: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    n = 0
+    for Fc, ids, tns in frontier:
+        for a in range(0, Fc.shape[1], size):
+            piece = (Fc[:, a:a + size], ids[a:a + size], tns[a:a + size])
+            buf.append(piece)
+            n += piece[0].shape[1]
+            if n >= size:
+                yield _join(buf)
+                buf, n = [], 0
+    if buf:
+        yield _join(buf)
+
+
+def _join(buf: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if len(buf) == 1:
+        return buf[0]
+    return (np.concatenate([b[0] for b in buf], axis=1), np.concatenate([b[1] for b in buf]),
+            np.concatenate([b[2] for b in buf]))
+
+
+class _Bound(Exception):
+    pass
+
+
+def _terms(e: Any) -> list[Any]:
+    out = []
+    for i in e.items:
+        out.extend(_terms(i) if hasattr(i, "items") and hasattr(i, "op") else [i])
+    return out
+
+
+def _count_active(p: Plan, S: np.ndarray) -> np.ndarray:
+    n = np.zeros(S.shape[1], dtype=np.int64)
+    if p.E:
+        n += (S[p.EFAULT:p.EFAULT + p.E] != 0).sum(axis=0)
+    if p.S:
+        n += (S[p.SFAULT:p.SFAULT + p.S] != 0).sum(axis=0)
+    return n
+
+
+def verify(plan: Plan, max_faults: int = 1, timing: str = "events",
+           properties: tuple[str, ...] = PROPERTIES, invariants: list[Any] | None = None,
+           **kw: Any) -> VerifyResult:
+    """Verify ``plan`` (the notebook entry point); see :class:`Options` for the bounds."""
+    opt = Options(max_faults=max_faults, timing=timing, properties=properties, **kw)
+    return Explorer(plan, opt, invariants).run()
