@@ -247,6 +247,10 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
         if (c.all is None) == (c.any is None):
             pp(base, "a criterion needs exactly one of 'all' or 'any'")
         _check_expr(Expr(all=c.all, any=c.any), base, sensors, groups, domain_of_sensor, pp)
+    if proc.invariants and not out:
+        from padguard.model.invariants import problems as invariant_problems
+
+        out.extend(invariant_problems(model, ploc))
     return out
 
 
