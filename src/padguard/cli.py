@@ -121,7 +121,12 @@ def simulate_cmd(
                 err.print(f"bad replay file: travel_u has {len(sc.travel_u)} values, the procedure has "
                           f"{len(plan.step_at)} steps")
                 raise typer.Exit(2)
-            travel_u = np.array(sc.travel_u, dtype=float).reshape(-1, 1)
+            try:
+                travel_u = np.array(sc.travel_u, dtype=float)
+            except ValueError:
+                err.print("bad replay file: travel_u rows (one per step) must all have the same length")
+                raise typer.Exit(2) from None
+            travel_u = travel_u.reshape(len(plan.step_at), -1)
     try:
         res = simulate(plan, faults=faults, actions=actions, seed=seed, travel_u=travel_u)
     except (ScenarioError, KeyError) as exc:

@@ -39,7 +39,7 @@ class Scenario(BaseModel):
     faults: list[str] = Field(default_factory=list)
     actions: list[str] = Field(default_factory=list)
     seed: int | None = 0
-    travel_u: list[float] | None = None
+    travel_u: list[float] | list[list[float]] | None = None  # per step, or per step and issue
 
     @classmethod
     def read(cls, path: str) -> Scenario:
@@ -168,7 +168,10 @@ class Simulator:
         self.seed = seed
         rng = np.random.default_rng(seed)
         nsteps = len(plan.step_at)
+        # travel_u: (nsteps, 1), or (nsteps, k) to give the i-th issue of a step column i
+        # (the last column repeats), e.g. a verifier counterexample that recycles
         self.tr_u = travel_u if travel_u is not None else rng.random((nsteps, 1))
+        self._issues = np.zeros(nsteps, dtype=np.int64)
         self.schedule = [parse_fault(plan, f) for f in faults or []] + \
                         [parse_action(plan, a) for a in actions or []]
         self.S = semantics.initial_state(plan, 1)
@@ -240,7 +243,12 @@ class Simulator:
             opa = np.array([OPS[op]])
             oparg = np.array([p.recycle_points.index(arg) if arg else max(p.auto_recycle_to, 0)])
             self._ev("operator", f"operator: {op}{' ' + arg if arg else ''}", command=op, arg=arg)
-        hap = semantics.settle(p, self.S, opa, oparg, self.tr_u)
+        tr_u = self.tr_u
+        if tr_u.shape[1] > 1:
+            col = np.minimum(self._issues, tr_u.shape[1] - 1)
+            tr_u = tr_u[np.arange(tr_u.shape[0]), col][:, None]
+        hap = semantics.settle(p, self.S, opa, oparg, tr_u)
+        self._issues += hap.issued[:, 0]
         self._narrate(before, hap, op)
 
     def run(self, until_wall: int | None = None, stop_on_hold: bool = False) -> SimResult:
