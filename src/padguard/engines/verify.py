@@ -965,3 +965,83 @@ def verify(plan: Plan, max_faults: int = 1, timing: str = "events",
     """Verify ``plan`` (the notebook entry point); see :class:`Options` for the bounds."""
     opt = Options(max_faults=max_faults, timing=timing, properties=properties, **kw)
     return Explorer(plan, opt, invariants).run()
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def _fmt_wall(ms_: int) -> str:
+    return f"+{ms_ // 1000}s" if ms_ % 1000 == 0 else f"+{ms_}ms"
+
+
+def counterexample_scenario(plan: Plan, res: VerifyResult, site: str = "", procedure: str = "") -> dict[str, Any]:
+    """The counterexample as a scenario ``padguard simulate --replay FILE`` reproduces.
+
+    Faults are scheduled on the wall clock (``@+1234ms``: the count clock is ambiguous after a
+    hold or recycle), in the order they were injected; ``travel_u`` gives, per step, the u of
+    each successive issue of that step.
+    """
+    if res.violation is None:
+        raise ValueError("no counterexample: the result is not a violation")
+    faults = []
+    per_step: list[list[float]] = [[] for _ in range(len(plan.step_at))]
+    for st in res.trace:
+        for f, v in st.faults:
+            val = ""
+            if v is not None:
+                val = "=" + plan.decode_sensor(int(plan.f_comp[f]), int(v))
+            faults.append(f"{plan.faults[f]}{val}@{_fmt_wall(st.t)}")
+        for j in st.issued:
+            per_step[j].append(st.travel_u.get(j, 0.5))
+    k = max([len(r) for r in per_step] + [1])
+    travel = [(r or [0.5]) + [(r or [0.5])[-1]] * (k - len(r or [0.5])) for r in per_step]
+    last = res.trace[-1].state
+    assert last is not None
+    expect = {"property": res.violation.prop, "detail": res.violation.detail,
+              "at_s": res.trace[-1].t / 1000,
+              "hazards": [plan.plume[r] for r in range(len(plan.plume)) if int(last[plan.HAZ, 0]) >> r & 1],
+              "personnel_hazards": [plan.zones[z] for z in range(len(plan.zones))
+                                    if int(last[plan.PHAZ, 0]) >> z & 1],
+              "ignition_t_s": int(last[plan.IGN_T, 0]) / 1000 if last[plan.IGN_T, 0] >= 0 else None,
+              "window_close_s": plan.window_close / 1000}
+    return {"site": site or plan.model.site.site, "procedure": procedure or plan.model.procedure.procedure,
+            "faults": faults, "actions": [], "seed": 0, "travel_u": travel,
+            "verify": {"max_faults": res.max_faults, "resolution_s": res.resolution_ms / 1000,
+                       "timing": res.timing, "steps": len(res.trace)},
+            "expect": expect}
+
+
+@dataclass
+class Replay:
+    """A counterexample re-run in the simulator, stopped at the instant of the violation."""
+
+    label: str  # the property the simulator's state violates there ("" if none)
+    same_state: bool  # the simulator reached the verifier's state (canonical form)
+    sim: Any  # the Simulator, for narration
+
+
+def replay(plan: Plan, scenario: dict[str, Any], invariants: list[Any] | None = None,
+           properties: tuple[str, ...] = PROPERTIES, state: np.ndarray | None = None) -> Replay:
+    """Run ``scenario`` in the simulator up to the violation and check the same property fails."""
+    from padguard.engines.simulate import Simulator
+
+    tu = np.array(scenario["travel_u"], dtype=float).reshape(len(plan.step_at), -1)
+    sim = Simulator(plan, seed=scenario.get("seed", 0), faults=scenario["faults"],
+                    actions=scenario.get("actions", []), travel_u=tu)
+    at = int(round(scenario["expect"]["at_s"] * 1000))
+    sim.run(until_wall=at)
+    ex = Explorer(plan, Options(max_faults=0, properties=properties), invariants)
+    S = sim.S.copy()
+    bad, labels = ex.check(S)
+    label = labels[int(bad[0])] if bad[0] >= 0 else ""
+    if not label and "liveness" in properties and sim.mode != Mode.LAUNCHED:
+        nxt = semantics.next_event(plan, S)[0]
+        if sim.mode in (Mode.SCRUBBED, Mode.ABORTED) or nxt >= NEVER:
+            label = "liveness:a fault-free count does not reach launch"
+    same = False
+    if state is not None:
+        a, b = S.copy(), state.copy()
+        ex.canonicalise(a)
+        ex.canonicalise(b)
+        same = bool((a[ex.id_rows] == b[ex.id_rows]).all())
+    return Replay(label, same, sim)

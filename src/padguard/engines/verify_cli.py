@@ -1,0 +1,270 @@
+"""``padguard verify`` and ``padguard export promela``: the command-line face of the verifier."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from padguard.compile import Plan, compile_model
+from padguard.engines import verify as V
+from padguard.model.errors import ModelError
+from padguard.model.loader import load
+from padguard.model.times import format_count_time, parse_duration
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_PROVED, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+
+PROPERTY_HELP = {
+    "plume": "ignition with equipment in the plume zone, unlocked or unshielded",
+    "personnel": "equipment moving while people are in its hazard zone",
+    "window": "ignition after the launch window closed",
+    "invariants": "the procedure's invariants (and --invariant expressions)",
+    "liveness": "with no faults, the count reaches launch",
+}
+
+
+def _bytes(text: str) -> int:
+    """'4GiB', '500MB', '2g', '1048576' -> bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*", text.lower())
+    if not m:
+        raise typer.BadParameter(f"'{text}' is not a size such as 4GiB or 500MB")
+    mult = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[m.group(2)]
+    return int(float(m.group(1)) * mult)
+
+
+def _resolution_ms(text: str) -> int:
+    try:
+        ms = int(round(parse_duration(text) * 1000))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}") from None
+    if ms <= 0:
+        raise typer.BadParameter("the resolution must be positive, e.g. 1s or 500ms")
+    return ms
+
+
+def _load(site: str, procedure: str, faults: str | None, resolution_ms: int) -> Plan:
+    try:
+        return compile_model(load(site, procedure, faults), resolution_ms)
+    except ModelError as exc:
+        err.print(f"[bold red]invalid model[/] ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}):")
+        for p in exc.problems:
+            err.print(f"  {p}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _invariants(plan: Plan, extra: list[str]) -> list[Any]:
+    from padguard.model.invariants import InvariantError, compile_expr, compile_invariants
+
+    try:
+        invs = compile_invariants(plan)
+    except ModelError as exc:
+        err.print("[bold red]invalid invariant[/]:")
+        for p in exc.problems:
+            err.print(f"  {p}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    for i, text in enumerate(extra):
+        try:
+            invs.append(compile_expr(plan, text, f"cli{i + 1}"))
+        except InvariantError as exc:
+            err.print(f"[bold red]bad --invariant[/] '{text}': {exc.message} (at character {exc.pos + 1})")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+    return invs
+
+
+def verify_cmd(
+    site: Annotated[str, typer.Argument(help="shipped site name (site31) or path to site.yaml/folder")],
+    procedure: Annotated[str, typer.Argument(help="procedure name in the site folder, or a path")],
+    max_faults: Annotated[int, typer.Option("--max-faults", "-k", min=0, help="faults active at once (K)")] = 1,
+    resolution: Annotated[str, typer.Option(help="time resolution of travel times and fault instants")] = "1s",
+    timing: Annotated[str, typer.Option(help="fault instants: 'events' (at and just after each event; "
+                                             "see docs/verification.md) or 'exhaustive' (every resolution step)")] = "events",
+    prop: Annotated[list[str] | None, typer.Option("--property", "-p", help="check only these: "
+                                                    + ", ".join(V.PROPERTIES))] = None,
+    invariant: Annotated[list[str] | None, typer.Option("--invariant", "-i", help="extra invariant expression, "
+                                                         "e.g. \"mode != launched or cabin == stowed\"")] = None,
+    out: Annotated[Path | None, typer.Option(help="where to save the counterexample scenario "
+                                                  "(default: counterexample-PROCEDURE.json)")] = None,
+    max_memory: Annotated[str, typer.Option(help="stop with partial statistics above this memory")] = "8GiB",
+    max_states: Annotated[int | None, typer.Option(help="stop with partial statistics after this many states")] = None,
+    faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable result")] = False,
+) -> None:
+    """Prove a countdown cannot ignite into its own pad, or show the shortest way it can.
+
+    Explores every behaviour of the compiled model: every fault mode injected at any event
+    instant (up to K active at once), every travel time in its range at the resolution, every
+    value a faulty sensor can report. Exit code 0 proved, 1 violated, 3 stopped by a bound or
+    Ctrl-C, 2 bad input.
+    """
+    res_ms = _resolution_ms(resolution)
+    props = tuple(prop or V.PROPERTIES)
+    bad = [x for x in props if x not in V.PROPERTIES]
+    if bad:
+        err.print(f"unknown property {', '.join(bad)}: expected {', '.join(V.PROPERTIES)}")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if timing not in ("events", "exhaustive"):
+        err.print(f"unknown timing '{timing}': expected events or exhaustive")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    plan = _load(site, procedure, faults_file, res_ms)
+    invs = _invariants(plan, list(invariant or []))
+    opts = V.Options(max_faults=max_faults, timing=timing, properties=props,
+                     max_memory=_bytes(max_memory), max_states=max_states)
+    try:
+        explorer = V.Explorer(plan, opts, invs)
+    except V.VerifyError as exc:
+        err.print(f"[bold red]cannot verify this model:[/] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    title = (f"{plan.model.site.name} / {plan.model.procedure.procedure}: K = {max_faults}, "
+             f"resolution {res_ms / 1000:g} s, timing {timing}")
+    if not as_json:
+        console.rule(f"[bold]verify[/] {title}")
+        console.print("properties: " + "; ".join(f"[bold]{p}[/] ({PROPERTY_HELP[p]})" for p in props))
+        console.print(f"fault modes explored: {int(explorer.f_static.sum())} of {explorer.F} (faults on sensors "
+                      f"no criterion reads cannot change a decision); invariants: {len(invs)}")
+    result = _run(explorer, quiet=as_json)
+    payload = result.to_dict()
+    payload["model"] = {"site": site, "procedure": procedure}
+    scenario_path = None
+    rp = None
+    if result.violation is not None:
+        sc = V.counterexample_scenario(plan, result, site, procedure)
+        scenario_path = out or Path(f"counterexample-{plan.model.procedure.procedure}.json")
+        try:
+            scenario_path.write_text(json.dumps(sc, indent=2))
+        except OSError as exc:
+            err.print(f"cannot write the counterexample to {scenario_path}: {exc}")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        rp = V.replay(plan, sc, invs, props, result.trace[-1].state)
+        payload["counterexample"] = {"file": str(scenario_path), "faults": sc["faults"],
+                                     "expect": sc["expect"],
+                                     "replayed": {"same_state": rp.same_state, "violates": rp.label}}
+    if as_json:
+        print(json.dumps(payload, indent=2))
+    else:
+        _print_result(plan, result, scenario_path, rp, site, procedure)
+    code = {"proved": EXIT_PROVED, "violated": EXIT_VIOLATED}.get(result.verdict, EXIT_INCONCLUSIVE)
+    raise typer.Exit(code)
+
+
+def _run(explorer: V.Explorer, quiet: bool) -> V.VerifyResult:
+    """Run with a progress bar (states, rate, depth) on stderr unless quiet."""
+    if quiet or not sys.stderr.isatty():
+        return explorer.run()
+    with Progress(SpinnerColumn(), TextColumn("[bold]depth {task.fields[depth]}"), BarColumn(),
+                  TextColumn("{task.fields[states]:>12,} states  {task.fields[rate]:>9,.0f}/s  "
+                             "frontier {task.fields[frontier]:,}  {task.fields[mem]:,.0f} MiB"),
+                  TimeElapsedColumn(), console=err, transient=True) as prog:
+        task = prog.add_task("verify", total=None, depth=0, states=0, rate=0.0, frontier=0, mem=0.0)
+
+        def cb(st: V.Stats, frontier: int) -> None:
+            prog.update(task, depth=st.depth, states=st.states, rate=st.rate, frontier=frontier,
+                        mem=(st.stored_bytes + explorer._frontier_bytes) / 2**20)
+
+        explorer.opt.progress = cb
+        return explorer.run()
+
+
+def _stats_line(st: V.Stats) -> str:
+    return (f"{st.states:,} states ({st.transitions:,} transitions, {st.terminal:,} final), depth {st.depth}, "
+            f"{st.seconds:.2f} s ({st.rate:,.0f} states/s), memory {st.stored_bytes / 2**20:,.1f} MiB stored "
+            f"({st.bytes_per_state:.0f} B/state) + {st.peak_frontier_bytes / 2**20:,.1f} MiB peak frontier")
+
+
+def _print_result(plan: Plan, r: V.VerifyResult, path: Path | None, rp: V.Replay | None,
+                  site: str, procedure: str) -> None:
+    if r.verdict == "proved":
+        console.print(f"[bold green]PROVED[/] for up to {r.max_faults} fault{'s' * (r.max_faults != 1)}: "
+                      f"{', '.join(r.properties)}")
+        console.print(_stats_line(r.stats))
+        return
+    if r.verdict in ("bounded", "interrupted"):
+        console.print(f"[bold yellow]INCONCLUSIVE[/]: {r.reason}; no violation up to depth {r.stats.depth}")
+        console.print("reached: " + _stats_line(r.stats))
+        return
+    v = r.violation
+    assert v is not None and rp is not None and path is not None
+    console.print(f"[bold white on red] VIOLATED [/] [bold]{v.prop}[/]: {v.detail}")
+    console.print(f"shortest counterexample: {len(r.trace)} settled instants "
+                  f"({sum(len(s.faults) for s in r.trace)} fault{'s' * (sum(len(s.faults) for s in r.trace) != 1)})")
+    console.print("explored: " + _stats_line(r.stats))
+    _print_timeline(plan, r, rp)
+    ok = rp.label == f"{v.prop}:{v.detail}" and rp.same_state
+    console.print(f"saved to [bold]{path}[/]; replay: padguard simulate {site} {procedure} --replay {path}")
+    console.print("[green]replayed in the simulator: same state, same violation[/]" if ok else
+                   f"[bold red]replay mismatch[/] (simulator: '{rp.label or 'no violation'}', "
+                   f"same state: {rp.same_state})")
+
+
+def _print_timeline(plan: Plan, r: V.VerifyResult, rp: V.Replay) -> None:
+    """The counterexample as a countdown timeline: the simulator's narration up to the violation."""
+    from padguard.cli import STYLE
+    from padguard.sequencer.explain import sensor_reading
+
+    console.rule("[bold]counterexample timeline")
+    for e in rp.sim.events:
+        d = e.to_dict()
+        wall = f"+{int(e.t // 1000) // 60:3d}m{int(e.t // 1000) % 60:02d}s"
+        console.print(f"[dim]{wall}[/] {d['count']}  ", end="")
+        console.print(e.text, style=STYLE.get(e.kind, ""), markup=False, highlight=False)
+    S = rp.sim.S
+    sensed = ", ".join(
+        f"{x['sensor']}={x['value']}" + ("" if x["fresh"] else " (stale)")
+        for x in (sensor_reading(plan, S, s) for s in range(plan.S)))
+    truth = ", ".join(f"{plan.equipment[e]}={plan.decode_position(e, int(S[plan.POS + e, 0]))}"
+                      for e in range(plan.E))
+    v = r.violation
+    assert v is not None
+    at = format_count_time(int(S[plan.TC, 0]) / 1000)
+    console.print(f"[bold]at {at}[/] ({v.prop}: {v.detail})")
+    console.print(f"  sensors said: {sensed}", markup=False)
+    console.print(f"  truth was:    {truth}", markup=False)
+
+
+def export_promela(
+    site: Annotated[str, typer.Argument(help="shipped site name (site31) or path to site.yaml/folder")],
+    procedure: Annotated[str, typer.Argument(help="procedure name in the site folder, or a path")],
+    max_faults: Annotated[int, typer.Option("--max-faults", "-k", min=0, help="faults active at once (K)")] = 1,
+    resolution: Annotated[str, typer.Option(help="time resolution of travel times and fault instants")] = "1s",
+    prop: Annotated[list[str] | None, typer.Option("--property", "-p", help="check only these: "
+                                                    + ", ".join(V.PROPERTIES))] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write to this file (default: stdout)")] = None,
+    faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
+) -> None:
+    """Write the same model in Promela, for SPIN: spin -a FILE && gcc -O2 -DSAFETY -o pan pan.c && ./pan."""
+    from padguard.engines.promela import PromelaError, export
+
+    props = tuple(prop or V.PROPERTIES)
+    bad = [x for x in props if x not in V.PROPERTIES]
+    if bad:
+        err.print(f"unknown property {', '.join(bad)}: expected {', '.join(V.PROPERTIES)}")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    plan = _load(site, procedure, faults_file, _resolution_ms(resolution))
+    invs = _invariants(plan, [])
+    try:
+        text = export(plan, max_faults=max_faults, properties=props, invariants=invs)
+    except PromelaError as exc:
+        err.print(f"[bold red]cannot export this model:[/] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out} ({len(text.splitlines())} lines); check it with: spin -a {out} && "
+                      f"gcc -O2 -DSAFETY -o pan pan.c && ./pan -m100000")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``verify`` and ``export promela`` to the padguard command line."""
+    app.command("verify")(verify_cmd)
+    export_app = typer.Typer(no_args_is_help=True, help="Export a model for other tools (Promela for SPIN).")
+    export_app.command("promela")(export_promela)
+    app.add_typer(export_app, name="export")
