@@ -218,18 +218,35 @@ def load_linkmap(plan: Plan, path: str | Path, *, for_pad: bool = False) -> Link
     return bind(plan, mapping, loc, for_pad=for_pad)
 
 
-def site_plan(site: str | Path) -> Plan:
-    """A Plan of the site alone (no procedure steps or criteria): what a pad or a check needs."""
-    from padguard.compile import compile_model
+def site_model(site: str | Path, faults: str | Path | None = None):
+    """A site and its faults as a Model with an empty procedure: what a pad or a check needs."""
     from padguard.model.loader import Model
     from padguard.model.schema import Faults, Procedure, Site
+    from padguard.model.validate import validate_model
 
     sp = resolve_site(site)
-    site_m = parse_as(Site, load_yaml(sp))
-    fp = sp.parent / "faults.yaml"
-    faults = parse_as(Faults, load_yaml(fp)) if fp.exists() else Faults(site=site_m.site)
+    sloc = load_yaml(sp)
+    site_m = parse_as(Site, sloc)
+    fp = Path(faults) if faults else sp.parent / "faults.yaml"
+    docs = {"site": sloc}
+    if faults or fp.exists():
+        docs["faults"] = load_yaml(fp)
+        faults_m = parse_as(Faults, docs["faults"])
+    else:
+        faults_m = Faults(site=site_m.site)
     proc = Procedure(procedure="none", site=site_m.site, start=-1, ignition=0)
-    return compile_model(Model(site_m, proc, faults, {"site": str(sp)}))
+    model = Model(site_m, proc, faults_m, {k: v.file for k, v in docs.items()})
+    problems = [p for p in validate_model(model, docs) if p.file in {v.file for v in docs.values()}]
+    if problems:
+        raise ModelError(problems)
+    return model
+
+
+def site_plan(site: str | Path) -> Plan:
+    """A Plan of the site alone (no procedure steps or criteria)."""
+    from padguard.compile import compile_model
+
+    return compile_model(site_model(site))
 
 
 def check_mapping_file(loc: Located) -> list[Problem]:

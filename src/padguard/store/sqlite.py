@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -91,9 +92,15 @@ class SqliteArchive(Archive):
         if limit is not None:
             q += f" LIMIT {int(limit)}"
         try:
-            yield from self.db.execute(q, args)
+            cur = self.db.execute(q, args)
         except sqlite3.Error as exc:
             raise ArchiveError(f"cannot read archive {self.path}: {exc}") from None
+        try:
+            while rows := cur.fetchmany(4096):
+                yield from rows
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                cur.close()
 
     def meta(self) -> dict[str, Any] | None:
         try:
