@@ -384,7 +384,6 @@ def run_chunk(task: ChunkTask) -> tuple[list[ChunkStats], np.ndarray]:
         res = results(plan, run(plan, trials))
         stats.append(chunk_stats(plan, trials, res, task.examples))
         codes.append(res.outcome)
-    O = len(OUTCOMES)
-    pair = np.zeros((O, O), dtype=np.int64)
+    pair = np.zeros((len(OUTCOMES), len(OUTCOMES)), dtype=np.int64)
     np.add.at(pair, (codes[0], codes[-1]), 1)
     return stats, pair

@@ -29,7 +29,6 @@ from padguard.engines import risk_stats as rs
 from padguard.engines.risk import (
     EVENTS,
     OUTCOMES,
-    PHAZ_EVENT,
     ChunkStats,
     ChunkTask,
     TrialLaw,

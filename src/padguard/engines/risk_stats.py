@@ -110,16 +110,13 @@ def importance(p_event: float, p_joint: np.ndarray, p_fault: np.ndarray) -> list
 
 
 def cdf_points(hist: np.ndarray, total: int, max_points: int = 200) -> list[list[float]]:
-    """(value, P(X <= value)) points of a histogram over 0, 1, 2, ... (thinned to max_points)."""
+    """(value, P(X <= value)) at every value that occurs (thinned to max_points)."""
     if total <= 0:
         return []
     cum = np.cumsum(hist) / total
-    nz = np.flatnonzero(hist)
-    if not len(nz):
-        return []
-    xs = np.arange(nz[0], nz[-1] + 1)
+    xs = np.flatnonzero(hist)
     if len(xs) > max_points:
-        xs = np.unique(np.linspace(xs[0], xs[-1], max_points).round().astype(int))
+        xs = xs[np.unique(np.linspace(0, len(xs) - 1, max_points).round().astype(int))]
     return [[int(x), float(cum[x])] for x in xs]
 
 
