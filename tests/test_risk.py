@@ -9,7 +9,8 @@ import pytest
 
 import padguard as pg
 from padguard import semantics
-from padguard.engines import risk, risk_campaign as rc
+from padguard.engines import risk
+from padguard.engines import risk_campaign as rc
 from padguard.engines.simulate import Simulator
 from tests.test_risk_models import write_mini
 

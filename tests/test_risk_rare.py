@@ -7,7 +7,8 @@ import math
 import pytest
 
 import padguard as pg
-from padguard.engines import risk, risk_campaign as rc
+from padguard.engines import risk
+from padguard.engines import risk_campaign as rc
 from tests.test_risk_models import closed_form, storm_probabilities, write_mini
 
 MODERATE = dict(pj=0.05, pm=0.03, pa=0.2, pb=0.3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,13 +17,13 @@ from padguard.engines import risk_campaign as rc
 from padguard.engines.risk import OUTCOMES, trial_law
 
 
-class Method(str, Enum):
+class Method(StrEnum):
     auto = "auto"
     crude = "crude"
     is_ = "is"
 
 
-class Interval(str, Enum):
+class Interval(StrEnum):
     wilson = "wilson"
     clopper_pearson = "clopper-pearson"
 
@@ -31,16 +31,17 @@ class Interval(str, Enum):
 class LazyProgress:
     """A rich progress bar that appears only once work has run for more than a second."""
 
-    def __init__(self, console: Console, delay: float = 1.0):
+    def __init__(self, console: Console, delay: float = 1.0, clock=time.perf_counter):
         self.console = console
         self.delay = delay
-        self.t0 = time.perf_counter()
+        self.clock = clock
+        self.t0 = clock()
         self.bar: Progress | None = None
         self.tasks: dict[str, Any] = {}
 
     def __call__(self, label: str, done: int, total: int) -> None:
         if self.bar is None:
-            if time.perf_counter() - self.t0 < self.delay:
+            if self.clock() - self.t0 < self.delay:
                 return
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeRemainingColumn(), console=self.console, transient=True)
