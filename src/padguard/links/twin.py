@@ -201,3 +201,88 @@ class PadTwin:
                                               for i, e in enumerate(p.equipment)},
                 "faults": active, "ignited_at_ms": self.ignited_at, "hazards": self.hazards(),
                 "personnel_hazards": self.personnel_hazards(), "commands": len(self.commands)}
+
+
+class VirtualLink:
+    """A dry run without sockets: the live Sequencer against a PadTwin on a virtual clock.
+
+    Samples reach the sequencer at the instant they are taken and commands reach the pad at the
+    instant they are issued; everything is kept as the input and event records a runtime would
+    archive, so a virtual run can be replayed and compared like a live one.
+    """
+
+    def __init__(self, seq, twin: PadTwin):
+        from padguard.sequencer.live import Rec
+
+        self._Rec = Rec
+        self.seq = seq
+        self.twin = twin
+        self.records: list = []
+        self.events: list = []
+        self.batch = 0
+        self._feed(0, twin.advance(0), "start")
+
+    def _feed(self, t: int, samples: list[tuple[int, str]], kind: str = "tick", extra: list | None = None) -> list:
+        R, plan = self._Rec, self.seq.plan
+        recs = [R("sample", t, plan.sensors[s], v, plan.encode_sensor(s, v)) for s, v in samples]
+        recs += extra or []
+        if not recs:
+            recs = [R(kind, t, kind)]
+        self.batch += 1
+        for r in recs:
+            r.t, r.batch = t, self.batch
+        ev = self.seq.apply(recs)
+        for r in recs:
+            r.tc = self.seq.tc
+        self.records += recs + [e.to_rec() for e in ev]
+        self.events += ev
+        for e in ev:
+            if e.kind == "command":
+                d = e.data
+                if d["action"] == "move":
+                    self.twin.move(d["target"], d["value"])
+                else:
+                    self.twin.set_occupied(d["target"], d["action"] == "occupy")
+            elif e.kind == "ignition":
+                self.twin.ignite()
+        return ev
+
+    def _settle_now(self) -> None:
+        t = self.twin.t
+        for _ in range(100):  # report by exception until the pad is quiet at this instant
+            more = self.twin.settle()
+            if not more:
+                return
+            self._feed(t, more)
+
+    def run(self, until: int | None = None, max_batches: int = 1_000_000) -> None:
+        """Advance to ``until`` (virtual ms), or until the count ends."""
+        n = 0
+        while not self.seq.final and n < max_batches:
+            t = min(self.twin.next_instant(), self.seq.next_deadline())
+            if until is not None and t > until:
+                self.twin.advance(until)
+                break
+            if t >= NEVER:
+                break
+            self._feed(t, self.twin.advance(t))
+            self._settle_now()
+            n += 1
+
+    def operator(self, command: str, arg: str | None = None) -> list:
+        R = self._Rec
+        ev = self._feed(self.twin.t, [], extra=[R("operator", self.twin.t, command, arg or "")])
+        self._settle_now()
+        return ev
+
+    def safety(self, cause: str, detail: str) -> list:
+        R = self._Rec
+        return self._feed(self.twin.t, [], extra=[R("safety", self.twin.t, cause, detail)])
+
+    def inject(self, fault: str) -> None:
+        self.twin.inject(fault)
+        self._settle_now()
+
+    def clear(self, component: str) -> None:
+        self.twin.clear(component)
+        self._settle_now()
