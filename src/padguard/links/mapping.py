@@ -126,8 +126,8 @@ class LinkMap:
         if table is None:
             return name
         for raw, v in table.items():
-            if v == name:
-                return raw
+            if v == name:  # YAML keys arrive as text: a PLC that counts gets its numbers back
+                return int(raw) if isinstance(raw, str) and re.fullmatch(r"-?\d+", raw) else raw
         return name
 
     def sensor_name(self, s: int) -> str:
