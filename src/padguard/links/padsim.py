@@ -67,6 +67,7 @@ class PadServer:
         self._task: asyncio.Task | None = None
         self._base = (0, time.monotonic())
         self.on_instant = None  # optional callback(t_ms) after each published instant
+        self._stopping = False
 
     # ---- lifecycle
     async def start(self) -> str:
@@ -126,6 +127,7 @@ class PadServer:
         return self.endpoint
 
     async def stop(self) -> None:
+        self._stopping = True  # (the loop checks it: Python 3.11's wait_for can swallow a cancel)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -161,7 +163,7 @@ class PadServer:
 
     async def _run(self) -> None:
         last_pub = time.monotonic()
-        while True:
+        while not self._stopping:
             now = time.monotonic()
             if self.lockstep and self.acked < self.twin.t:
                 if not await self._wait(self.heartbeat_s):

@@ -537,7 +537,8 @@ class Runtime:
         self.inbox.put_nowait(("link_up",))
         self._kick = False
         put = self.inbox.put_nowait
-        while not lost.is_set() and not self._kick:
+        # (also watch _done: asyncio.wait_for in Python 3.11 can swallow a cancellation)
+        while not lost.is_set() and not self._kick and not self._done.is_set():
             ev = await sub.next_event(0.5)
             if ev is None:
                 continue
@@ -553,6 +554,8 @@ class Runtime:
                 put(("dc", s, ev.value, good, status))
             elif isinstance(ev, StatusChangeEvent):
                 raise ConnectionError(f"subscription status {ev.notification.Status}")
+        if self._done.is_set():
+            return
         raise ConnectionError("link lost" if lost.is_set() else "link silent")
 
     async def _disconnect(self) -> None:
