@@ -39,12 +39,16 @@ def arrivals(plan: Plan, S: np.ndarray) -> np.ndarray:
     """Finish travel that is due. Returns (E, N) bool: which equipment arrived now."""
     T = S[plan.T]
     A = S[plan.ARRIVE:plan.ARRIVE + plan.E]
-    out = (A >= 0) & (A <= T)
-    if not out.any():
+    out = np.zeros(A.shape, dtype=bool)
+    if not A.size:
         return out
-    for e in np.flatnonzero(out.any(axis=1)):
+    # Only equipment travelling in some column (ARRIVE >= 0 somewhere) can arrive.
+    for e in np.flatnonzero(A.max(axis=1) >= 0):
         arr = S[plan.ARRIVE + e]
-        due = out[e]
+        due = (arr >= 0) & (arr <= T)
+        if not due.any():
+            continue
+        out[e] = due
         code = S[plan.EFAULT + e]
         wrong = fault_effect(plan, code) == Effect.WRONG_POSITION
         S[plan.POS + e] = np.where(due, np.where(wrong, fault_target(plan, code), S[plan.DEST + e]),

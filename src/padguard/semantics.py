@@ -121,9 +121,13 @@ def next_event(plan: Plan, S: np.ndarray) -> np.ndarray:
     at_count(plan.pnr, running & counting)
     if len(plan.holds):
         at_count(plan.h_at[S[plan.NEXTB]], counting & (plan.h_at[S[plan.NEXTB]] < NEVER))
-    if plan.E:
+    if plan.E and S.shape[1]:
         arr = S[plan.ARRIVE:plan.ARRIVE + plan.E]
-        np.minimum(nxt, np.where(arr > T, arr, NEVER).min(axis=0), out=nxt)
+        # rows whose every arrival is at or before the earliest clock cannot contribute
+        moving = np.flatnonzero(arr.max(axis=1) > T.min())
+        if len(moving):
+            arr = arr[moving]
+            np.minimum(nxt, np.where(arr > T, arr, NEVER).min(axis=0), out=nxt)
     # Healthy, stuck and wrong-reading sensors keep sampling, so only a sensor that has
     # dropped out can go stale between events.
     if plan.S:

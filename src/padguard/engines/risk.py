@@ -185,28 +185,55 @@ def _final(plan: Plan, S: np.ndarray) -> np.ndarray:
 
 
 def run(plan: Plan, trials: Trials, max_events: int = MAX_EVENTS) -> np.ndarray:
-    """Run every trial to its end; returns the final state array (D, n).
-
-    Trials without faults are run as their own batch (no fault bookkeeping at all); columns
-    that reach a final state are compacted away so later events only touch live countdowns.
-    """
+    """Run every trial to its end; returns the final state array (D, n)."""
     out = np.empty((plan.layout.size, trials.n), dtype=np.int64)
+
+    def keep(idx: np.ndarray, S: np.ndarray, done: np.ndarray) -> None:
+        out[:, idx] = S[:, done]
+
+    _run(plan, trials, max_events, keep)
+    return out
+
+
+def run_results(plan: Plan, trials: Trials, max_events: int = MAX_EVENTS) -> TrialResults:
+    """Run every trial to its end; returns what the statistics need, read from each final
+    state the moment its countdown ends (no full state array is kept)."""
+    n = trials.n
+    res = TrialResults(*(np.empty(n, dtype=np.int64) for _ in range(6)))
+
+    def keep(idx: np.ndarray, S: np.ndarray, done: np.ndarray) -> None:
+        # outcome_codes over all columns is a few cheap ops; no copy of the finished states
+        res.outcome[idx] = semantics.outcome_codes(plan, S)[done]
+        for name, row in (("phaz", plan.PHAZ), ("haz", plan.HAZ), ("nholds", plan.NHOLDS),
+                          ("holdtime", plan.HOLDTIME), ("nrec", plan.NREC)):
+            getattr(res, name)[idx] = S[row, done]
+
+    _run(plan, trials, max_events, keep)
+    return res
+
+
+def _run(plan: Plan, trials: Trials, max_events: int, keep) -> None:
+    """Trials without faults run as their own batches (no fault bookkeeping at all), in
+    batches of :data:`BATCH` columns; ``keep(idx, S, done)`` receives the columns ``done`` of
+    ``S`` that just ended, and their trial indices ``idx``."""
     if trials.n == 0:
-        return out
+        return
     faulty = trials.occ.any(axis=0)
     tr_u = trials.tr_u(plan)
     for sel, with_faults in ((np.flatnonzero(~faulty), False), (np.flatnonzero(faulty), True)):
         for lo in range(0, len(sel), BATCH):
             part = sel[lo:lo + BATCH]
-            out[:, part] = _run_batch(plan, trials.occ[:, part], trials.onset[:, part],
-                                      tr_u[:, part], with_faults, max_events)
-    return out
+            _run_batch(plan, trials.occ[:, part], trials.onset[:, part], tr_u[:, part],
+                       with_faults, max_events,
+                       lambda idx, S, done, part=part: keep(part[idx], S, done))
 
 
 def _run_batch(plan: Plan, occ: np.ndarray, onset: np.ndarray, tr_u: np.ndarray,
-               with_faults: bool, max_events: int) -> np.ndarray:
+               with_faults: bool, max_events: int, keep) -> None:
+    """Event loop over one batch of columns. A column whose countdown has ended is handed to
+    ``keep`` once and never settled again; finished columns are dropped from the arrays when
+    they make up a quarter of them (copying on every single finish would cost more)."""
     n = tr_u.shape[1]
-    out = np.empty((plan.layout.size, n), dtype=np.int64)
     S = semantics.initial_state(plan, n)
     idx = np.arange(n)
     pend = pend_rows = None
@@ -216,31 +243,37 @@ def _run_batch(plan: Plan, occ: np.ndarray, onset: np.ndarray, tr_u: np.ndarray,
         pend = np.where(occ[pend_rows], onset[pend_rows], NEVER)
         _inject_due(plan, S, pend, pend_rows)
     semantics.settle(plan, S, tr_u=tr_u)
+    alive = np.ones(n, dtype=bool)
     events = 0
     while True:
         nxt = semantics.next_event(plan, S)
         if pend is not None:
             nxt = np.minimum(nxt, np.maximum(pend.min(axis=0), S[plan.T]))
-        done = _final(plan, S) | (nxt >= NEVER)
+        done = alive & (_final(plan, S) | (nxt >= NEVER))
         if events > max_events:  # the simulator's event limit: the countdown stays unfinished
-            done[:] = True
+            done = alive.copy()
         if done.any():
-            out[:, idx[done]] = S[:, done]
-            keep = ~done
-            if not keep.any():
+            keep(idx[done], S, done)
+            alive &= ~done
+            n_alive = int(alive.sum())
+            if n_alive == 0:
                 break
-            S = np.ascontiguousarray(S[:, keep])
-            tr_u = np.ascontiguousarray(tr_u[:, keep])
-            idx = idx[keep]
-            nxt = nxt[keep]
-            if pend is not None:
-                pend = pend[:, keep]
+            if n_alive <= 3 * len(alive) // 4:
+                S = np.ascontiguousarray(S[:, alive])
+                tr_u = np.ascontiguousarray(tr_u[:, alive])
+                idx, nxt = idx[alive], nxt[alive]
+                if pend is not None:
+                    pend = pend[:, alive]
+                alive = np.ones(n_alive, dtype=bool)
+        if not alive.all():
+            # Ended columns stay in the arrays until the next compaction; freeze them on their
+            # clock so they are not settled at a new time (their results are already kept).
+            nxt = np.where(alive, nxt, S[plan.T])
         semantics.advance_to(plan, S, nxt)
         if pend is not None:
             _inject_due(plan, S, pend, pend_rows)
         semantics.settle(plan, S, tr_u=tr_u)
         events += 1
-    return out
 
 
 def _inject_due(plan: Plan, S: np.ndarray, pend: np.ndarray, rows: np.ndarray) -> None:
@@ -381,7 +414,7 @@ def run_chunk(task: ChunkTask) -> tuple[list[ChunkStats], np.ndarray]:
     trials = draw(list(task.plans), task.law, rng, task.n, task.proposal)
     stats, codes = [], []
     for plan in task.plans:
-        res = results(plan, run(plan, trials))
+        res = run_results(plan, trials)
         stats.append(chunk_stats(plan, trials, res, task.examples))
         codes.append(res.outcome)
     pair = np.zeros((len(OUTCOMES), len(OUTCOMES)), dtype=np.int64)

@@ -6,11 +6,20 @@ simulator, the verifier and the risk engine all call :func:`decide`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from padguard.compile import NO_REASON, OPERATOR_REASON, CompiledExpr, CompiledTerm, Plan, Tri
+from padguard.compile import (
+    NEVER,
+    NO_REASON,
+    OPERATOR_REASON,
+    CompiledExpr,
+    CompiledTerm,
+    Plan,
+    Tri,
+)
 from padguard.sequencer.table import NEXT, Mode, Trigger
 
 # Plain ints for the hot path (IntEnum attribute access is slow; the values are the same).
@@ -23,22 +32,30 @@ _RESUME, _RECYCLE, _PNR = int(Trigger.RESUME), int(Trigger.RECYCLE), int(Trigger
 _IGNITION, _WINDOW_CLOSED = int(Trigger.IGNITION), int(Trigger.WINDOW_CLOSED)
 
 
-def _steps_in_order(plan: Plan) -> bool:
-    """Whether step times never decrease (validated models always; cached per plan)."""
+def _steps_in_order(plan: Plan) -> tuple[bool, np.ndarray]:
+    """Whether step times never decrease (validated models always), and the step times with a
+    NEVER sentinel appended; cached per plan."""
     c = plan.__dict__.get("_rules_sorted")
     if c is None or c[0] is not plan.step_at:
-        c = (plan.step_at, bool(np.all(np.diff(plan.step_at) >= 0)))
+        c = (plan.step_at, bool(np.all(np.diff(plan.step_at) >= 0)),
+             np.concatenate([plan.step_at, [NEVER]]).astype(np.int64))
         plan.__dict__["_rules_sorted"] = c
-    return c[1]
+    return c[1], c[2]
 
 
-def fresh(plan: Plan, S: np.ndarray, s: int | np.ndarray) -> np.ndarray:
+def fresh(plan: Plan, S: np.ndarray, s: int | np.ndarray | None = None) -> np.ndarray:
     """A sample is fresh if it is valid and no older than the sensor's staleness limit.
 
-    ``s`` is one sensor index (result (N,)) or an array of them (result (len(s), N)).
+    ``s`` is one sensor index (result (N,)), an array of them (result (len(s), N)), or None
+    for every sensor (result (S, N), rows by sensor index).
     """
-    val = S[plan.SVAL + s]
-    age = S[plan.T] - S[plan.STIME + s]
+    if s is None:
+        val = S[plan.SVAL:plan.SVAL + plan.S]
+        age = S[plan.T] - S[plan.STIME:plan.STIME + plan.S]
+        s = np.arange(plan.S)
+    else:
+        val = S[plan.SVAL + s]
+        age = S[plan.T] - S[plan.STIME + s]
     dom = (plan.transit[plan.s_equip[s]] + 1).astype(np.uint64)
     lim = plan.s_limit[s].astype(np.uint64)
     if np.ndim(s):
@@ -47,37 +64,58 @@ def fresh(plan: Plan, S: np.ndarray, s: int | np.ndarray) -> np.ndarray:
     return (age.view(np.uint64) <= lim) & (val.view(np.uint64) < dom)
 
 
-def _vote_table(t: CompiledTerm) -> np.ndarray:
+def _vote_table(plan: Plan, t: CompiledTerm) -> tuple[np.ndarray, bool]:
     """Per-member tri-state by code: code v < len(lut) is a fresh value (OK if accepted, else
-    VIOLATED); code len(lut) means not fresh (UNKNOWN). Cached on the term."""
+    VIOLATED); code len(lut) means not fresh (UNKNOWN). Also whether every member's domain
+    has exactly len(lut) values (then a fresh value always indexes the table). Cached."""
     c = t.__dict__.get("_vote_table")
-    if c is None or c[0] is not t.lut:
-        c = (t.lut, np.concatenate([np.where(t.lut, _OK, _VIOLATED), [_UNKNOWN]]).astype(np.int64))
+    if c is None or c[0] is not t.lut or c[1] is not plan.transit:
+        table = np.concatenate([np.where(t.lut, _OK, _VIOLATED), [_UNKNOWN]]).astype(np.int64)
+        exact = bool(np.all(plan.transit[plan.s_equip[t.sensors]] + 1 == len(t.lut)))
+        c = (t.lut, plan.transit, table, exact)
         t.__dict__["_vote_table"] = c
-    return c[1]
+    return c[2], c[3]
+
+
+def _member_votes(plan: Plan, S: np.ndarray, fr: np.ndarray, sens: np.ndarray, L: np.ndarray,
+                  off: np.ndarray | int, table: np.ndarray, exact: bool) -> np.ndarray:
+    """Tri-state vote of each member sensor ``sens`` (rows): OK if fresh and accepted,
+    VIOLATED if fresh and not accepted, UNKNOWN if not fresh. ``fr`` holds their freshness."""
+    val = S[plan.SVAL + sens]
+    if not exact:  # values past a member's table read its last entry
+        val = np.minimum(val, L - 1)
+    # A fresh value is never negative; a stale one reads the table's UNKNOWN entry at L.
+    return table[np.where(fr, val, L) + off]
+
+
+def _k_of_n(member: np.ndarray, starts: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Per term (members in consecutive rows from ``starts``): OK if k members vote OK,
+    VIOLATED if k vote VIOLATED, else UNKNOWN."""
+    n_in = np.add.reduceat((member == _OK).astype(np.int64), starts, axis=0)
+    n_out = np.add.reduceat((member == _VIOLATED).astype(np.int64), starts, axis=0)
+    return np.where(n_in >= k, _OK, np.where(n_out >= k, _VIOLATED, _UNKNOWN))
 
 
 def eval_term(plan: Plan, S: np.ndarray, t: CompiledTerm, fr: np.ndarray | None = None) -> np.ndarray:
     """k-of-n vote over fresh members: OK if k say yes, VIOLATED if k say no, else UNKNOWN.
 
-    ``fr`` optionally holds :func:`fresh` of every sensor (rows by sensor index), computed once
-    per instant by :func:`evaluate`.
+    ``fr`` optionally holds :func:`fresh` of every sensor (rows by sensor index).
     """
+    table, exact = _vote_table(plan, t)
     f = fr[t.sensors] if fr is not None else fresh(plan, S, t.sensors)
-    L = len(t.lut)
-    # A fresh value is never negative; values past the table read its last entry.
-    code = np.where(f, np.minimum(S[plan.SVAL + t.sensors], L - 1), L)
-    member = _vote_table(t)[code]  # (members, N) tri-state of each member's vote
-    if len(t.sensors) == 1 and t.k == 1:
-        return member[0]
-    n_in = (member == _OK).sum(axis=0)
-    n_out = (member == _VIOLATED).sum(axis=0)
-    return np.where(n_in >= t.k, _OK, np.where(n_out >= t.k, _VIOLATED, _UNKNOWN))
+    member = _member_votes(plan, S, f, t.sensors, np.int64(len(t.lut)), 0, table, exact)
+    return _k_of_n(member, np.zeros(1, dtype=np.int64), np.array([[t.k]]))[0]
 
 
-def eval_expr(plan: Plan, S: np.ndarray, e: CompiledExpr, fr: np.ndarray | None = None) -> np.ndarray:
-    """Kleene AND (min) / OR (max) over the items of an expression."""
-    vals = [eval_expr(plan, S, i, fr) if isinstance(i, CompiledExpr) else eval_term(plan, S, i, fr)
+def eval_expr(plan: Plan, S: np.ndarray, e: CompiledExpr, fr: np.ndarray | None = None,
+              tv: Iterator[np.ndarray] | None = None) -> np.ndarray:
+    """Kleene AND (min) / OR (max) over the items of an expression.
+
+    ``tv`` optionally yields every term's vote, already computed, in depth-first order of the
+    terms (see :func:`evaluate`).
+    """
+    vals = [eval_expr(plan, S, i, fr, tv) if isinstance(i, CompiledExpr)
+            else (next(tv) if tv is not None else eval_term(plan, S, i, fr))
             for i in e.items]
     acc = vals[0]
     comb = np.minimum if e.op == "all" else np.maximum
@@ -86,12 +124,62 @@ def eval_expr(plan: Plan, S: np.ndarray, e: CompiledExpr, fr: np.ndarray | None 
     return acc
 
 
+def _terms(plan: Plan) -> dict:
+    """Every term of every criterion, depth first, laid out for one vectorised vote (cached per
+    plan): members (term, sensor) in term order, their offsets into one concatenated table."""
+    c = plan.__dict__.get("_rules_terms")
+    if c is not None and c["c_expr"] is plan.c_expr and c["transit"] is plan.transit:
+        return c
+    terms: list[CompiledTerm] = []
+
+    def walk(e: CompiledExpr) -> None:
+        for i in e.items:
+            if isinstance(i, CompiledExpr):
+                walk(i)
+            else:
+                terms.append(i)
+
+    for e in plan.c_expr:
+        walk(e)
+    tables, m_sensor, m_L, m_off, starts, ks = [], [], [], [], [], []
+    off = 0
+    exact = True
+    for t in terms:
+        table, ex = _vote_table(plan, t)
+        exact &= ex
+        starts.append(len(m_sensor))
+        ks.append(t.k)
+        for s in t.sensors:
+            m_sensor.append(int(s))
+            m_L.append(len(t.lut))
+            m_off.append(off)
+        tables.append(table)
+        off += len(table)
+    ar = lambda xs: np.array(xs, dtype=np.int64)  # noqa: E731
+    c = {"c_expr": plan.c_expr, "transit": plan.transit,
+         "sensor": ar(m_sensor), "L": ar(m_L)[:, None], "off": ar(m_off)[:, None],
+         "starts": ar(starts), "k": ar(ks)[:, None], "exact": exact,
+         "table": np.concatenate(tables).astype(np.int64) if tables else ar([])}
+    plan.__dict__["_rules_terms"] = c
+    return c
+
+
 def evaluate(plan: Plan, S: np.ndarray) -> np.ndarray:
-    """Raw tri-state of every criterion, (C, N)."""
+    """Raw tri-state of every criterion, (C, N).
+
+    Every term's k-of-n vote (:func:`eval_term`) is computed at once over all terms, then
+    the criteria combine them with :func:`eval_expr`.
+    """
     if not plan.C:
         return np.zeros((0, S.shape[1]), dtype=np.int64)
-    fr = fresh(plan, S, np.arange(plan.S)) if plan.S else None
-    return np.stack([eval_expr(plan, S, e, fr) for e in plan.c_expr])
+    fr = fresh(plan, S) if plan.S else None
+    tt = _terms(plan)
+    if fr is None or not len(tt["sensor"]):
+        return np.stack([eval_expr(plan, S, e, fr) for e in plan.c_expr])
+    sens = tt["sensor"]
+    member = _member_votes(plan, S, fr[sens], sens, tt["L"], tt["off"], tt["table"], tt["exact"])
+    tv = iter(_k_of_n(member, tt["starts"], tt["k"]))  # rows in depth-first term order
+    return np.stack([eval_expr(plan, S, e, fr, tv) for e in plan.c_expr])
 
 
 @dataclass
@@ -237,12 +325,13 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     if nsteps and run_now.any():
         tc = S[plan.TC]
         step = S[plan.STEP]
-        if _steps_in_order(plan):
+        in_order, at_ext = _steps_in_order(plan)
+        if in_order:
             # Steps are issued in order while their time has come: from STEP up to (not
             # including) the first step still in the future.
-            upto = np.where(run_now, np.maximum(step, np.searchsorted(plan.step_at, tc, side="right")),
-                            step)
-            if (upto > step).any():
+            if (run_now & (tc >= at_ext[np.minimum(step, nsteps)])).any():
+                upto = np.where(run_now, np.maximum(step, np.searchsorted(plan.step_at, tc, side="right")),
+                                step)
                 j = np.arange(nsteps)[:, None]
                 issued = (j >= step) & (j < upto)
                 S[plan.STEP] = upto
