@@ -389,6 +389,8 @@ def replay_cmd(
     quiet: Annotated[bool, typer.Option(help="only the verdict")] = False,
 ) -> None:
     """Run an archived count back through the same sequencer (flagged replay) and compare."""
+    from rich.markup import escape
+
     from padguard.sequencer.live import INPUTS, Sequencer
 
     a = _open_ro(archive, count)
@@ -415,8 +417,10 @@ def replay_cmd(
                 produced.append(e)
                 if not quiet:
                     rec = e.to_rec()
-                    _print_rec(rec, as_json) if as_json else _base().console.print(
-                        f"[dim]{_line(rec)}[replay][/] {e.text}", highlight=False)
+                    if as_json:
+                        _print_rec(rec, True)
+                    else:
+                        _base().console.print(f"[dim]{_line(rec)}\\[replay][/] {escape(e.text)}", highlight=False)
             cur = []
 
     for r in a.read():
