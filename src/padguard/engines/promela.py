@@ -120,7 +120,7 @@ class _Gen:
         # ---- state (part of the state vector)
         w("int T, TC, HOLD_START, HOLD_UNTIL, IGN_T, NXT, X;")
         w("short REASON;")
-        w("byte MODE, STEP, NREC, NEXTB, NCH;")
+        w("byte MODE, STEP, NREC, NEXTB, NCH, PASS;")
         w("int HAZ, PHAZ;")
         w(f"byte POS[{p.E}], DEST[{p.E}], EFT[{p.E}];")
         w(f"int ARRIVE[{p.E}];")
@@ -135,6 +135,8 @@ class _Gen:
             w(f"byte CST[{p.C}];")
         if nsteps:
             w(f"bit ISS[{nsteps}];")
+        if F:
+            w(f"bit PEND[{F}];  /* faults striking at this instant (cleared once applied) */")
         # ---- constant tables (hidden: not part of the state vector, never change)
         w(f"hidden byte FEFF[{F + 1}];")
         w(f"hidden short FTO[{F + 1}];")
@@ -158,15 +160,13 @@ class _Gen:
         w("d_step {", 1)
         self.init_tables(2)
         self.initial_state(2)
-        w("}", 1)
-        w("atomic {", 1)
-        self.macro_step(2, root=True)
+        w("NXT = 0  /* the first instant is count start itself */", 2)
         w("}", 1)
         w("do", 1)
         w(":: (MODE == 3 || MODE == 4 || MODE == 5 || NXT >= PG_PNEVER) -> break", 1)
         w(":: else ->", 1)
         w("atomic {", 2)
-        self.macro_step(3, root=False)
+        self.macro_step(3)
         w("}", 2)
         w("od", 1)
         w("}")
@@ -457,49 +457,55 @@ class _Gen:
         return go(I.parse(inv.text))
 
     # ---- one settled instant ------------------------------------------------------------------
-    def macro_step(self, ind: int, root: bool) -> None:
+    def macro_step(self, ind: int) -> None:
         p = self.p
         w = self.w
         w("NCH = 0;", ind)
-        # 1. faults: each mode, in the verifier's injection order, may be injected now
+        # 1. faults: each mode, in the verifier's injection order, may strike now; its code is
+        # set at once (so the budget and the one-fault-per-component rule apply to the rest of
+        # the choice) and its effects are applied once the clock has moved (step 3)
         order = sorted(range(len(p.faults)), key=lambda f: (0 if p.f_kind[f] else 1, f))
         for f in order:
             c = int(p.f_comp[f])
             row = "SFT" if p.f_kind[f] else "EFT"
-            w(f"if :: ({row}[{c}] == 0 && PG_NF < PG_K) -> {row}[{c}] = {f + 1}; NCH++;", ind)
+            w(f"if :: ({row}[{c}] == 0 && PG_NF < PG_K) -> {row}[{c}] = {f + 1}; PEND[{f}] = 1; NCH++", ind)
+            if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
+                dom = int(p.transit[p.s_equip[c]]) + 1
+                w(f"; SWRONG[{c}] = 0; do :: (SWRONG[{c}] < {dom - 1}) -> SWRONG[{c}]++ :: break od", ind + 1)
+            w(":: true -> skip fi;", ind)
+        # 2. time (at count start NXT = T = 0, so the first instant is the start itself)
+        w("if :: X = NXT :: (NCH > 0 && T + PG_RES < NXT) -> X = T + PG_RES fi;", ind)
+        # 3. settle: the clock moves, the faults act, then two passes of the semantics with
+        # the commands (and their travel choices) between the passes' d_steps
+        w("d_step {", ind)
+        w("if :: (MODE == 0 || MODE == 2) -> TC = TC + (X - T) :: else -> skip fi; T = X;", ind + 1)
+        order = sorted(range(len(p.faults)), key=lambda f: (0 if p.f_kind[f] else 1, f))
+        for f in order:  # plant.inject, in order: sensors take their last good sample first
+            c = int(p.f_comp[f])
             eff = int(p.f_effect[f])
             if p.f_kind[f] == 0:
                 if eff == Effect.JAM:
-                    w(f"if :: (ARRIVE[{c}] >= 0) -> ARRIVE[{c}] = -1; POS[{c}] = {int(p.transit[c])} :: else -> skip fi",
-                      ind + 1)
+                    fx = f"if :: (ARRIVE[{c}] >= 0) -> ARRIVE[{c}] = -1; POS[{c}] = {int(p.transit[c])} :: else -> skip fi"
                 elif eff == Effect.SPONTANEOUS:
-                    w(f"POS[{c}] = {int(p.f_to[f])}; ARRIVE[{c}] = -1; DEST[{c}] = {int(p.f_to[f])}", ind + 1)
+                    fx = f"POS[{c}] = {int(p.f_to[f])}; ARRIVE[{c}] = -1; DEST[{c}] = {int(p.f_to[f])}"
                 else:
-                    w("skip", ind + 1)
-            elif eff == Effect.READS_WRONG:
-                if p.f_to[f] >= 0:
-                    w(f"SWRONG[{c}] = {int(p.f_to[f])}", ind + 1)
-                else:
-                    dom = int(p.transit[p.s_equip[c]]) + 1
-                    w(f"SWRONG[{c}] = 0; do :: (SWRONG[{c}] < {dom - 1}) -> SWRONG[{c}]++ :: break od", ind + 1)
+                    fx = "skip"
             else:
-                w("skip", ind + 1)
-            w(":: true -> skip fi;", ind)
-        # 2. time
-        if root:
-            w("X = 0;", ind)
-        else:
-            w("if :: X = NXT :: (NCH > 0 && T + PG_RES < NXT) -> X = T + PG_RES fi;", ind)
-        # 3. settle: two passes, commands (with travel choices) between their d_steps
-        w("d_step {", ind)
-        if not root:
-            w("if :: (MODE == 0 || MODE == 2) -> TC = TC + (X - T) :: else -> skip fi; T = X;", ind + 1)
-        w("arrivals(); sense(); decide()", ind + 1)
+                fx = f"SVAL[{c}] = POS[{int(p.s_equip[c])}]; STIME[{c}] = T"
+                if eff == Effect.READS_WRONG and p.f_to[f] >= 0:
+                    fx += f"; SWRONG[{c}] = {int(p.f_to[f])}"
+            w(f"if :: PEND[{f}] -> {fx}; PEND[{f}] = 0 :: else -> skip fi;", ind + 1)
+        w("skip", ind + 1)
         w("};", ind)
-        self.commands(ind)
-        w("d_step { personnel(); arrivals(); sense(); decide() };", ind)
-        self.commands(ind)
-        w("d_step { personnel(); sense(); canonical(); next_event(); check(); X = 0; NCH = 0 }", ind)
+        w("do", ind)
+        w(":: (PASS < 2) ->", ind)
+        w("d_step { arrivals(); sense(); decide() };", ind + 1)
+        self.commands(ind + 1)
+        w("d_step { personnel(); PASS++ }", ind + 1)
+        w(":: else -> break", ind)
+        w("od;", ind)
+        w("skip;  /* a jump target outside the d_step */", ind)
+        w("d_step { sense(); canonical(); next_event(); check(); X = 0; NCH = 0; PASS = 0 }", ind)
 
     def commands(self, ind: int) -> None:
         """plant.command for the steps issued in this pass: travel time chosen at the resolution."""

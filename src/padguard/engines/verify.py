@@ -94,6 +94,7 @@ class VerifyResult:
     violation: Violation | None = None
     trace: list[TraceStep] = field(default_factory=list)
     reason: str = ""
+    also: list[str] = field(default_factory=list)  # other violations at the same (shortest) depth
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"verdict": self.verdict, "max_faults": self.max_faults,
@@ -103,7 +104,7 @@ class VerifyResult:
             out["reason"] = self.reason
         if self.violation is not None:
             out["violation"] = {"property": self.violation.prop, "detail": self.violation.detail,
-                                "steps": len(self.trace)}
+                                "steps": len(self.trace), "also_at_this_depth": self.also}
         return out
 
 
@@ -265,6 +266,7 @@ class Options:
     max_states: int | None = None
     max_memory: int | None = None  # bytes (stored states + frontier)
     chunk: int = 16384  # frontier columns expanded at once
+    reduce: bool = True  # prune dormant faults and faults on unread sensors (sound; off for testing)
     progress: Callable[[Stats, int], None] | None = None  # (stats, frontier size)
 
 
@@ -339,8 +341,8 @@ class Explorer:
         self.f_row = np.array([(p.SFAULT if p.f_kind[f] else p.EFAULT) + p.f_comp[f] for f in range(F)],
                               dtype=np.int64)
         # A fault on a sensor no criterion reads can never change a decision: not explored.
-        self.f_static = np.array([not (p.f_kind[f] == 1 and not used[p.f_comp[f]]) for f in range(F)],
-                                 dtype=bool)
+        self.f_static = np.array([not (self.opt.reduce and p.f_kind[f] == 1 and not used[p.f_comp[f]])
+                                  for f in range(F)], dtype=bool)
         self.f_values: list[list[int | None]] = []
         for f in range(F):
             if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
@@ -442,7 +444,7 @@ class Explorer:
             mark((S[p.IGN_T] >= 0) & (S[p.IGN_T] > p.window_close), "window:ignition after the window")
         if "invariants" in props:
             for inv in self.invariants:
-                mark(~inv.evaluate(p, S), f"invariant:{inv.name}")
+                mark(~inv.evaluate(p, S), f"invariants:{inv.name}")
         return bad, labels
 
     # ---- successor generation -------------------------------------------------------------
@@ -499,6 +501,8 @@ class Explorer:
                     rel[f] = moving | (F[p.POS + c] != p.f_to[f])
             elif eff == Effect.STUCK:
                 rel[f] = info["pos_after"][p.s_equip[c]] != F[p.SVAL + c]
+        if not self.opt.reduce:
+            rel[:] = True
         cap = self.opt.max_faults - _count_active(p, F)
         M = self.sub_members[:ns].astype(np.float32)
         nb = (M @ blocked.astype(np.float32)) == 0
@@ -514,7 +518,7 @@ class Explorer:
                 kmax = np.where(t + p.res < tn, 1, 0)
             else:
                 kmax = np.maximum((tn - t - 1) // p.res, 0)
-            ok_wait = nb & fits & ts_ok & has_ts & (kmax[None, :] > 0)
+            ok_wait = nb & fits & ts_ok & (has_ts | (not self.opt.reduce)) & (kmax[None, :] > 0)
             si, ci = np.nonzero(ok_wait)
             km = kmax[ci]
             rep = np.repeat(np.arange(len(ci)), km)
@@ -572,7 +576,7 @@ class Explorer:
                 cmd[p.step_target[j]] |= hap.issued[j]
             info = {"cmd": cmd, "arrived": hap.arrived, "pos_after": P[p.POS:p.POS + p.E]}
         issued, ignored = hap.issued, hap.ignored
-        if (r.sub >= 0).any():
+        if self.opt.reduce and (r.sub >= 0).any():
             keep = self._not_dormant(F, P, hap, r)
             if not keep.all():
                 idx = np.flatnonzero(keep)
@@ -714,24 +718,28 @@ class Explorer:
 
     # ---- the search ------------------------------------------------------------------------
     def run(self) -> VerifyResult:
-        """Explore breadth-first until a violation, exhaustion, a bound, or Ctrl-C."""
+        """Explore breadth-first until a violation, exhaustion, a bound, or Ctrl-C.
+
+        When a level holds violations, the level is finished and the counterexample is chosen
+        among them (all equally short): fewest faults, then the fault modes listed first in
+        the faults file, then the property order of :data:`PROPERTIES`.
+        """
         p = self.plan
         t0 = time.perf_counter()
         verdict, reason = "proved", ""
-        violation: Violation | None = None
+        found: list[tuple[tuple, Violation]] = []
         try:
             S0 = semantics.initial_state(p, 1)
-            frontier, violation = self._level(self.expand(S0, root=True), np.array([-1], dtype=np.int64))
+            frontier = self._level(self.expand(S0, root=True), np.array([-1], dtype=np.int64), found)
             self.stats.depth = 1
-            while violation is None and frontier:
+            while not found and frontier:
                 nxt: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
                 total = sum(c.shape[1] for c, _, _ in frontier)
                 cur_bytes = sum(c.nbytes + i.nbytes + x.nbytes for c, i, x in frontier)
                 for Fc, ids, tns in _chunks(frontier, self.opt.chunk):
                     Fs = self._unpack(Fc)
                     blocks = self.expand(Fs, tns)
-                    fr, violation = self._level(blocks, ids)
-                    nxt.extend(fr)
+                    nxt.extend(self._level(blocks, ids, found))
                     self.stats.seconds = time.perf_counter() - t0
                     self._frontier_bytes = cur_bytes + sum(c.nbytes + i.nbytes + x.nbytes for c, i, x in nxt)
                     self.stats.peak_frontier_bytes = max(self.stats.peak_frontier_bytes,
@@ -739,13 +747,11 @@ class Explorer:
                     self.stats.stored_bytes = self.visited.nbytes + self.store.nbytes
                     if self.opt.progress:
                         self.opt.progress(self.stats, total)
-                    if violation is not None:
-                        break
                     bound = self._bound()
                     if bound:
                         raise _Bound(bound)
-                frontier = nxt
-                if violation is None and frontier:
+                frontier = [] if found else nxt
+                if frontier:
                     self.stats.depth += 1
         except _Bound as b:
             verdict, reason = "bounded", str(b)
@@ -755,11 +761,14 @@ class Explorer:
         self.stats.stored_bytes = self.visited.nbytes + self.store.nbytes
         res = VerifyResult(verdict, self.stats, self.opt.max_faults, p.res, self.opt.timing,
                            tuple(self.opt.properties), reason=reason)
-        if violation is not None:
+        if found and verdict == "proved":
+            found.sort(key=lambda kv: kv[0])
+            violation = found[0][1]
             res.verdict = "violated"
             res.violation = violation
             res.trace = self.trace(violation.state_id)
             res.stats.depth = len(res.trace)
+            res.also = sorted({f"{v.prop}:{v.detail}" for _, v in found} - {f"{violation.prop}:{violation.detail}"})
         return res
 
     def _bound(self) -> str:
@@ -771,9 +780,12 @@ class Explorer:
             return f"memory bound reached ({used / 2**20:,.0f} MiB of {o.max_memory / 2**20:,.0f} MiB)"
         return ""
 
-    def _level(self, blocks: list[Block], parent_ids: np.ndarray
-               ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], Violation | None]:
-        """Check, deduplicate and store successor blocks; return the live ones as frontier."""
+    def _level(self, blocks: list[Block], parent_ids: np.ndarray, found: list[tuple[tuple, Violation]]
+               ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Check, deduplicate and store successor blocks; return the live ones as frontier.
+
+        Violations are appended to ``found`` with their sort key (see :meth:`run`).
+        """
         p = self.plan
         out = []
         for b in blocks:
@@ -805,13 +817,18 @@ class Explorer:
                     labels.append("liveness:a fault-free count does not reach launch")
                     bad[dead] = len(labels) - 1
             if (bad >= 0).any():
-                i = int(np.flatnonzero(bad >= 0)[0])
-                prop, _, detail = labels[int(bad[i])].partition(":")
-                return [], Violation(prop, detail, int(ids[i]))
+                codes = np.concatenate([S[p.EFAULT:p.EFAULT + p.E], S[p.SFAULT:p.SFAULT + p.S]])
+                for i in np.flatnonzero(bad >= 0)[:1000]:
+                    prop, _, detail = labels[int(bad[i])].partition(":")
+                    fl = tuple(sorted(int(c) - 1 for c in codes[:, i] if c))
+                    key = (len(fl), fl, PROPERTIES.index(prop), int(bad[i]), int(ids[i]))
+                    found.append((key, Violation(prop, detail, int(ids[i]))))
+            if found:
+                continue
             live = np.flatnonzero(~final)
             if len(live):
                 out.append((self._pack(np.take(S, live, axis=1)), ids[live], nxt[live]))
-        return out, None
+        return out
 
     def _pack(self, S: np.ndarray) -> np.ndarray:
         """Frontier compression: int64 -> int32 (times fit; -NEVER marks settled/stale)."""

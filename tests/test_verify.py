@@ -1,0 +1,247 @@
+"""The verifier: Site 31/6 verdicts, counterexamples that replay in the simulator, invariants,
+bounds, and the soundness of its reductions and timing abstraction on random small models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import padguard as pg
+from padguard.cli import app
+from padguard.engines import verify as V
+from padguard.engines.verify_models import random_model, write_model
+from padguard.model.errors import ModelError
+from padguard.model.invariants import compile_invariants
+from padguard.sequencer.table import Mode
+
+ALL = V.PROPERTIES
+HAZARDS = ("plume", "personnel", "invariants", "liveness")  # all but the launch window
+
+
+def plan_at(site: str, proc: str, res_s: float) -> pg.Plan:
+    return pg.compile_model(pg.load(site, proc), int(res_s * 1000))
+
+
+def assert_replays(plan: pg.Plan, res: V.VerifyResult, invariants: list | None = None) -> dict:
+    """The counterexample, saved as a scenario, drives the simulator into the same state and
+    the same violated property at the same instant."""
+    assert res.verdict == "violated" and res.violation is not None
+    sc = V.counterexample_scenario(plan, res)
+    sc = json.loads(json.dumps(sc))  # exactly what is written to disk
+    rp = V.replay(plan, sc, invariants, res.properties, res.trace[-1].state)
+    assert rp.label == f"{res.violation.prop}:{res.violation.detail}"
+    assert rp.same_state
+    return sc
+
+
+# ---------------------------------------------------------------- Site 31/6
+
+
+@pytest.fixture(scope="module")
+def legacy_k1() -> tuple[pg.Plan, V.VerifyResult]:
+    plan = plan_at("site31", "legacy", 30)
+    return plan, V.verify(plan, max_faults=1)
+
+
+def test_legacy_ignites_with_the_stopper_not_engaged(legacy_k1):
+    plan, res = legacy_k1
+    assert res.verdict == "violated"
+    assert (res.violation.prop, res.violation.detail) == ("plume", "cabin.stopper unlocked")
+    faults = [plan.faults[f] for st_ in res.trace for f, _ in st_.faults]
+    assert len(faults) == 1 and faults[0].startswith("cabin.stopper:")
+    # the sequencer never saw it: the count ran to ignition
+    assert int(res.trace[-1].state[plan.MODE, 0]) == Mode.LAUNCHED
+
+
+def test_legacy_counterexample_replays_in_the_simulator(legacy_k1):
+    plan, res = legacy_k1
+    sc = assert_replays(plan, res)
+    tu = np.array(sc["travel_u"], dtype=float).reshape(len(plan.step_at), -1)
+    out = pg.simulate(plan, faults=sc["faults"], seed=sc["seed"], travel_u=tu)
+    assert out.outcome == "pad_damaged"
+    assert out.hazards == sc["expect"]["hazards"] == ["cabin.stopper unlocked"]
+
+
+def test_counterexample_is_no_longer_than_the_fault_free_count(legacy_k1):
+    """Shortest = fewest settled instants: the fault rides on an existing event, so the trace
+    is exactly as long as the fault-free count to ignition."""
+    plan, res = legacy_k1
+    sim = pg.Simulator(plan, seed=0, travel_u=np.full((len(plan.step_at), 1), 0.0))
+    sim.run()
+    instants = sorted({e.t for e in sim.events})
+    assert len(res.trace) <= len(instants) + 1
+
+
+def test_guarded_k0_proved_with_liveness():
+    plan = plan_at("site31", "guarded", 1)
+    res = V.verify(plan, max_faults=0)
+    assert res.verdict == "proved"
+    assert res.stats.states > 1000 and res.stats.depth > 20 and res.stats.terminal > 0
+    assert res.stats.bytes_per_state <= 32
+
+
+def test_guarded_k1_hazards_proved_but_window_violated():
+    plan = plan_at("site31", "guarded", 30)
+    assert V.verify(plan, max_faults=1, properties=HAZARDS).verdict == "proved"
+    res = V.verify(plan, max_faults=1)
+    assert res.violation.prop == "window"
+    sc = assert_replays(plan, res)
+    assert sc["expect"]["ignition_t_s"] > sc["expect"]["window_close_s"]
+
+
+def test_falcon9_proved_at_k1():
+    assert V.verify(plan_at("falcon9", "crewed", 10), max_faults=1).verdict == "proved"
+
+
+# ---------------------------------------------------------------- tiny model: properties
+
+
+def test_tiny_legacy_has_a_one_fault_hazard(tiny_dir: Path):
+    plan = pg.compile_model(pg.load(tiny_dir, "legacy"))
+    assert V.verify(plan, max_faults=0).verdict == "proved"
+    res = V.verify(plan, max_faults=1)
+    assert res.violation.prop == "plume"
+    assert_replays(plan, res)
+
+
+def test_tiny_guarded_needs_two_lying_switches(tiny: pg.Plan):
+    """2-of-2 latch switches: one fault is held; the latch jamming plus both switches reading
+    'latched' would need three, so K=2 is proved and K=3 is violated."""
+    assert V.verify(tiny, max_faults=2, properties=("plume",)).verdict == "proved"
+    res = V.verify(tiny, max_faults=3, properties=("plume",))
+    assert res.violation.prop == "plume"
+    injected = {tiny.faults[f] for st_ in res.trace for f, _ in st_.faults}
+    assert {"latch_a:wrong", "latch_b:wrong"} <= injected
+    assert_replays(tiny, res)
+
+
+def write_tiny(tiny_dir: Path, extra: str) -> pg.Plan:
+    text = (tiny_dir / "guarded.yaml").read_text() + extra
+    (tiny_dir / "inv.yaml").write_text(text.replace("procedure: guarded", "procedure: inv"))
+    return pg.compile_model(pg.load(tiny_dir, "inv"))
+
+
+def test_user_invariants(tiny_dir: Path):
+    plan = write_tiny(tiny_dir, """invariants:
+  - {name: locked_at_launch, expr: "mode != launched or (arm == retracted and arm.latch == latched)"}
+  - {name: deck_clear_when_moving, expr: "arm != in_transit or deck == clear"}
+""")
+    invs = compile_invariants(plan)
+    assert V.verify(plan, max_faults=1, invariants=invs).verdict == "proved"
+    # an invariant that cannot hold once the count moves the arm
+    bad = invs + [pg_expr(plan, "arm == extended", "arm_never_moves")]
+    res = V.verify(plan, max_faults=0, invariants=bad, properties=("invariants",))
+    assert (res.violation.prop, res.violation.detail) == ("invariants", "arm_never_moves")
+    assert_replays(plan, res, bad)
+
+
+def pg_expr(plan: pg.Plan, text: str, name: str):
+    from padguard.model.invariants import compile_expr
+
+    return compile_expr(plan, text, name)
+
+
+def test_bad_invariant_is_reported_with_file_and_line(tiny_dir: Path):
+    with pytest.raises(ModelError) as exc:
+        write_tiny(tiny_dir, 'invariants:\n  - {name: x, expr: "mode != launched or arm == retractd"}\n')
+    p = exc.value.problems[0]
+    assert p.file.endswith("inv.yaml") and p.line == len((tiny_dir / "guarded.yaml").read_text().splitlines()) + 2
+    assert "retracted" in p.message  # the suggestion
+
+
+# ---------------------------------------------------------------- bounds and Ctrl-C
+
+
+def test_memory_bound_stops_with_partial_statistics():
+    plan = plan_at("site31", "guarded", 1)
+    res = V.verify(plan, max_faults=1, max_memory=20 * 2**20)
+    assert res.verdict == "bounded" and "memory" in res.reason
+    assert res.stats.states > 0 and res.stats.depth > 0
+
+
+def test_ctrl_c_returns_what_was_reached():
+    plan = plan_at("site31", "guarded", 1)
+    calls = []
+
+    def progress(stats: V.Stats, frontier: int) -> None:
+        calls.append(stats.states)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    res = V.verify(plan, max_faults=1, progress=progress)
+    assert res.verdict == "interrupted"
+    assert res.stats.states >= calls[-1] > 0
+
+
+# ---------------------------------------------------------------- soundness on random models
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10**6))
+def test_reductions_and_timing_abstraction_keep_verdicts(seed: int, tmp_path_factory):
+    """Dormant-fault pruning changes neither the verdict nor the counterexample length, and
+    injecting faults only at and just after events gives the same verdict as at every
+    resolution step (exhaustive timing). Every counterexample replays in the simulator."""
+    docs = random_model(seed)
+    site, proc = write_model(tmp_path_factory.mktemp("m"), docs)
+    plan = pg.compile_model(pg.load(site, proc))
+    invs = compile_invariants(plan)
+    K = docs["max_faults"]
+    for props in (ALL, ("plume",), ("personnel",), ("window",)):
+        a = V.verify(plan, K, invariants=invs, properties=props)
+        b = V.verify(plan, K, invariants=invs, properties=props, reduce=False)
+        c = V.verify(plan, K, invariants=invs, properties=props, timing="exhaustive")
+        assert a.verdict == b.verdict == c.verdict
+        assert len(a.trace) == len(b.trace)
+        if a.verdict == "violated":
+            assert_replays(plan, a, invs)
+            assert_replays(plan, c, invs)
+
+
+# ---------------------------------------------------------------- command line
+
+runner = CliRunner()
+
+
+def test_cli_verify_violated_then_replay(tmp_path: Path):
+    out = tmp_path / "cex.json"
+    r = runner.invoke(app, ["verify", "site31", "legacy", "-k", "1", "--resolution", "30s", "--json",
+                            "--out", str(out)])
+    assert r.exit_code == 1, r.output
+    data = json.loads(r.output)
+    assert data["verdict"] == "violated" and data["violation"]["property"] == "plume"
+    assert data["counterexample"]["replayed"] == {"same_state": True, "violates": "plume:cabin.stopper unlocked"}
+    r2 = runner.invoke(app, ["simulate", "site31", "legacy", "--replay", str(out), "--json"])
+    assert r2.exit_code == 0, r2.output
+    assert json.loads(r2.output)["outcome"] == "pad_damaged"
+
+
+def test_cli_verify_proved_and_timeline(tmp_path: Path):
+    r = runner.invoke(app, ["verify", "site31", "guarded", "-k", "0", "--resolution", "30s"])
+    assert r.exit_code == 0, r.output
+    assert "PROVED" in r.output and "states" in r.output
+    r = runner.invoke(app, ["verify", "site31", "legacy", "-k", "1", "--resolution", "30s",
+                            "--out", str(tmp_path / "c.json")])
+    assert r.exit_code == 1
+    for text in ("VIOLATED", "FAULT cabin.stopper", "IGNITION", "sensors said", "replayed in the simulator"):
+        assert text in r.output
+
+
+@pytest.mark.parametrize("args", [
+    ["verify", "site31", "guarded", "--property", "nonsense"],
+    ["verify", "site31", "guarded", "--resolution", "0s"],
+    ["verify", "site31", "guarded", "--resolution", "soon"],
+    ["verify", "site31", "guarded", "--timing", "sometimes"],
+    ["verify", "nowhere", "guarded"],
+    ["verify", "site31", "guarded", "-i", "cabin == nowhere"],
+])
+def test_cli_bad_input_exits_2_without_traceback(args):
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
