@@ -13,7 +13,7 @@ namespaces in the order they register them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ class LinkMap:
     node_of_sensor: dict[int, str]
     decode_table: dict[int, dict[str, str] | None]  # sensor -> {str(raw): position name}
     sensor_names: dict[int, str]
+    _codes: dict[int, dict[str, int]] = field(default_factory=dict, repr=False)
 
     @property
     def watched(self) -> list[int]:
@@ -114,11 +115,14 @@ class LinkMap:
         """A raw OPC UA value -> the sensor's value code (-2 when malformed or out of range)."""
         if raw is None or isinstance(raw, bool | float | bytes | list | dict):
             return -2
-        table = self.decode_table.get(s)
-        name = table.get(str(raw)) if table is not None else (raw if isinstance(raw, str) else None)
-        if name is None:
-            return -2
-        return plan.encode_sensor(s, name)
+        codes = self._codes.get(s)
+        if codes is None:  # {raw as text: code}, built once per sensor (this is the hot path)
+            table = self.decode_table.get(s)
+            names = table if table is not None else {v: v for v in plan.sensor_domain(s)}
+            codes = self._codes[s] = {str(k): plan.encode_sensor(s, v) for k, v in names.items()}
+        if isinstance(raw, str) or self.decode_table.get(s) is not None:
+            return codes.get(raw if isinstance(raw, str) else str(raw), -2)
+        return -2
 
     def encode(self, s: int, name: str) -> Any:
         """A position name -> the raw value the pad publishes (inverse of :meth:`decode`)."""
