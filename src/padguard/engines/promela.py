@@ -619,3 +619,4 @@ def parse_pan(out: str, wall: float = 0.0) -> SpinResult:
     return SpinResult(verdict, num(r"(\d+) states, stored"), num(r"(\d+) transitions"),
                       secs if secs > 0 else wall, num(r"([0-9.]+)\s+total actual memory usage", float, 0.0),
                       num(r"State-vector (\d+) byte"), out)
+
