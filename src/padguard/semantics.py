@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from padguard import plant
-from padguard.compile import NEVER, NO_REASON, Effect, Plan
+from padguard.compile import NEVER, NO_REASON, Effect, Plan, StepKind
 from padguard.sequencer import rules
 from padguard.sequencer.table import Mode, Trigger
 
@@ -60,7 +60,13 @@ class Happenings:
 
 def settle(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
            oparg: np.ndarray | None = None, tr_u: np.ndarray | None = None) -> Happenings:
-    """Process everything that happens at the current time ``S[T]``."""
+    """Process everything that happens at the current time ``S[T]``.
+
+    A later pass exists so that a decision sees the plant's immediate reaction. When a pass
+    changed nothing that reaction could come from (no transition, no command other than a
+    milestone, in any column), the next pass would see the same sensed values and decide the
+    same nothing, so it is skipped (its trigger row reads -1, as it would).
+    """
     N = S.shape[1]
     nsteps = len(plan.step_at)
     issued = np.zeros((nsteps, N), dtype=bool)
@@ -69,7 +75,12 @@ def settle(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     ignited = np.zeros(N, dtype=bool)
     trigs = []
     refused = np.zeros(N, dtype=bool)
+    acting = plan.step_kind != StepKind.MILESTONE
+    quiet = False
     for p in range(PASSES):
+        if quiet:
+            trigs.append(np.full(N, -1, dtype=np.int64))
+            continue
         arrived |= plant.arrivals(plan, S)
         plant.sense(plan, S)
         d = rules.decide(plan, S, op if p == 0 else None, oparg if p == 0 else None)
@@ -81,6 +92,7 @@ def settle(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         plant.ignition_hazards(plan, S, d.ignited)
         ignited |= d.ignited
         plant.personnel(plan, S)
+        quiet = not (d.trigger >= 0).any() and not d.issued[acting].any()
     plant.sense(plan, S)
     return Happenings(trigs, refused, issued, ignored, arrived, ignited)
 
