@@ -58,7 +58,7 @@ async def until(pred: Callable[[], bool], timeout: float = 60.0, what: str = "")
 
 def test_ms28_end_to_end_over_opcua(tmp_path):
     """Misaligned stopper injected live, automatic hold, fault cleared, recycle, launch."""
-    db = f"sqlite:///{tmp_path / 'count.db'}"
+    db = f"sqlite:///{tmp_path / 'count.db'}?sync=normal"  # (kill -9 safe; test_live_kill runs FULL)
 
     async def scenario():
         pad, lm_pad = make_pad(speed=2000, lockstep=True)

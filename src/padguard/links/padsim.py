@@ -68,6 +68,7 @@ class PadServer:
         self._base = (0, time.monotonic())
         self.on_instant = None  # optional callback(t_ms) after each published instant
         self._stopping = False
+        self._status_at = 0.0
 
     # ---- lifecycle
     async def start(self) -> str:
@@ -206,7 +207,7 @@ class PadServer:
         now = dt.datetime.now(dt.UTC)
         await self.server.write_attribute_value(nodeid, ua.DataValue(variant, SourceTimestamp=now, ServerTimestamp=now))
 
-    async def _publish(self, samples: list[tuple[int, str]]) -> None:
+    async def _publish(self, samples: list[tuple[int, str]], status: bool = False) -> None:
         """Write the samples of this instant, then the clock (a runtime reads the instant as done)."""
         for s, name in samples:
             nodeid = self._vars.get(s)
@@ -214,7 +215,10 @@ class PadServer:
                 await self._write(nodeid, _variant(self.lm.encode(s, name)))
                 self.published += 1
         if self._clock is not None:
-            await self._write(self._status, _variant(json.dumps(self.status())))
+            now = time.monotonic()
+            if status or now - self._status_at > self.heartbeat_s:  # (a JSON dump per instant is costly)
+                self._status_at = now
+                await self._write(self._status, _variant(json.dumps(self.status())))
             await self._write(self._clock, self._clock_variant())
 
     def status(self) -> dict[str, Any]:
@@ -230,7 +234,7 @@ class PadServer:
             except ValueError as exc:
                 log.warning("MoveTo %s refused: %s", equipment, exc)
                 return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
-            await self._publish(self.twin.settle())
+            await self._publish(self.twin.settle(), True)
             return [ua.Variant(res, ua.VariantType.String)]
 
         return move
@@ -240,7 +244,7 @@ class PadServer:
 
         async def occupy(parent, occupied) -> Any:
             res = self.twin.set_occupied(zone, bool(occupied.Value))
-            await self._publish(self.twin.settle())
+            await self._publish(self.twin.settle(), True)
             return [ua.Variant(res, ua.VariantType.String)]
 
         return occupy
@@ -249,7 +253,7 @@ class PadServer:
         from asyncua import ua
 
         haz = self.twin.ignite()
-        await self._publish([])
+        await self._publish([], True)
         return [ua.Variant(json.dumps(haz), ua.VariantType.String)]
 
     async def _ack(self, parent, t) -> Any:
@@ -272,7 +276,7 @@ class PadServer:
             self.twin.inject(sc.target, sc.value)
         except (ScenarioError, KeyError, ValueError) as exc:
             return [ua.Variant(f"error: {exc}", ua.VariantType.String)]
-        await self._publish(self.twin.settle())
+        await self._publish(self.twin.settle(), True)
         return [ua.Variant("ok", ua.VariantType.String)]
 
     async def _clear(self, parent, component) -> Any:
@@ -282,7 +286,7 @@ class PadServer:
             self.twin.clear(str(component.Value))
         except ValueError as exc:
             return [ua.Variant(f"error: {exc}", ua.VariantType.String)]
-        await self._publish(self.twin.settle())
+        await self._publish(self.twin.settle(), True)
         return [ua.Variant("ok", ua.VariantType.String)]
 
     async def _set_speed(self, parent, speed) -> Any:
