@@ -252,14 +252,22 @@ class Runtime:
 
         quiet_asyncua()
         self._staged = []
-        self._open()
+        # The control port first: if it is taken, nothing has been written yet.
+        server, self.control_url = await control.serve(self._http, self.opts.control_host, self.opts.control_port)
+        try:
+            self._open()
+        except BaseException:
+            server.close()
+            if self.archive is not None:
+                self.archive.close()
+            raise
         assert self.seq is not None and self.archive is not None
         if self.seq.final:
             self.note(f"count '{self.opts.count_id}' already ended: {self.seq.status()['outcome']}")
+            server.close()
             self.archive.close()
             return 0
         self._start_clock()
-        server, self.control_url = await control.serve(self._http, self.opts.control_host, self.opts.control_port)
         self.archive.append([Rec("session", self.seq.t, "session", "runtime started",
                                  data={"pid": os.getpid(), "control": self.control_url, "link": self.opts.link,
                                        "clock": self.opts.clock, "speed": self.opts.speed,
@@ -355,6 +363,7 @@ class Runtime:
                 if kind == "safety":
                     self._process(t, [Rec("safety", 0, it[1], it[2])])
                 elif kind == "link_down":
+                    samples = []  # (readings of an instant whose clock never came: the pad sends again)
                     if self.link_state != "down":
                         self.link_state = "down"
                         self._process(t, [Rec("safety", 0, "link", f"link lost: {it[1]}")])
@@ -584,6 +593,8 @@ class Runtime:
 
     async def _http(self, method: str, target: str, body: dict | None) -> tuple[int, dict[str, Any]]:
         path, q = control.route(target)
+        if self.seq is None or not self.ready.is_set():
+            return 503, {"error": "the count is starting"}
         if path == "/status" and method == "GET":
             return 200, self.status()
         if path == "/events" and method == "GET":
