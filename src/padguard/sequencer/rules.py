@@ -91,8 +91,15 @@ def _member_votes(plan: Plan, S: np.ndarray, fr: np.ndarray, sens: np.ndarray, L
 def _k_of_n(member: np.ndarray, starts: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Per term (members in consecutive rows from ``starts``): OK if k members vote OK,
     VIOLATED if k vote VIOLATED, else UNKNOWN."""
-    n_in = np.add.reduceat((member == _OK).astype(np.int64), starts, axis=0)
-    n_out = np.add.reduceat((member == _VIOLATED).astype(np.int64), starts, axis=0)
+    sizes = np.diff(np.append(starts, len(member)))
+    ok, bad = member == _OK, member == _VIOLATED
+    n_in = ok[starts].astype(np.int64)  # each term's first member
+    n_out = bad[starts].astype(np.int64)
+    for j in range(1, int(sizes.max(initial=1))):  # then its j-th member, where it has one
+        has = sizes > j
+        rows = starts[has] + j
+        n_in[has] += ok[rows]
+        n_out[has] += bad[rows]
     return np.where(n_in >= k, _OK, np.where(n_out >= k, _VIOLATED, _UNKNOWN))
 
 
