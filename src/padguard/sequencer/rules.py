@@ -32,6 +32,9 @@ _RESUME, _RECYCLE, _PNR = int(Trigger.RESUME), int(Trigger.RECYCLE), int(Trigger
 _IGNITION, _WINDOW_CLOSED = int(Trigger.IGNITION), int(Trigger.WINDOW_CLOSED)
 
 
+_VOTE_RESULT = np.array([_UNKNOWN, _VIOLATED, _OK, _OK], dtype=np.int64)
+
+
 def _steps_in_order(plan: Plan) -> tuple[bool, np.ndarray]:
     """Whether step times never decrease (validated models always), and the step times with a
     NEVER sentinel appended; cached per plan."""
@@ -100,7 +103,10 @@ def _k_of_n(member: np.ndarray, starts: np.ndarray, k: np.ndarray) -> np.ndarray
         rows = starts[has] + j
         n_in[has] += ok[rows]
         n_out[has] += bad[rows]
-    return np.where(n_in >= k, _OK, np.where(n_out >= k, _VIOLATED, _UNKNOWN))
+    # OK if n_in >= k, else VIOLATED if n_out >= k, else UNKNOWN; as a table lookup on
+    # 2*(n_in >= k) + (n_out >= k) (much faster than nested np.where)
+    sel = ((n_in >= k).view(np.uint8) << 1) | (n_out >= k).view(np.uint8)
+    return _VOTE_RESULT[sel]
 
 
 def eval_term(plan: Plan, S: np.ndarray, t: CompiledTerm, fr: np.ndarray | None = None) -> np.ndarray:
