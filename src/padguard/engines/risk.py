@@ -31,7 +31,7 @@ import numpy as np
 
 from padguard import plant, semantics
 from padguard.compile import NEVER, Effect, Plan, StepKind
-from padguard.sequencer.table import FINAL
+from padguard.sequencer.table import FINAL, Mode
 
 #: Effects whose onset is drawn uniformly over the nominal count; the rest are latent from start.
 TIMED_EFFECTS = frozenset({Effect.SPONTANEOUS, Effect.STUCK, Effect.DROPOUT, Effect.READS_WRONG})
@@ -177,11 +177,12 @@ def trial_scenario(plan: Plan, trials: Trials, k: int) -> dict:
 # running trials through the semantics
 
 
-_FINAL = np.array([int(m) for m in FINAL], dtype=np.int64)
+_FINAL = np.zeros(len(Mode), dtype=bool)  # mode code -> is a final mode
+_FINAL[[int(m) for m in FINAL]] = True
 
 
 def _final(plan: Plan, S: np.ndarray) -> np.ndarray:
-    return np.isin(S[plan.MODE], _FINAL)
+    return _FINAL[S[plan.MODE]]
 
 
 def run(plan: Plan, trials: Trials, max_events: int = MAX_EVENTS) -> np.ndarray:
