@@ -120,3 +120,13 @@ def test_importance_measures_match_closed_form(tmp_path, moderate_campaign):
     bad = 1 - (1 - 1e-3) ** 2
     assert tab["stopper_a:wrong"]["birnbaum"] == pytest.approx(bad * 1e-3, rel=0.1)
     assert tab["stopper:jammed"]["fv"] == pytest.approx(1e-3 / bad, rel=0.1)
+
+
+def test_an_impossible_event_keeps_its_crude_bound(site31_guarded):
+    # Nothing at Site 31/6 moves equipment through an occupied zone: no fault can cause it.
+    d = rc.campaign([site31_guarded], 2000, seed=1, method="is",
+                    rare_events=("personnel_hazard",)).to_dict()["procedures"][0]
+    o = d["outcomes"]["personnel_hazard"]
+    assert o["method"] == "crude" and o["hits"] == 0 and o["hi"] < 2e-3
+    assert "never occurred" in o["note"]
+    assert d["rare_events"]["personnel_hazard"]["hits"] == 0

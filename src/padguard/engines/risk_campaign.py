@@ -270,9 +270,11 @@ def summarize(plan: Plan, law: TrialLaw, st: ChunkStats, rare: dict[str, RareRes
         if name == "unfinished" and st.count[e] == 0:
             continue
         est = rs.crude_estimate(int(st.count[e]), n, interval).to_dict()
-        if name in rare and rare[name].estimate.trials:
-            r = rare[name]
+        r = rare.get(name)
+        if r is not None and r.stats is not None:
             est = {**r.estimate.to_dict(), "crude": est}
+        elif r is not None:  # importance sampling found nothing: the crude bound stands
+            est["note"] = "; ".join(x for x in (est["note"], r.estimate.note) if x)
         outcomes[name] = est
     # holds
     h = st.nholds_hist

@@ -89,6 +89,10 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
     console.print(t)
     for p in procs:
         for name, r in p["rare_events"].items():
+            if not r["hits"]:
+                console.print(f"[bold]{p['procedure']}[/]: {name.replace('_', ' ')}: {r['note']} "
+                              f"({r['pilot_trials']:,} biased pilot trials)")
+                continue
             re_ = r["rel_err"]
             console.print(f"[bold]{p['procedure']}[/]: {name.replace('_', ' ')} by importance sampling: "
                           f"{_fmt(r['p'])} +- {_fmt(r['se'])} (relative error "
