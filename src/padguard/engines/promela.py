@@ -164,8 +164,8 @@ class _Gen:
         w("}", 1)
         w("do", 1)
         w(":: (MODE == 3 || MODE == 4 || MODE == 5 || NXT >= PG_PNEVER) -> break", 1)
-        w(":: else ->", 1)
-        w("atomic {", 2)
+        # the guard opens the atomic block, so SPIN stores one state per settled instant
+        w(":: atomic { !(MODE == 3 || MODE == 4 || MODE == 5 || NXT >= PG_PNEVER) ->", 1)
         self.macro_step(3)
         w("}", 2)
         w("od", 1)

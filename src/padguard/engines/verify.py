@@ -289,6 +289,15 @@ class Explorer:
         self.F = len(p.faults)
         self._build_fault_tables()
         self.id_rows = self._identity_rows()
+        ids = set(self.id_rows.tolist())
+        big = {int(r) for r in range(p.OKS, p.OKS + p.C)} | {int(r) for r in range(p.STIME, p.STIME + p.S)}
+        self._big_in_id = np.array([i for i, r in enumerate(self.id_rows) if int(r) in big], dtype=np.int64)
+        # rows left out of the frontier: constant (from a canonical count-start state) or derived
+        T0 = semantics.initial_state(p, 1)
+        self.canonicalise(T0)
+        self._template = T0
+        self._derived_sval = [(s_, int(p.s_equip[s_])) for s_ in range(p.S) if p.SVAL + s_ not in ids]
+        self._derived_stime = [s_ for s_ in range(p.S) if p.STIME + s_ not in ids]
         self.fp = Fingerprinter(self.id_rows)
         self.visited = VisitedSet()
         self.store = Store()
@@ -296,9 +305,6 @@ class Explorer:
         self._frontier_bytes = 0
         self._ut: dict[tuple[int, int], np.ndarray] = {}
         self.move_steps = [j for j in range(len(p.step_at)) if p.step_kind[j] == StepKind.MOVE]
-        # rows that may hold -NEVER (settled criteria, stale sensors): restored after packing
-        self.big_rows = np.array(list(range(p.OKS, p.OKS + p.C)) + list(range(p.STIME, p.STIME + p.S)),
-                                 dtype=np.int64)
 
     def _identity_rows(self) -> np.ndarray:
         """Rows that identify a settled state; the others are constant or follow from these.
@@ -354,7 +360,7 @@ class Explorer:
         # reading from before a simultaneous spontaneous move), then equipment faults
         order = sorted(range(F), key=lambda f: (0 if p.f_kind[f] else 1, f))
         self.inject_order = order
-        K = min(self.opt.max_faults, F)
+        K = self.K = min(self.opt.max_faults, F)
         comps = [(int(p.f_kind[f]), int(p.f_comp[f])) for f in range(F)]
         subsets: list[tuple[int, ...]] = []
         cand = [f for f in order if self.f_static[f]]
@@ -375,9 +381,22 @@ class Explorer:
             self.sub_members[i, list(sub)] = True
             self.sub_size[i] = len(sub)
             self.sub_nvar[i] = int(np.prod([len(self.f_values[f]) for f in sub]))
-        self.sub_ts_members = self.sub_members & self.f_ts[None, :]
-        self.sub_un_members = self.sub_members & ~self.f_ts[None, :]
-        self.sub_has_ts = self.sub_ts_members.any(axis=1)
+        self.sub_has_ts = (self.sub_members & self.f_ts[None, :]).any(axis=1)
+        # two groups of subsets: only unobservable members (tried with the next event, when
+        # each member would act) and with a time-sensitive member (also between events);
+        # matrices are members plus a one-hot of the subset's size (for the fault budget)
+        self.single_sub = np.full(F, -1, dtype=np.int64)  # subset index of {f}, -1 if not explored
+        for i, sub in enumerate(subsets):
+            if len(sub) == 1:
+                self.single_sub[sub[0]] = i
+        self._groups = []
+        for pure in (True, False):
+            idx = np.array([i for i in range(ns) if self.sub_has_ts[i] != pure], dtype=np.int64)
+            M = np.zeros((len(idx), F + K), dtype=np.float32)
+            for r, i in enumerate(idx):
+                M[r, :F] = self.sub_members[i]
+                M[r, F + self.sub_size[i] - 1] = 1
+            self._groups.append((idx, M, pure))
         if ns > 32000:
             raise VerifyError(f"{ns} fault combinations for K={self.opt.max_faults}: lower --max-faults")
 
@@ -484,7 +503,6 @@ class Explorer:
         """
         p = self.plan
         n = F.shape[1]
-        ns = len(self.subsets)
         rel = np.ones((self.F, n), dtype=bool)
         blocked = np.zeros((self.F, n), dtype=bool)
         for f in range(self.F):
@@ -504,28 +522,51 @@ class Explorer:
         if not self.opt.reduce:
             rel[:] = True
         cap = self.opt.max_faults - _count_active(p, F)
-        M = self.sub_members[:ns].astype(np.float32)
-        nb = (M @ blocked.astype(np.float32)) == 0
-        fits = self.sub_size[:ns, None] <= cap[None, :]
-        ts_ok = (self.sub_ts_members[:ns].astype(np.float32) @ (~rel & self.f_ts[:, None]).astype(np.float32)) == 0
-        un_ok = (self.sub_un_members[:ns].astype(np.float32) @ (~rel & ~self.f_ts[:, None]).astype(np.float32)) == 0
-        has_ts = self.sub_has_ts[:ns, None]
-        ok_next = nb & fits & ts_ok & (has_ts | un_ok)
-        si, ci = np.nonzero(ok_next)
-        cols, waits, subs = [ci], [np.zeros(len(ci), dtype=np.int64)], [si]
+        cols, waits, subs = [], [], []
+        kmax = None
         if not root:
             if self.opt.timing == "events":
                 kmax = np.where(t + p.res < tn, 1, 0)
             else:
                 kmax = np.maximum((tn - t - 1) // p.res, 0)
-            ok_wait = nb & fits & ts_ok & (has_ts | (not self.opt.reduce)) & (kmax[None, :] > 0)
-            si, ci = np.nonzero(ok_wait)
-            km = kmax[ci]
-            rep = np.repeat(np.arange(len(ci)), km)
-            kk = np.arange(len(rep)) - np.repeat(np.cumsum(km) - km, km) + 1
-            cols.append(ci[rep])
-            waits.append(kk)
-            subs.append(si[rep])
+
+        def add(si: np.ndarray, ci: np.ndarray, between: np.ndarray) -> None:
+            """Requests (subset si, column ci) with the next event, and between events where
+            ``between`` (per request) allows it."""
+            cols.append(ci)
+            waits.append(np.zeros(len(ci), dtype=np.int64))
+            subs.append(si)
+            if kmax is not None:
+                km = np.where(between, kmax[ci], 0)
+                sel = km > 0
+                ci, si, km = ci[sel], si[sel], km[sel]
+                rep = np.repeat(np.arange(len(ci)), km)
+                kk = np.arange(len(rep)) - np.repeat(np.cumsum(km) - km, km) + 1
+                cols.append(ci[rep])
+                waits.append(kk)
+                subs.append(si[rep])
+
+        # budget for one more fault: single faults, read straight off the masks
+        one = np.flatnonzero(cap == 1)
+        if len(one):
+            ok = ~blocked[:, one] & rel[:, one] & (self.single_sub[:, None] >= 0)
+            fi, ci = np.nonzero(ok)
+            add(self.single_sub[fi], one[ci], self.f_ts[fi] | (not self.opt.reduce))
+        # budget for more: one matrix product per group counts, per (subset, column), the
+        # members that are blocked (component busy) or not relevant, plus 1 if the subset
+        # exceeds the budget
+        more = np.flatnonzero(cap >= 2)
+        if len(more):
+            too_many = np.stack([cap[more] < k for k in range(1, self.K + 1)])
+            for idx, M, pure in self._groups:
+                if not len(idx):
+                    continue
+                bad = (blocked | (~rel if pure else (~rel & self.f_ts[:, None])))[:, more]
+                W = np.concatenate([bad, too_many]).astype(np.float32)
+                si, ci = np.nonzero((M @ W) == 0)
+                add(idx[si], more[ci], np.full(len(si), (not pure) or (not self.opt.reduce)))
+        if not cols:
+            return _Req(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
         col = np.concatenate(cols)
         wait = np.concatenate(waits)
         sub = np.concatenate(subs).astype(np.int64)
@@ -736,9 +777,13 @@ class Explorer:
                 nxt: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
                 total = sum(c.shape[1] for c, _, _ in frontier)
                 cur_bytes = sum(c.nbytes + i.nbytes + x.nbytes for c, i, x in frontier)
-                for Fc, ids, tns in _chunks(frontier, self.opt.chunk):
+                size = [self.opt.chunk]
+                for Fc, ids, tns in _chunks(frontier, size):
                     Fs = self._unpack(Fc)
                     blocks = self.expand(Fs, tns)
+                    # keep about REQUESTS successors per chunk (memory and cache friendly)
+                    branching = max(sum(b.S.shape[1] for b in blocks) / max(Fs.shape[1], 1), 1.0)
+                    size[0] = int(min(self.opt.chunk, max(64, REQUESTS / branching)))
                     nxt.extend(self._level(blocks, ids, found))
                     self.stats.seconds = time.perf_counter() - t0
                     self._frontier_bytes = cur_bytes + sum(c.nbytes + i.nbytes + x.nbytes for c, i, x in nxt)
@@ -831,17 +876,25 @@ class Explorer:
         return out
 
     def _pack(self, S: np.ndarray) -> np.ndarray:
-        """Frontier compression: int64 -> int32 (times fit; -NEVER marks settled/stale)."""
-        P = S.astype(np.int32)
-        P[self.big_rows] = np.clip(S[self.big_rows], _I32.min, _I32.max)
+        """Frontier compression: only the identity rows, as int32 (times fit; -NEVER marks a
+        settled criterion or a stale sensor). :meth:`_unpack` rebuilds the rest."""
+        P = S[self.id_rows].astype(np.int32)
+        P[self._big_in_id] = np.clip(S[self.id_rows[self._big_in_id]], _I32.min, _I32.max)
         return P
 
     def _unpack(self, P: np.ndarray) -> np.ndarray:
-        S = P.astype(np.int64)
-        big = S[self.big_rows]
+        p = self.plan
+        S = np.empty((p.layout.size, P.shape[1]), dtype=np.int64)
+        S[:] = self._template
+        S[self.id_rows] = P
+        big = S[self.id_rows[self._big_in_id]]
         big[big == _I32.min] = -NEVER
         big[big == _I32.max] = NEVER
-        S[self.big_rows] = big
+        S[self.id_rows[self._big_in_id]] = big
+        for s_, e in self._derived_sval:
+            S[p.SVAL + s_] = S[p.POS + e]
+        for s_ in self._derived_stime:
+            S[p.STIME + s_] = S[p.T]
         return S
 
     # ---- counterexamples -------------------------------------------------------------------
@@ -931,18 +984,23 @@ class Block:
 
 
 _I32 = np.iinfo(np.int32)
+REQUESTS = 65536  # successors computed per chunk (adaptive chunking aims at this)
 
 
-def _chunks(frontier: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: int):
-    """Regroup frontier pieces into chunks of about ``size`` columns (small pieces joined)."""
+def _chunks(frontier: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: list[int]):
+    """Regroup frontier pieces into chunks of about ``size[0]`` columns (small pieces joined;
+    the caller may change ``size[0]`` between chunks)."""
     buf: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     n = 0
     for Fc, ids, tns in frontier:
-        for a in range(0, Fc.shape[1], size):
-            piece = (Fc[:, a:a + size], ids[a:a + size], tns[a:a + size])
+        a = 0
+        while a < Fc.shape[1]:
+            take = max(size[0] - n, 1)
+            piece = (Fc[:, a:a + take], ids[a:a + take], tns[a:a + take])
+            a += take
             buf.append(piece)
             n += piece[0].shape[1]
-            if n >= size:
+            if n >= size[0]:
                 yield _join(buf)
                 buf, n = [], 0
     if buf:
