@@ -113,15 +113,16 @@ class LinkMap:
 
     def decode(self, plan: Plan, s: int, raw: Any) -> int:
         """A raw OPC UA value -> the sensor's value code (-2 when malformed or out of range)."""
-        if raw is None or isinstance(raw, bool | float | bytes | list | dict):
-            return -2
         codes = self._codes.get(s)
         if codes is None:  # {raw as text: code}, built once per sensor (this is the hot path)
             table = self.decode_table.get(s)
             names = table if table is not None else {v: v for v in plan.sensor_domain(s)}
             codes = self._codes[s] = {str(k): plan.encode_sensor(s, v) for k, v in names.items()}
-        if isinstance(raw, str) or self.decode_table.get(s) is not None:
-            return codes.get(raw if isinstance(raw, str) else str(raw), -2)
+        kind = raw.__class__
+        if kind is str:
+            return codes.get(raw, -2)
+        if kind is int and self.decode_table.get(s) is not None:  # (not bool: a subclass)
+            return codes.get(str(raw), -2)
         return -2
 
     def encode(self, s: int, name: str) -> Any:

@@ -328,11 +328,11 @@ class Runtime:
         pad_instants: list[int] = []
         ops: list[tuple[Rec, asyncio.Future]] = []
         processed = False
+        decode, plan = self.lm.decode, self.plan
         for it in items:
             kind = it[0]
             if kind == "dc":
                 _, s, raw, good, status = it
-                self._last_data = time.monotonic()
                 if s == -1:  # the pad clock
                     if good and isinstance(raw, int) and not isinstance(raw, bool):
                         t = self._pad_time(raw)
@@ -341,13 +341,14 @@ class Runtime:
                         pad_instants.append(raw)
                         processed = True
                     continue
-                name = self.plan.sensors[s]
+                name = plan.sensors[s]
                 if good:
-                    code = self.lm.decode(self.plan, s, raw)
-                    samples.append(Rec("sample", 0, name, str(raw), code))
+                    samples.append(Rec("sample", 0, name, raw if raw.__class__ is str else str(raw),
+                                       decode(plan, s, raw)))
                 else:
                     samples.append(Rec("sample", 0, name, f"<{status}>", -2, {"status": status}))
-            elif kind == "op":
+                continue
+            if kind == "op":
                 _, name, arg, fut, source = it
                 if samples and not pad:
                     self._process(self.now(), samples)
@@ -375,6 +376,8 @@ class Runtime:
                     self._process(t, [Rec("safety", 0, "stopped", it[1])])
                     self._stop_reason = it[1]
                 processed = True
+        if any(it[0] == "dc" for it in items):
+            self._last_data = time.monotonic()
         if pad:
             self._pending = samples
         elif samples:
