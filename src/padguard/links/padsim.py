@@ -32,9 +32,10 @@ log = logging.getLogger("padguard.pad")
 
 
 def quiet_asyncua() -> None:
-    """asyncua logs every reconnect and revised parameter at INFO/WARNING: keep the console clean."""
+    """asyncua logs every revised parameter, and a traceback for every lost connection: padguard
+    reports link trouble itself (a safety hold naming the error), so keep the console clean."""
     for name in ("asyncua", "asyncua.server", "asyncua.client", "asyncua.common"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _variant(raw: Any):
