@@ -129,6 +129,11 @@ def test_link_loss_and_bad_values_hold_until_an_operator_resumes(tmp_path):
         await pad.server.write_attribute_value(pad._vars[s], ua.DataValue(ua.Variant("sideways")))
         await until(lambda: rt.seq.mode == Mode.HOLDING, 20, "malformed hold")
         assert any("malformed:stopper_a" in r.value for r in rt.recent)
+        # a reading with a Bad OPC UA status is no reading either
+        s_b = pad.twin.plan.sensor_index("stopper_b")
+        await pad.server.write_attribute_value(
+            pad._vars[s_b], ua.DataValue(ua.Variant("engaged"), StatusCode=ua.StatusCode(ua.StatusCodes.BadSensorFailure)))
+        await until(lambda: any("malformed:stopper_b" in r.value for r in rt.recent), 20, "bad status")
         # the pad goes away
         await pad.stop()
         await until(lambda: "link" in rt.seq.conditions, 20, "link loss")
@@ -152,6 +157,8 @@ def test_link_loss_and_bad_values_hold_until_an_operator_resumes(tmp_path):
     assert any(r.kind == "clear" and r.name == "link" for r in recs)
     bad = [r for r in recs if r.kind == "sample" and r.value == "sideways"]
     assert bad and bad[0].code == -2
+    failed = [r for r in recs if r.kind == "sample" and r.name == "stopper_b" and r.code == -2]
+    assert failed and failed[0].data["status"] == "BadSensorFailure"
     assert rt.seq.mode == Mode.HOLDING  # stopping the runtime holds the count
 
 
