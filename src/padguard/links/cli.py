@@ -19,6 +19,7 @@ import typer
 
 from padguard.model.errors import ModelError
 from padguard.model.times import format_count_time
+from padguard.store.archive import describe
 
 KINDS_HIDDEN = ("sample", "snapshot", "tick")
 
@@ -230,7 +231,7 @@ def run(
                 control_file.write_text(f"{rt.control_url}\n")
             if not as_json:
                 base.err.print(f"count '{count}' {'RESTARTED (holding)' if rt.restarted else 'started'}; "
-                               f"archive {archive}; control {rt.control_url}", highlight=False, markup=False)
+                               f"archive {describe(archive)}; control {rt.control_url}", highlight=False, markup=False)
         else:
             ready.cancel()
         return await task
@@ -347,7 +348,7 @@ def log_cmd(
         else:
             from rich.table import Table
 
-            t = Table(title=f"{archive} / {count}: {len(rows)} records")
+            t = Table(title=f"{describe(archive)} / {count}: {len(rows)} records")
             for col in ("seq", "t", "count", "kind", "name", "value"):
                 t.add_column(col, overflow="fold")
             for r in rows:
@@ -447,7 +448,7 @@ def replay_cmd(
                           "differences": len(diffs) + abs(extra), "snapshots": snaps, "snapshots_differ": snaps_bad,
                           "final": seq.status()}))
     else:
-        base.console.print(f"replay of {archive} / {count}: {n_in} input records, {len(keys)} events "
+        base.console.print(f"replay of {describe(archive)} / {count}: {n_in} input records, {len(keys)} events "
                            f"({len(archived)} archived), {snaps} snapshots; final state {seq.mode.name}")
     if diffs or extra or snaps_bad:
         for i, x, y in diffs[:10]:
