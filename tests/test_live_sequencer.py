@@ -208,6 +208,17 @@ def test_restore_from_a_snapshot_then_the_tail_equals_the_whole_run(site31_guard
         Sequencer(site31_guarded).restore({"S": [0, 1], "conditions": {}, "cst": []})
 
 
+def test_the_plain_api_samples_ticks_commands(tiny):
+    seq = Sequencer(tiny)
+    seq.tick(0)
+    seq.samples(500, {"arm_pos": "extended", "latch_a": "open", "latch_b": "open"})
+    assert seq.conditions == {} and seq.mode == Mode.COUNTING
+    assert kinds(seq.command(600, "hold"), "hold") and seq.mode == Mode.HOLDING
+    seq.samples(900, {"latch_a": "loose"})
+    assert "malformed:latch_a" in seq.conditions
+    assert kinds(seq.command(1000, "resume"), "refused")
+
+
 def test_unknown_operator_commands_are_refused(tiny):
     seq = Sequencer(tiny)
     seq.apply([Rec("start", 0)])

@@ -190,6 +190,19 @@ class Sequencer:
         self._cst = np.asarray(snap["cst"], dtype=np.int64)
         self.batches = int(snap.get("batches", 0))
 
+    # ---- conveniences over apply (the runtime builds records itself, to archive them)
+    def samples(self, t: int, readings: dict[str, str]) -> list[LiveEvent]:
+        """Readings by sensor name (position names; anything else is malformed) at time ``t``."""
+        p = self.plan
+        return self.apply([Rec("sample", t, n, v, p.encode_sensor(self._sidx[n], v)) for n, v in readings.items()])
+
+    def tick(self, t: int) -> list[LiveEvent]:
+        return self.apply([Rec("tick", t)])
+
+    def command(self, t: int, name: str, arg: str | None = None) -> list[LiveEvent]:
+        """An operator command: hold, resume, recycle [point], scrub, abort."""
+        return self.apply([Rec("operator", t, name, arg or "")])
+
     # ---- the one entry point
     def apply(self, batch: Sequence[Rec]) -> list[LiveEvent]:
         """Process one instant: every record of ``batch`` has the same ``t``. Never raises.
