@@ -92,9 +92,10 @@ class Archive:
             try:
                 self._insert(rows)
                 self._commit()
-            except Exception:
+            except Exception as exc:
                 self.last_seq = rows[0][1] - 1
-                raise
+                raise ArchiveError(f"archive write failed ({describe(self.url)}): {type(exc).__name__}: "
+                                   f"{str(exc).strip()}") from exc
 
     def read(self, after: int = 0, kinds: Sequence[str] | None = None, limit: int | None = None) -> Iterator[Rec]:
         """Committed records with ``seq > after`` in order, optionally of some kinds only."""
