@@ -16,7 +16,9 @@ How a trial is drawn (the *trial law*, the same for every engine that replays a 
 * faults striking at the same instant are injected in ``faults.yaml`` order (a later mode of
   the same component replaces an earlier one, as in the simulator);
 * every move step gets ``u`` uniform in [0, 1), which :func:`padguard.plant.travel_time`
-  turns into a whole number of resolution steps inside the declared [min, max] travel range.
+  turns into a whole number of resolution steps inside the declared [min, max] travel range
+  (a step re-issued after a recycle uses the same ``u``); draws are keyed by the move, so two
+  procedures of one site replay the same travel for the same moves.
 
 :func:`trial_scenario` turns one drawn trial into the simulator's inputs (fault specs such as
 ``cabin.stopper:not_installed@+0s`` and ``travel_u``), so any trial can be replayed, narrated
