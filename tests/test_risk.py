@@ -152,3 +152,17 @@ def test_bad_campaign_arguments(site31_guarded, tiny):
         rc.campaign([site31_guarded], 10, rare_events=("launched_on_time",))
     with pytest.raises(ValueError, match="same fault modes"):
         rc.campaign([site31_guarded, tiny], 10)
+
+
+def test_binomial_intervals_match_textbook_values():
+    from padguard.engines import risk_stats as rs
+
+    lo, hi = rs.wilson(5, 100)
+    assert lo == pytest.approx(0.02154, abs=1e-4) and hi == pytest.approx(0.11175, abs=1e-4)
+    assert rs.wilson(0, 100)[0] == 0.0 and rs.wilson(100, 100)[1] == 1.0
+    lo, hi = rs.clopper_pearson(0, 100)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** (1 / 100), rel=1e-9)
+    lo, hi = rs.clopper_pearson(5, 100)
+    assert lo == pytest.approx(0.01643, abs=1e-4) and hi == pytest.approx(0.11284, abs=1e-4)
+    est = rs.weighted_estimate(wsum=2.0, w2sum=4.0, hits=1, n=10)  # one hit of weight 2 in 10
+    assert est.p == pytest.approx(0.2) and est.se == pytest.approx(0.2)
