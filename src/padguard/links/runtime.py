@@ -112,6 +112,7 @@ class Runtime:
         self._snap_at = 0
         self._stop_reason: str | None = None
         self._done = asyncio.Event()
+        self._connected = asyncio.Event()
         self.ready = asyncio.Event()
         self.exit_code = 0
         self._staged: list[tuple[Rec, LiveEvent]] = []
@@ -119,9 +120,28 @@ class Runtime:
 
     # ------------------------------------------------------------------ archive and recovery
     def _open(self) -> None:
-        p, opts = self.plan, self.opts
+        """Open (or create) the count: checks first, then the state (see :meth:`_check_archive`)."""
+        self._init_count(self._check_archive())
+
+    def _check_archive(self) -> dict[str, Any] | None:
+        """Open the archive and refuse what must never run live; the count's header, None if new."""
+        opts = self.opts
         self.archive = open_archive(opts.archive, opts.count_id, write=True)
         meta = self.archive.meta()
+        if meta is None:
+            return None
+        if meta.get("mode") != "live":
+            raise ArchiveError(f"count '{opts.count_id}' is a {meta.get('mode')} archive: "
+                               "replayed data can never drive a live count")
+        if meta.get("fingerprint") != fingerprint(self.texts):
+            raise ArchiveError(f"count '{opts.count_id}' was started with a different model "
+                               f"({meta.get('site')}/{meta.get('procedure')}); restart it with the same files")
+        return meta
+
+    def _init_count(self, meta: dict[str, Any] | None) -> None:
+        """A new count (header, start instant) or a restarted one (recovery, restart hold)."""
+        p, opts = self.plan, self.opts
+        assert self.archive is not None
         watched = self.lm.watched
         if meta is None:
             meta = {"version": 1, "mode": "live", "site": p.model.site.site,
@@ -136,12 +156,6 @@ class Runtime:
                                   data={"clock": opts.clock, "speed": opts.speed})])
             self.archive.commit()
             return
-        if meta.get("mode") != "live":
-            raise ArchiveError(f"count '{opts.count_id}' is a {meta.get('mode')} archive: "
-                               "replayed data can never drive a live count")
-        if meta.get("fingerprint") != fingerprint(self.texts):
-            raise ArchiveError(f"count '{opts.count_id}' was started with a different model "
-                               f"({meta.get('site')}/{meta.get('procedure')}); restart it with the same files")
         self.meta = meta
         self.restarted = True
         self._recover([p.sensor_index(n) for n in meta["watched"]])
@@ -254,18 +268,21 @@ class Runtime:
         self._staged = []
         # The control port first: if it is taken, nothing has been written yet.
         server, self.control_url = await control.serve(self._http, self.opts.control_host, self.opts.control_port)
+        # Then the link: a new count's clock starts with readings flowing, not with a stale hold
+        # (if the pad does not answer, the count starts anyway and holds for link loss).
+        link = asyncio.create_task(self._link_loop())
         try:
-            self._open()
+            meta = self._check_archive()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), max(5.0, 2 * self.lm.mapping.link.request_timeout_s))
+            self._init_count(meta)
         except BaseException:
-            server.close()
-            if self.archive is not None:
-                self.archive.close()
+            await self._shutdown(link, server)
             raise
         assert self.seq is not None and self.archive is not None
         if self.seq.final:
             self.note(f"count '{self.opts.count_id}' already ended: {self.seq.status()['outcome']}")
-            server.close()
-            self.archive.close()
+            await self._shutdown(link, server)
             return 0
         self._start_clock()
         self.archive.append([Rec("session", self.seq.t, "session", "runtime started",
@@ -274,7 +291,6 @@ class Runtime:
                                        "restart": self.restarted}, batch=self.batch, tc=self.seq.tc)])
         self.archive.commit()
         await self._act()
-        link = asyncio.create_task(self._link_loop())
         self.ready.set()
         try:
             while not self.seq.final and self._stop_reason is None:
@@ -305,16 +321,20 @@ class Runtime:
                     self.archive.append([Rec("end", self.seq.t, "end", st["outcome"] or st["mode"], data=st,
                                              batch=self.batch, tc=self.seq.tc)])
                     self.archive.commit()
-            self._done.set()
-            link.cancel()
-            with contextlib.suppress(BaseException):
-                await link
-            await self._disconnect()
-            server.close()
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
-            self.archive.close()
+            await self._shutdown(link, server)
         return self.exit_code
+
+    async def _shutdown(self, link: asyncio.Task, server: asyncio.Server) -> None:
+        self._done.set()
+        link.cancel()
+        with contextlib.suppress(BaseException):
+            await link
+        await self._disconnect()
+        server.close()
+        with contextlib.suppress(Exception):
+            await server.wait_closed()
+        if self.archive is not None:
+            self.archive.close()
 
     def stop(self, reason: str = "operator stopped the runtime") -> None:
         """Hold the count and end the loop (SIGINT/SIGTERM)."""
@@ -547,6 +567,7 @@ class Runtime:
             raise ConnectionError(f"the server has no node(s) {', '.join(bad)} (check the mapping)")
         self._last_data = time.monotonic()
         self.inbox.put_nowait(("link_up",))
+        self._connected.set()
         self._kick = False
         put = self.inbox.put_nowait
         # (also watch _done: asyncio.wait_for in Python 3.11 can swallow a cancellation)
