@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from padguard.compile import Plan, StepKind
 from padguard.model.errors import ModelError, Problem
-from padguard.model.loader import EXTRA_KINDS, parse_as, resolve_site
+from padguard.model.loader import EXTRA_KINDS, NOT_PROCEDURES, parse_as, resolve_site
 from padguard.model.schema import Name
 from padguard.model.validate import IN_TRANSIT
 from padguard.model.yamlsrc import Located, load_yaml
@@ -267,6 +267,7 @@ def check_mapping_file(loc: Located) -> list[Problem]:
 
 
 EXTRA_KINDS.setdefault("mapping", check_mapping_file)
+NOT_PROCEDURES.add(Path(MAP_FILE).stem)
 
 
 def _expr_sensors(e: Any) -> list[int]:

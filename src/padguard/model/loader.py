@@ -94,7 +94,7 @@ def resolve_procedure(site_yaml: Path, procedure: str | Path) -> Path:
     if cand.exists():
         return cand
     known = sorted(
-        q.stem for q in site_yaml.parent.glob("*.yaml") if q.stem not in ("site", "faults")
+        q.stem for q in site_yaml.parent.glob("*.yaml") if q.stem not in ("site", "faults", *NOT_PROCEDURES)
     )
     raise ModelError([Problem(str(procedure), None, "",
                               f"no such procedure file or procedure of this site (known: {', '.join(known) or 'none'})")])
@@ -138,6 +138,9 @@ def load(site: str | Path, procedure: str | Path, faults: str | Path | None = No
         raise ModelError(problems)
     return model
 
+
+#: File names (stems) in a site folder that are not procedures (e.g. the OPC UA mapping).
+NOT_PROCEDURES: set[str] = set()
 
 #: File kinds that edge packages add to ``padguard check`` (e.g. the OPC UA mapping, top-level
 #: key ``mapping:``): top-level key -> a checker returning the file's problems.
