@@ -105,7 +105,6 @@ class Runtime:
         self._client = None
         self._idx: int | None = None
         self._pending: list[Rec] = []  # pad clock: samples waiting for their instant's clock
-        self._pad_t: int | None = None
         self._pad_clock_bad = False
         self._last_data = time.monotonic()
         self._resend: list[Rec] = []
