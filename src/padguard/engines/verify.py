@@ -850,19 +850,23 @@ class Explorer:
             ids = self.store.append(parent=parent_ids[b.req.col[keep]], wait=b.req.wait[keep],
                                     subset=b.req.sub[keep], var=b.req.var[keep], travel=b.travel[keep])
             self.stats.states = self.store.n
-            S = np.take(S, keep, axis=1)
+            # work on the kept columns' few rows needed here; one gather of the identity rows
+            # of the live ones makes the frontier
+            nxt_all = semantics.next_event(p, S)
+            nxt = nxt_all[keep]
+            mode = S[p.MODE, keep]
             bad = bad[keep]
-            nxt = semantics.next_event(p, S)
-            mode = S[p.MODE]
             final = (mode == Mode.LAUNCHED) | (mode == Mode.SCRUBBED) | (mode == Mode.ABORTED) | (nxt >= NEVER)
             self.stats.terminal += int(final.sum())
+            nfault = None
             if "liveness" in self.opt.properties:
-                dead = final & (_count_active(p, S) == 0) & (mode != Mode.LAUNCHED) & (bad < 0)
+                nfault = _count_active(p, S)[keep]
+                dead = final & (nfault == 0) & (mode != Mode.LAUNCHED) & (bad < 0)
                 if dead.any():
                     labels.append("liveness:a fault-free count does not reach launch")
                     bad[dead] = len(labels) - 1
             if (bad >= 0).any():
-                codes = np.concatenate([S[p.EFAULT:p.EFAULT + p.E], S[p.SFAULT:p.SFAULT + p.S]])
+                codes = np.concatenate([S[p.EFAULT:p.EFAULT + p.E], S[p.SFAULT:p.SFAULT + p.S]])[:, keep]
                 for i in np.flatnonzero(bad >= 0)[:1000]:
                     prop, _, detail = labels[int(bad[i])].partition(":")
                     fl = tuple(sorted(int(c) - 1 for c in codes[:, i] if c))
@@ -872,14 +876,17 @@ class Explorer:
                 continue
             live = np.flatnonzero(~final)
             if len(live):
-                out.append((self._pack(np.take(S, live, axis=1)), ids[live], nxt[live]))
+                out.append((self._pack(S, keep[live]), ids[live], nxt[live]))
         return out
 
-    def _pack(self, S: np.ndarray) -> np.ndarray:
-        """Frontier compression: only the identity rows, as int32 (times fit; -NEVER marks a
-        settled criterion or a stale sensor). :meth:`_unpack` rebuilds the rest."""
-        P = S[self.id_rows].astype(np.int32)
-        P[self._big_in_id] = np.clip(S[self.id_rows[self._big_in_id]], _I32.min, _I32.max)
+    def _pack(self, S: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Frontier compression: columns ``cols``, identity rows only, as int32 (times fit;
+        -NEVER marks a settled criterion or a stale sensor). :meth:`_unpack` rebuilds the rest."""
+        P = np.empty((len(self.id_rows), len(cols)), dtype=np.int32)
+        for i, r in enumerate(self.id_rows):
+            P[i] = S[r].take(cols)
+        big = self.id_rows[self._big_in_id]
+        P[self._big_in_id] = np.clip(S[big][:, cols], _I32.min, _I32.max)
         return P
 
     def _unpack(self, P: np.ndarray) -> np.ndarray:
