@@ -100,10 +100,9 @@ def verify_cmd(
 ) -> None:
     """Prove a countdown cannot ignite into its own pad, or show the shortest way it can.
 
-    Explores every behaviour of the compiled model: every fault mode injected at any event
-    instant (up to K active at once), every travel time in its range at the resolution, every
-    value a faulty sensor can report. Exit code 0 proved, 1 violated, 3 stopped by a bound or
-    Ctrl-C, 2 bad input.
+    Explores every behaviour of the compiled model: every fault mode injected at any event instant (up to K active at once), every travel time in its range at the resolution, every value a faulty sensor can report. The counterexample is saved as a scenario that `padguard simulate --replay FILE` reproduces.
+
+    Exit code 0 proved, 1 violated, 3 stopped by a bound or Ctrl-C (statistics reached are printed), 2 bad input.
     """
     res_ms = _resolution_ms(resolution)
     props = tuple(prop or V.PROPERTIES)
