@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -467,12 +467,14 @@ class Explorer:
         return bad, labels
 
     # ---- successor generation -------------------------------------------------------------
-    def expand(self, F: np.ndarray, tn: np.ndarray | None = None, root: bool = False) -> list[Block]:
+    def expand(self, F: np.ndarray, tn: np.ndarray | None = None, root: bool = False) -> Iterator[Block]:
         """All successors of the settled states ``F`` (or of the unsettled initial state).
 
-        ``tn`` is ``next_event(F)`` (computed when not given). Returns blocks of successor
+        ``tn`` is ``next_event(F)`` (computed when not given). Yields blocks of successor
         states (not yet canonical) with, per successor, the column of its parent in ``F``,
-        the wait choice, the fault subset and value variant, and the travel combination.
+        the wait choice, the fault subset and value variant, and the travel combination;
+        blocks are computed lazily, so memory stays bounded however many travel times a
+        chunk's moves have.
         """
         p = self.plan
         n = F.shape[1]
@@ -486,9 +488,8 @@ class Explorer:
         blocks, info = self._run(F, t, tn, base, root, want_info=True)
         if self.subsets:
             req = self._fault_requests(F, t, tn, info, root)
-            if len(req.col):
-                blocks += self._run(F, t, tn, req, root)[0]
-        return blocks
+            blocks = itertools.chain(blocks, self._run(F, t, tn, req, root)[0]) if len(req.col) else blocks
+        yield from blocks
 
     def _fault_requests(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, info: dict[str, np.ndarray],
                         root: bool) -> _Req:
@@ -605,7 +606,7 @@ class Explorer:
         return P
 
     def _run(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, r: _Req, root: bool,
-             want_info: bool = False) -> tuple[list[Block], dict[str, np.ndarray]]:
+             want_info: bool = False) -> tuple[Iterable[Block], dict[str, np.ndarray]]:
         """Settle the requests ``r``; expand the travel choices of the moves they start."""
         p = self.plan
         P = self._prepare(F, t, tn, r, root)
@@ -673,28 +674,47 @@ class Explorer:
             blocks.append(Block(np.take(P, si, axis=1), _Req(r.col[si], r.wait[si], r.sub[si], r.var[si]),
                                 np.zeros(len(si), dtype=np.int64), issued[:, si]))
         mi = np.flatnonzero(multi)
-        nc = ncomb[mi]
-        rep = np.repeat(mi, nc)
-        comb = np.arange(len(rep)) - np.repeat(np.cumsum(nc) - nc, nc)
-        tr_u = np.full((len(p.step_at), len(rep)), 0.5)
-        rem = comb.copy()
-        for j, nopt, frm in radix:
-            nr = nopt[rep]
-            digit = rem % nr
-            rem //= nr
-            fr = frm[rep]
-            moved = nr > 1
-            for fv in np.unique(fr[moved]):
-                sel = moved & (fr == fv)
-                tr_u[j, sel] = self._utable(j, int(fv))[digit[sel]]
-        P2 = np.take(P0, rep, axis=1)
-        hap2 = semantics.settle(p, P2, tr_u=tr_u)
-        gi = ci[rep]
-        if (hap2.issued != issued[:, gi]).any():
-            raise VerifyError("a travel time changed what was issued at the same instant "
-                              "(zero-time arrivals are not supported)")
-        blocks.append(Block(P2, _Req(r.col[gi], r.wait[gi], r.sub[gi], r.var[gi]), comb, hap2.issued))
-        return blocks, info
+        return itertools.chain(blocks, self._travel_batches(P0, issued, r, ci, mi, ncomb, radix)), info
+
+    def _travel_batches(self, P0: np.ndarray, issued: np.ndarray, r: _Req, ci: np.ndarray, mi: np.ndarray,
+                        ncomb: np.ndarray, radix: list[tuple[int, np.ndarray, np.ndarray]]) -> Iterator[Block]:
+        """Settle every travel-time combination of the requests ``ci[mi]``, in batches of at
+        most BATCH successors (two tower halves at once are 181 x 181 combinations each)."""
+        p = self.plan
+        pieces: list[tuple[int, int, int]] = []  # (request in ci-space, first combination, count)
+        for k in mi:
+            for a in range(0, int(ncomb[k]), BATCH):
+                pieces.append((int(k), a, min(BATCH, int(ncomb[k]) - a)))
+        batch: list[tuple[int, int, int]] = []
+        size = 0
+        for i, piece in enumerate(pieces):
+            batch.append(piece)
+            size += piece[2]
+            if size < BATCH and i + 1 < len(pieces):
+                continue
+            ks = np.array([b[0] for b in batch], dtype=np.int64)
+            cnt = np.array([b[2] for b in batch], dtype=np.int64)
+            rep = np.repeat(ks, cnt)
+            comb = np.concatenate([np.arange(b[1], b[1] + b[2], dtype=np.int64) for b in batch])
+            batch, size = [], 0
+            tr_u = np.full((len(p.step_at), len(rep)), 0.5)
+            rem = comb.copy()
+            for j, nopt, frm in radix:
+                nr = nopt[rep]
+                digit = rem % nr
+                rem //= nr
+                fr = frm[rep]
+                moved = nr > 1
+                for fv in np.unique(fr[moved]):
+                    sel = moved & (fr == fv)
+                    tr_u[j, sel] = self._utable(j, int(fv))[digit[sel]]
+            P2 = np.take(P0, rep, axis=1)
+            hap2 = semantics.settle(p, P2, tr_u=tr_u)
+            gi = ci[rep]
+            if (hap2.issued != issued[:, gi]).any():
+                raise VerifyError("a travel time changed what was issued at the same instant "
+                                  "(zero-time arrivals are not supported)")
+            yield Block(P2, _Req(r.col[gi], r.wait[gi], r.sub[gi], r.var[gi]), comb, hap2.issued)
 
     def _utable(self, j: int, frm: int) -> np.ndarray:
         key = (j, frm)
@@ -780,11 +800,11 @@ class Explorer:
                 size = [self.opt.chunk]
                 for Fc, ids, tns in _chunks(frontier, size):
                     Fs = self._unpack(Fc)
-                    blocks = self.expand(Fs, tns)
+                    before = self.stats.transitions
+                    nxt.extend(self._level(self.expand(Fs, tns), ids, found))
                     # keep about REQUESTS successors per chunk (memory and cache friendly)
-                    branching = max(sum(b.S.shape[1] for b in blocks) / max(Fs.shape[1], 1), 1.0)
+                    branching = max((self.stats.transitions - before) / max(Fs.shape[1], 1), 1.0)
                     size[0] = int(min(self.opt.chunk, max(64, REQUESTS / branching)))
-                    nxt.extend(self._level(blocks, ids, found))
                     self.stats.seconds = time.perf_counter() - t0
                     self._frontier_bytes = cur_bytes + sum(c.nbytes + i.nbytes + x.nbytes for c, i, x in nxt)
                     self.stats.peak_frontier_bytes = max(self.stats.peak_frontier_bytes,
@@ -992,6 +1012,7 @@ class Block:
 
 _I32 = np.iinfo(np.int32)
 REQUESTS = 65536  # successors computed per chunk (adaptive chunking aims at this)
+BATCH = 262144  # at most this many travel-time combinations settled at once
 
 
 def _chunks(frontier: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: list[int]):
