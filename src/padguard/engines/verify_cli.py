@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -33,7 +34,12 @@ PROPERTY_HELP = {
 
 
 def _bytes(text: str) -> int:
-    """'4GiB', '500MB', '2g', '1048576' -> bytes."""
+    """'4GiB', '500MB', '2g', '1048576' -> bytes; 'auto' -> 70 % of the machine's RAM."""
+    if text.strip().lower() == "auto":
+        try:
+            return int(0.7 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (ValueError, OSError, AttributeError):
+            return 8 * 2**30
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*", text.lower())
     if not m:
         raise typer.BadParameter(f"'{text}' is not a size such as 4GiB or 500MB")
@@ -93,7 +99,8 @@ def verify_cmd(
                                                          "e.g. \"mode != launched or cabin == stowed\"")] = None,
     out: Annotated[Path | None, typer.Option(help="where to save the counterexample scenario "
                                                   "(default: counterexample-PROCEDURE.json)")] = None,
-    max_memory: Annotated[str, typer.Option(help="stop with partial statistics above this memory")] = "8GiB",
+    max_memory: Annotated[str, typer.Option(help="stop with partial statistics above this memory "
+                                                 "(stored states + frontier); 'auto' = 70% of RAM")] = "auto",
     max_states: Annotated[int | None, typer.Option(help="stop with partial statistics after this many states")] = None,
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable result")] = False,
