@@ -65,7 +65,8 @@ def settle(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     A later pass exists so that a decision sees the plant's immediate reaction. When a pass
     changed nothing that reaction could come from (no transition, no command other than a
     milestone, in any column), the next pass would see the same sensed values and decide the
-    same nothing, so it is skipped (its trigger row reads -1, as it would).
+    same nothing, so it is skipped (its trigger row reads -1, as it would); so is the closing
+    sensor sample, which would read what the last pass already read.
     """
     N = S.shape[1]
     nsteps = len(plan.step_at)
@@ -93,7 +94,8 @@ def settle(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         ignited |= d.ignited
         plant.personnel(plan, S)
         quiet = not (d.trigger >= 0).any() and not d.issued[acting].any()
-    plant.sense(plan, S)
+    if not quiet:  # a quiet last pass moved nothing: its sensors already read the final truth
+        plant.sense(plan, S)
     return Happenings(trigs, refused, issued, ignored, arrived, ignited)
 
 
