@@ -95,18 +95,23 @@ def _k_of_n(member: np.ndarray, starts: np.ndarray, k: np.ndarray) -> np.ndarray
     """Per term (members in consecutive rows from ``starts``): OK if k members vote OK,
     VIOLATED if k vote VIOLATED, else UNKNOWN."""
     sizes = np.diff(np.append(starts, len(member)))
-    ok, bad = member == _OK, member == _VIOLATED
-    n_in = ok[starts].astype(np.int64)  # each term's first member
-    n_out = bad[starts].astype(np.int64)
-    for j in range(1, int(sizes.max(initial=1))):  # then its j-th member, where it has one
-        has = sizes > j
-        rows = starts[has] + j
-        n_in[has] += ok[rows]
-        n_out[has] += bad[rows]
-    # OK if n_in >= k, else VIOLATED if n_out >= k, else UNKNOWN; as a table lookup on
-    # 2*(n_in >= k) + (n_out >= k) (much faster than nested np.where)
-    sel = ((n_in >= k).view(np.uint8) << 1) | (n_out >= k).view(np.uint8)
-    return _VOTE_RESULT[sel]
+    votes = member[starts]  # a lone member with k = 1 decides the term by itself
+    multi = np.flatnonzero((sizes > 1) | (k[:, 0] != 1))
+    if len(multi):
+        ok, bad = member == _OK, member == _VIOLATED
+        st, sz, km = starts[multi], sizes[multi], k[multi]
+        n_in = ok[st].astype(np.int64)  # each term's first member
+        n_out = bad[st].astype(np.int64)
+        for j in range(1, int(sz.max())):  # then its j-th member, where it has one
+            has = sz > j
+            rows = st[has] + j
+            n_in[has] += ok[rows]
+            n_out[has] += bad[rows]
+        # OK if n_in >= k, else VIOLATED if n_out >= k, else UNKNOWN; as a table lookup on
+        # 2*(n_in >= k) + (n_out >= k) (much faster than nested np.where)
+        sel = ((n_in >= km).view(np.uint8) << 1) | (n_out >= km).view(np.uint8)
+        votes[multi] = _VOTE_RESULT[sel]
+    return votes
 
 
 def eval_term(plan: Plan, S: np.ndarray, t: CompiledTerm, fr: np.ndarray | None = None) -> np.ndarray:
