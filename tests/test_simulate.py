@@ -188,3 +188,21 @@ def test_falcon9_second_site_loads_validates_and_simulates():
     assert pg.simulate(plan, faults=["strongback:jammed"], seed=0).outcome == "scrubbed"
     res = pg.simulate(plan, faults=["crew_arm:jammed", "crew_arm_a:reads_wrong", "crew_arm_b:reads_wrong"])
     assert res.outcome == "pad_damaged" and res.hazards == ["crew_arm in_plume"]
+
+
+def test_no_recycle_that_would_ignite_after_the_window(site31_guarded):
+    # The stopper pops out at T-30m: a recycle to T-55m after the 10-minute auto-recycle delay
+    # would put T-0 past the window, so the sequencer keeps holding and scrubs at window close.
+    res = pg.simulate(site31_guarded, faults=["cabin.stopper:pops_out@T-30m"], seed=0)
+    assert res.outcome == "scrubbed"
+    assert res.recycles == 0
+    assert "ignition" not in kinds(res)
+
+
+def test_operator_recycle_refused_when_it_cannot_make_the_window(site31_guarded):
+    sim = Simulator(site31_guarded, seed=0, faults=["cabin.stopper:pops_out@T-30m"])
+    sim.run(stop_on_hold=True)
+    sim.advance(8 * 60_000)  # hold since T-30m (+35m): +43m + 55m recount > +95m close
+    sim.operator("recycle", "stopper")
+    assert sim.events[-1].kind == "refused"
+    assert sim.mode.name == "HOLDING"

@@ -86,13 +86,13 @@ def test_guarded_k0_proved_with_liveness():
     assert res.stats.bytes_per_state <= 32
 
 
-def test_guarded_k1_hazards_proved_but_window_violated():
+def test_guarded_k1_proved_on_every_property_including_the_window():
+    # Regression: an automatic recycle late in a hold used to restart a count that could only
+    # ignite after the window closed. The sequencer now recycles only when the restarted count
+    # can still end inside the window, and scrubs a count that cannot.
     plan = plan_at("site31", "guarded", 30)
-    assert V.verify(plan, max_faults=1, properties=HAZARDS).verdict == "proved"
     res = V.verify(plan, max_faults=1)
-    assert res.violation.prop == "window"
-    sc = assert_replays(plan, res)
-    assert sc["expect"]["ignition_t_s"] > sc["expect"]["window_close_s"]
+    assert res.verdict == "proved", res.violation
 
 
 def test_falcon9_proved_at_k1():

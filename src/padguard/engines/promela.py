@@ -354,7 +354,7 @@ class _Gen:
         else:
             w("q_atb = 0;", 1)
         w("q_trig = -1;", 1)
-        w(f"if :: (q_holding && T + (PG_IGN - TC) > PG_WCLOSE) -> q_trig = {int(Trigger.WINDOW_CLOSED)} :: else -> skip fi;", 1)
+        w(f"if :: ((q_holding || MODE == 0) && T + (PG_IGN - TC) > PG_WCLOSE) -> q_trig = {int(Trigger.WINDOW_CLOSED)} :: else -> skip fi;", 1)
         w("if :: (q_trig < 0 && q_running) ->", 1)
         w(f"if :: q_anyblock -> q_trig = {int(Trigger.AUTO_HOLD)}", 2)
         w(f":: (!q_anyblock && q_atb) -> q_trig = {int(Trigger.BUILTIN_HOLD)}", 2)
@@ -363,8 +363,10 @@ class _Gen:
         w(":: else -> skip fi", 2)
         w(":: else -> skip fi;", 1)
         if p.auto_recycle_after >= 0:
+            r_at = int(p.r_at[max(p.auto_recycle_to, 0)])
             w(f"if :: (q_trig < 0 && q_holding && REASON != -2 && T - HOLD_START >= {p.auto_recycle_after} "
-              f"&& NREC < {p.auto_max_recycles} && q_hexp) -> q_trig = {int(Trigger.RECYCLE)} :: else -> skip fi;", 1)
+              f"&& NREC < {p.auto_max_recycles} && q_hexp && T + (PG_IGN - ({_c(r_at)})) <= PG_WCLOSE) "
+              f"-> q_trig = {int(Trigger.RECYCLE)} :: else -> skip fi;", 1)
         if p.auto_resume:
             w(f"if :: (q_trig < 0 && q_resumable && REASON != -2) -> q_trig = {int(Trigger.RESUME)} :: else -> skip fi;", 1)
         # transition table lookup

@@ -259,6 +259,10 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         # Never resume into a violated, unknown or still-running built-in hold.
         bad_resume = (op == _RESUME) & ~resumable
         bad_recycle = (op == _RECYCLE) & ((oparg is None) | (len(plan.r_at) == 0))
+        if oparg is not None and len(plan.r_at):
+            # A recycle whose restarted count could not ignite inside the window is refused.
+            ri_op = np.clip(oparg, 0, len(plan.r_at) - 1)
+            bad_recycle |= (op == _RECYCLE) & (T + (plan.ign - plan.r_at[ri_op]) > plan.window_close)
         accept = ok_edge & ~bad_resume & ~bad_recycle
         refused = opm & ~accept
         trig = np.where(accept, op, trig)
@@ -266,8 +270,11 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
               np.where(trig == _RECYCLE, oparg, plan.auto_recycle_to))
 
     free = trig < 0
-    if any_holding:
-        window = holding & (T + (plan.ign - TC) > plan.window_close)
+    # Window: even resuming (or counting on) now, ignition would fall after the window closes.
+    # A count can only get there by holding; checking COUNTING too makes "never ignite after the
+    # window" hold by construction, whatever a recycle did.
+    window = (holding | (mode == _COUNTING)) & (T + (plan.ign - TC) > plan.window_close)
+    if window.any():
         trig = np.where(free & window, _WINDOW_CLOSED, trig)
         free = trig < 0
     # A running count changes state only on a blocking criterion, a built-in hold, the point
@@ -283,7 +290,10 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     if any_holding and plan.auto_recycle_after >= 0:
         recycle_due = (holding & (reason != OPERATOR_REASON)
                        & (T - S[plan.HOLD_START] >= plan.auto_recycle_after)
-                       & (S[plan.NREC] < plan.auto_max_recycles) & hold_expired)
+                       & (S[plan.NREC] < plan.auto_max_recycles) & hold_expired
+                       # only a recycle whose restarted count can still end inside the window
+                       & (T + (plan.ign - plan.r_at[max(plan.auto_recycle_to, 0)])
+                          <= plan.window_close))
         trig = np.where(free & recycle_due, _RECYCLE, trig)
         free = trig < 0
     if any_holding and plan.auto_resume:

@@ -49,6 +49,7 @@ TRANSITIONS: dict[tuple[Mode, Trigger], tuple[Mode, str]] = {
     (Mode.COUNTING, Trigger.OPERATOR_HOLD): (Mode.HOLDING, "operator hold"),
     (Mode.COUNTING, Trigger.PNR): (Mode.TERMINAL, "point of no return passed"),
     (Mode.COUNTING, Trigger.IGNITION): (Mode.LAUNCHED, "ignition (no point of no return before T-0)"),
+    (Mode.COUNTING, Trigger.WINDOW_CLOSED): (Mode.SCRUBBED, "ignition could no longer fall inside the window"),
     (Mode.COUNTING, Trigger.OPERATOR_SCRUB): (Mode.SCRUBBED, "operator scrub"),
     (Mode.COUNTING, Trigger.OPERATOR_ABORT): (Mode.ABORTED, "operator abort"),
     (Mode.HOLDING, Trigger.RESUME): (Mode.COUNTING, "resume"),
