@@ -19,6 +19,7 @@ from padguard.compile import NEVER, Plan, StepKind
 from padguard.model.times import format_count_time, parse_count_time, parse_duration
 from padguard.sequencer.explain import describe_readings, explain_criterion
 from padguard.sequencer.table import Mode, Trigger
+from padguard.view import OneCountdown
 
 OPS = {"hold": Trigger.OPERATOR_HOLD, "resume": Trigger.RESUME, "recycle": Trigger.RECYCLE,
        "scrub": Trigger.OPERATOR_SCRUB, "abort": Trigger.OPERATOR_ABORT}
@@ -158,7 +159,7 @@ class SimResult:
                 "events": [e.to_dict() for e in self.events]}
 
 
-class Simulator:
+class Simulator(OneCountdown):
     """A steppable digital twin of one countdown (N = 1)."""
 
     def __init__(self, plan: Plan, seed: int | None = 0, faults: list[str] | None = None,
@@ -181,18 +182,6 @@ class Simulator:
         self._started = False
 
     # ---- helpers
-    @property
-    def t(self) -> int:
-        return int(self.S[self.plan.T, 0])
-
-    @property
-    def tc(self) -> int:
-        return int(self.S[self.plan.TC, 0])
-
-    @property
-    def mode(self) -> Mode:
-        return Mode(int(self.S[self.plan.MODE, 0]))
-
     def _ev(self, kind: str, text: str, **data: Any) -> None:
         self.events.append(Event(self.t, self.tc, kind, text, data))
 

@@ -38,6 +38,7 @@ from padguard.model.times import format_count_time
 from padguard.sequencer import rules
 from padguard.sequencer.explain import describe_readings, explain_criterion
 from padguard.sequencer.table import FINAL, NEXT, Mode, Trigger
+from padguard.view import OneCountdown
 
 OPS = {"hold": Trigger.OPERATOR_HOLD, "resume": Trigger.RESUME, "recycle": Trigger.RECYCLE,
        "scrub": Trigger.OPERATOR_SCRUB, "abort": Trigger.OPERATOR_ABORT}
@@ -96,7 +97,7 @@ class LiveEvent:
         return (self.t, self.tc, self.kind, self.text)
 
 
-class Sequencer:
+class Sequencer(OneCountdown):
     """One live countdown: records in, events out (see the module docstring)."""
 
     def __init__(self, plan: Plan, watched: Sequence[int] | None = None, *, replay: bool = False):
@@ -121,18 +122,6 @@ class Sequencer:
         self._sidx = {n: i for i, n in enumerate(plan.sensors)}
 
     # ---- views
-    @property
-    def t(self) -> int:
-        return int(self.S[self.plan.T, 0])
-
-    @property
-    def tc(self) -> int:
-        return int(self.S[self.plan.TC, 0])
-
-    @property
-    def mode(self) -> Mode:
-        return Mode(int(self.S[self.plan.MODE, 0]))
-
     @property
     def final(self) -> bool:
         return self.mode in FINAL
