@@ -2,7 +2,8 @@
 
 Baseline: what a user would otherwise write. The guarded Site 31/6 countdown implemented
 directly in SimPy from the model's data (steps, travel ranges, sensors, 2-of-2 votes, criteria
-with debounce, holds, the auto-recycle, window, point of no return, faults), one countdown at
+with debounce, holds, the auto-recycle (only when the restarted count can still end inside
+the window), window, point of no return, faults), one countdown at
 a time: equipment moves are SimPy processes, faults strike from processes at their onsets, and
 the sequencer scans its sensors once per second (their sampling period).
 
@@ -183,12 +184,14 @@ class SimpyCount:
                 ok = raw == 2 and now - ok_since[c.name] >= (c.debounce if c.debounce is not None else proc.debounce)
                 if c.applies.from_ <= tc <= c.applies.until and not ok:
                     blocking = True
+            # even counting on (or resuming) now, ignition would fall after the window
+            if mode in ("holding", "counting") and now + (proc.ignition - tc) > self.window_close:
+                return "scrubbed"
             if mode == "holding":
-                if now + (proc.ignition - tc) > self.window_close:
-                    return "scrubbed"
+                rp = next((r for r in proc.recycle_points if r.name == auto.recycle_to), None)
                 if (auto.recycle_after is not None and now - hold_start >= auto.recycle_after
-                        and recycles < auto.max_recycles):
-                    rp = next(r for r in proc.recycle_points if r.name == auto.recycle_to)
+                        and recycles < auto.max_recycles
+                        and now + (proc.ignition - rp.at) <= self.window_close):
                     tc, recycles, mode = rp.at, recycles + 1, "counting"
                     step = next((k for k, s in enumerate(self.steps) if s.at >= rp.at), len(self.steps))
                 elif auto.resume and not blocking:
