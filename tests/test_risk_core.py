@@ -1,0 +1,94 @@
+"""Guards on the hot-path shortcuts the risk engine relies on (they must never change results).
+
+* ``settle`` skips a pass (and the closing sensor sample) after a quiet pass; here every instant
+  is also settled the long way, with every pass, and the two must agree.
+* ``evaluate`` votes all criteria terms in one vectorised pass; here it must equal the
+  term-by-term path (``eval_expr`` over ``eval_term``) on arbitrary sensed values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from padguard import plant, semantics
+from padguard.compile import NEVER
+from padguard.engines import risk
+from padguard.sequencer import rules
+
+OPS = np.array([2, 3, 4, 8, 9])  # operator hold, resume, recycle, scrub, abort
+
+
+def settle_every_pass(plan, S, op=None, oparg=None, tr_u=None):
+    """The settle rule written out in full: every pass, then a closing sensor sample."""
+    N = S.shape[1]
+    issued = np.zeros((len(plan.step_at), N), dtype=bool)
+    trigs = []
+    for p in range(semantics.PASSES):
+        plant.arrivals(plan, S)
+        plant.sense(plan, S)
+        d = rules.decide(plan, S, op if p == 0 else None, oparg if p == 0 else None)
+        trigs.append(d.trigger)
+        plant.command(plan, S, d.issued, tr_u)
+        issued |= d.issued
+        plant.ignition_hazards(plan, S, d.ignited)
+        plant.personnel(plan, S)
+    plant.sense(plan, S)
+    return trigs, issued
+
+
+def _walk(plan, n, seed, with_ops):
+    rng = np.random.default_rng(seed)
+    law = risk.trial_law(plan)
+    q = np.clip(np.maximum(law.probs * 100, 0.05), 0, 0.5)
+    tr = risk.draw(plan, law, rng, n, proposal=q)
+    tr_u = tr.tr_u(plan)
+    S = semantics.initial_state(plan, n)
+    pend = np.where(tr.occ, tr.onset, NEVER)
+
+    def inject():
+        for i in range(len(plan.faults)):
+            due = pend[i] <= S[plan.T]
+            if due.any():
+                plant.inject(plan, S, i, due)
+                pend[i] = np.where(due, NEVER, pend[i])
+
+    inject()
+    for _ in range(120):
+        op = oparg = None
+        if with_ops:
+            op = np.where(rng.random(n) < 0.03, rng.choice(OPS, n), -1)
+            oparg = rng.integers(0, max(len(plan.r_at), 1), n)
+        long = S.copy()
+        want_trigs, want_issued = settle_every_pass(plan, long, op, oparg, tr_u)
+        hap = semantics.settle(plan, S, op, oparg, tr_u)
+        assert np.array_equal(S, long)
+        assert all(np.array_equal(a, b) for a, b in zip(hap.triggers, want_trigs, strict=True))
+        assert np.array_equal(hap.issued, want_issued)
+        nxt = np.minimum(semantics.next_event(plan, S), np.maximum(pend.min(axis=0), S[plan.T]))
+        live = (nxt < NEVER) & (S[plan.MODE] < 3)
+        if with_ops:  # keep poking finished or stuck columns with operator commands too
+            nxt = np.where(nxt >= NEVER, S[plan.T] + 1000, nxt)
+        elif not live.any():
+            break
+        semantics.advance_to(plan, S, np.where(live | with_ops, nxt, S[plan.T]))
+        inject()
+
+
+def test_quiet_pass_shortcut_equals_every_pass(site31_guarded, site31_legacy, tiny):
+    for plan, seed in ((site31_guarded, 1), (site31_legacy, 2), (tiny, 3)):
+        _walk(plan, 400, seed, with_ops=False)
+        _walk(plan, 200, seed + 10, with_ops=True)
+
+
+def test_vectorised_vote_equals_term_by_term(site31_guarded, tiny):
+    rng = np.random.default_rng(0)
+    for plan in (site31_guarded, tiny):
+        S = semantics.initial_state(plan, 64)
+        for _ in range(100):
+            S[plan.SVAL:plan.SVAL + plan.S] = rng.integers(-2, 5, (plan.S, 64))
+            S[plan.STIME:plan.STIME + plan.S] = rng.integers(-5000, 5000, (plan.S, 64))
+            S[plan.T] = rng.integers(0, 4000, 64)
+            one_by_one = np.stack([rules.eval_expr(plan, S, e) for e in plan.c_expr])
+            assert np.array_equal(rules.evaluate(plan, S), one_by_one)
+            for s in range(plan.S):
+                assert np.array_equal(rules.fresh(plan, S, np.arange(plan.S))[s], rules.fresh(plan, S, s))
