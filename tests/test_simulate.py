@@ -27,6 +27,7 @@ def test_nominal_tiny_launches_on_time_at_exact_virtual_time(tiny):
     assert res.holds == 0 and res.hold_time_s == 0  # planned holds are not unplanned holds
     hold = first(res, "hold")
     assert hold.tc == -50_000 and hold.t == 70_000
+    assert "built-in hold builtin" in hold.text  # the reason names the hold it is
 
 
 def test_travel_time_within_declared_range_and_seeded(tiny):

@@ -245,7 +245,7 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     reason = S[plan.REASON]
     hold_expired = S[plan.HOLD_UNTIL] <= T
     resumable = holding & ~anyblock & hold_expired if (any_holding or op is not None) else holding
-    nextb = S[plan.NEXTB]
+    nextb = S[plan.NEXTB].copy()  # a copy: the row is rewritten below, its old value still needed
     if len(plan.holds):
         at_builtin = (mode == _COUNTING) & (TC >= plan.h_at[nextb])
     else:  # only the NEVER sentinel: no built-in hold is ever reached
