@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from padguard.cli import app
-from padguard.engines.risk_cli import LazyProgress
+from padguard.cli.risk import LazyProgress
 from tests.test_risk_models import write_mini
 
 runner = CliRunner()

@@ -268,7 +268,7 @@ class PadServer:
     async def _inject(self, parent, spec) -> Any:
         from asyncua import ua
 
-        from padguard.engines.simulate import ScenarioError, parse_fault
+        from padguard.scenario import ScenarioError, parse_fault
 
         try:
             sc = parse_fault(self.twin.plan, str(spec.Value))

@@ -20,9 +20,9 @@ import numpy as np
 
 from padguard import plant, semantics
 from padguard.compile import NEVER, Plan, StepKind, compile_model
-from padguard.engines.simulate import ScenarioError, Scheduled, parse_fault
 from padguard.model.loader import Model
 from padguard.model.schema import Procedure, Step
+from padguard.scenario import ScenarioError, Scheduled, parse_fault
 
 
 def pad_plan(model: Model) -> Plan:
@@ -212,7 +212,7 @@ class VirtualLink:
     """
 
     def __init__(self, seq, twin: PadTwin):
-        from padguard.sequencer.live import Rec
+        from padguard.records import Rec
 
         self._Rec = Rec
         self.seq = seq

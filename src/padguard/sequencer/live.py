@@ -35,6 +35,7 @@ import numpy as np
 from padguard import semantics
 from padguard.compile import NEVER, NO_REASON, OPERATOR_REASON, Plan, StepKind, Tri
 from padguard.model.times import format_count_time
+from padguard.records import Rec
 from padguard.sequencer import rules
 from padguard.sequencer.explain import describe_readings, explain_criterion
 from padguard.sequencer.table import FINAL, NEXT, Mode, Trigger
@@ -48,31 +49,6 @@ INPUTS = ("start", "sample", "tick", "operator", "safety", "clear")
 LASTING = ("link", "stale", "malformed")
 SAFETY_CAUSES = ("link", "stale", "malformed", "clock", "opcua", "internal", "restart", "stopped")
 TRI = {Tri.OK: "OK", Tri.UNKNOWN: "UNKNOWN", Tri.VIOLATED: "VIOLATED"}
-
-
-@dataclass(slots=True)
-class Rec:
-    """One archive record. Inputs drive the sequencer; events are what it decided.
-
-    ``t`` is wall ms since count start (× speed in a dry run), ``tc`` the count clock after the
-    batch. ``batch`` groups the records of one instant; ``seq`` is the archive's order.
-    """
-
-    kind: str
-    t: int
-    name: str = ""
-    value: str = ""
-    code: int | None = None
-    data: dict[str, Any] | None = None
-    seq: int = 0
-    batch: int = 0
-    tc: int = 0
-    wall: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "batch": self.batch, "t_ms": self.t, "count": format_count_time(self.tc / 1000),
-                "tc_ms": self.tc, "wall": self.wall, "kind": self.kind, "name": self.name,
-                "value": self.value, "code": self.code, "data": self.data}
 
 
 @dataclass

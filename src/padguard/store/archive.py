@@ -1,6 +1,6 @@
 """The append-only archive of a live count: every input and every decision, in order.
 
-One count is a sequence of :class:`~padguard.sequencer.live.Rec` with contiguous sequence
+One count is a sequence of :class:`~padguard.records.Rec` with contiguous sequence
 numbers starting at 1. The runtime appends the records of an instant (its inputs and the
 events they caused) and commits them *before* anything leaves the process (a command to the
 pad, a reply to an operator, an acknowledgement to a dry-run pad), so an acknowledged event
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from padguard.sequencer.live import Rec
+from padguard.records import Rec
 
 COLUMNS = ("count_id", "seq", "batch", "t", "tc", "wall", "kind", "name", "value", "code", "data")
 

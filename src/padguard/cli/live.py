@@ -25,9 +25,9 @@ KINDS_HIDDEN = ("sample", "snapshot", "tick")
 
 
 def _base():
-    from padguard import cli as base  # imported late: padguard.cli imports this module
+    from padguard.cli import common
 
-    return base
+    return common
 
 
 def _die(msg: str, code: int = 2) -> None:
@@ -79,10 +79,10 @@ def pad_sim(
     endpoint_file: Annotated[Path | None, typer.Option(help="write the served URL here once listening")] = None,
 ) -> None:
     """Serve the digital twin as an OPC UA pad: sensors as variables, commands as methods."""
-    from padguard.engines.simulate import ScenarioError
     from padguard.links.mapping import site_model
     from padguard.links.padsim import PadServer
     from padguard.links.twin import PadTwin, pad_plan
+    from padguard.scenario import ScenarioError
 
     if speed < 0:
         _die("--speed must be >= 0")

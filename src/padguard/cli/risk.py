@@ -166,7 +166,7 @@ def register(app: typer.Typer) -> None:
         plot: Annotated[Path | None, typer.Option(help="write plots: .png, .svg, .pdf or .html")] = None,
     ) -> None:
         """Monte Carlo risk: outcome probabilities with intervals, holds, fault importance."""
-        from padguard.cli import err, load_plan
+        from padguard.cli.common import err, load_plan
 
         out = Console(stderr=True, highlight=False) if as_json else Console(highlight=False)
         if trials < 1:

@@ -212,7 +212,7 @@ def _print_result(plan: Plan, r: V.VerifyResult, path: Path | None, rp: V.Replay
 
 def _print_timeline(plan: Plan, r: V.VerifyResult, rp: V.Replay) -> None:
     """The counterexample as a countdown timeline: the simulator's narration up to the violation."""
-    from padguard.cli import STYLE
+    from padguard.cli.common import STYLE
     from padguard.sequencer.explain import sensor_reading
 
     console.rule("[bold]counterexample timeline")

@@ -1,96 +1,18 @@
-"""The padguard command line (typer + rich).
-
-Every command that takes a model validates it first and exits non-zero with file:line
-messages on bad input; no traceback reaches the user.
-"""
+"""``padguard simulate`` and ``padguard demo``: one countdown on the digital twin, narrated."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from padguard.compile import compile_model
+from padguard.cli.common import OUTCOME_STYLE, console, err, load_plan, print_timeline
 from padguard.engines.simulate import Scenario, ScenarioError, SimResult, Simulator, simulate
-from padguard.model.errors import ModelError
-from padguard.model.loader import check_files, load
-
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="padguard: keep a launch pad from being destroyed by its own launch.")
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-STYLE = {"hold": "bold yellow", "abort": "bold red", "scrub": "bold magenta", "ignition": "bold",
-         "fault": "red", "clear": "green", "recycle": "cyan", "resume": "green", "refused": "yellow",
-         "outcome": "bold", "personnel_hazard": "bold red", "pnr": "cyan", "operator": "cyan",
-         "milestone": "dim", "arrive": "", "command": "", "criterion": "yellow", "start": "bold"}
-OUTCOME_STYLE = {"pad_damaged": "bold white on red", "launched_on_time": "bold green",
-                 "launched_after_holds": "bold green", "scrubbed": "bold magenta",
-                 "aborted": "bold yellow", "unfinished": "bold"}
 
 
-def fail_model(exc: ModelError) -> None:
-    err.print(f"[bold red]invalid model[/] ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}):")
-    for p in exc.problems:
-        err.print(f"  {p}", markup=False)
-    raise typer.Exit(2)
-
-
-def load_plan(site: str, procedure: str, faults: str | None = None):
-    """Load, validate and compile, turning model errors into a clean exit."""
-    try:
-        return compile_model(load(site, procedure, faults))
-    except ModelError as exc:
-        fail_model(exc)
-
-
-def print_timeline(res: SimResult, title: str = "") -> None:
-    if title:
-        console.rule(f"[bold]{title}")
-    for e in res.events:
-        d = e.to_dict()
-        style = STYLE.get(e.kind, "")
-        if e.kind == "outcome":
-            style = OUTCOME_STYLE.get(res.outcome, "bold")
-        wall = f"+{int(e.t // 1000) // 60:3d}m{int(e.t // 1000) % 60:02d}s"
-        console.print(f"[dim]{wall}[/] {d['count']}  ", end="")
-        console.print(e.text, style=style, markup=False, highlight=False)
-
-
-@app.command()
-def check(files: Annotated[list[Path], typer.Argument(help="site, procedure and fault YAML files")]) -> None:
-    """Validate model files; every problem is reported with file, line and field."""
-    problems = check_files([str(f) for f in files])
-    if problems:
-        fail_model(ModelError(problems))
-    console.print(f"[green]OK[/]: {len(files)} file{'s' * (len(files) != 1)} valid")
-
-
-@app.command()
-def schema(kind: Annotated[str, typer.Argument(help="site | procedure | faults")] = "site",
-           out: Annotated[Path | None, typer.Option(help="write to this file")] = None) -> None:
-    """Print the JSON Schema of a model file kind (for editors)."""
-    from padguard.model.schema import Faults, Procedure, Site
-
-    cls = {"site": Site, "procedure": Procedure, "faults": Faults}.get(kind)
-    if cls is None:
-        err.print(f"unknown kind '{kind}': expected site, procedure or faults")
-        raise typer.Exit(2)
-    text = json.dumps(cls.model_json_schema(by_alias=True), indent=2)
-    if out:
-        out.write_text(text)
-        console.print(f"wrote {out}")
-    else:
-        print(text)
-
-
-@app.command("simulate")
 def simulate_cmd(
     site: Annotated[str, typer.Argument(help="shipped site name (site31) or path to site.yaml/folder")],
     procedure: Annotated[str, typer.Argument(help="procedure name in the site folder, or a path")],
@@ -138,7 +60,6 @@ def simulate_cmd(
         print_timeline(res, f"{plan.model.site.name} / {plan.model.procedure.procedure}")
 
 
-@app.command()
 def demo(quick: Annotated[bool, typer.Option(help="print only key events")] = False) -> None:
     """Replay Soyuz MS-28 at Site 31/6: as flown (legacy), and guarded."""
     fault = "cabin.stopper:not_installed@T-1h"
@@ -193,29 +114,7 @@ def demo(quick: Annotated[bool, typer.Option(help="print only key events")] = Fa
     console.print(t)
 
 
-def _register_optional() -> None:
-    """Commands of later subsystems register themselves here when their module exists."""
-    for mod in ("padguard.engines.verify_cli", "padguard.engines.risk_cli", "padguard.links.cli"):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name and mod.startswith(exc.name):
-                continue
-            raise
-        m.register(app)
-
-
-_register_optional()
-
-
-def main() -> None:
-    """Entry point: never let a traceback reach an operator for bad input."""
-    try:
-        app()
-    except ModelError as exc:
-        err.print(str(exc), markup=False)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()
+def register(app: typer.Typer) -> None:
+    """Add ``simulate`` and ``demo``."""
+    app.command("simulate")(simulate_cmd)
+    app.command()(demo)

@@ -1,0 +1,5 @@
+"""``python -m padguard.cli``."""
+
+from padguard.cli import main
+
+main()

@@ -1,0 +1,50 @@
+"""What every padguard command shares: the consoles, narration styles, model loading."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from padguard.compile import compile_model
+from padguard.engines.simulate import SimResult
+from padguard.model.errors import ModelError
+from padguard.model.loader import load
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+STYLE = {"hold": "bold yellow", "abort": "bold red", "scrub": "bold magenta", "ignition": "bold",
+         "fault": "red", "clear": "green", "recycle": "cyan", "resume": "green", "refused": "yellow",
+         "outcome": "bold", "personnel_hazard": "bold red", "pnr": "cyan", "operator": "cyan",
+         "milestone": "dim", "arrive": "", "command": "", "criterion": "yellow", "start": "bold"}
+OUTCOME_STYLE = {"pad_damaged": "bold white on red", "launched_on_time": "bold green",
+                 "launched_after_holds": "bold green", "scrubbed": "bold magenta",
+                 "aborted": "bold yellow", "unfinished": "bold"}
+
+
+def fail_model(exc: ModelError) -> None:
+    err.print(f"[bold red]invalid model[/] ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}):")
+    for p in exc.problems:
+        err.print(f"  {p}", markup=False)
+    raise typer.Exit(2)
+
+
+def load_plan(site: str, procedure: str, faults: str | None = None):
+    """Load, validate and compile, turning model errors into a clean exit."""
+    try:
+        return compile_model(load(site, procedure, faults))
+    except ModelError as exc:
+        fail_model(exc)
+
+
+def print_timeline(res: SimResult, title: str = "") -> None:
+    if title:
+        console.rule(f"[bold]{title}")
+    for e in res.events:
+        d = e.to_dict()
+        style = STYLE.get(e.kind, "")
+        if e.kind == "outcome":
+            style = OUTCOME_STYLE.get(res.outcome, "bold")
+        wall = f"+{int(e.t // 1000) // 60:3d}m{int(e.t // 1000) % 60:02d}s"
+        console.print(f"[dim]{wall}[/] {d['count']}  ", end="")
+        console.print(e.text, style=style, markup=False, highlight=False)
