@@ -1,0 +1,159 @@
+"""``padguard crew ...``: check, what-if, plan and risk on a crew-access scenario.
+
+Thin: flags -> engine calls -> text, JSON or plots. Registered in the main CLI as a typer
+sub-app (``app.add_typer(crew_app, name="crew")``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from padguard.crew import timeline as tl
+from padguard.crew.days import Days, compile_days
+from padguard.crew.model import load_scenario
+from padguard.model.errors import ModelError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Crew access and lifeboat coverage when a pad is out.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+Scen = Annotated[str, typer.Argument(help="shipped scenario name (iss-2025-2026) or a YAML path")]
+Json = Annotated[bool, typer.Option("--json", help="print everything as JSON")]
+Outages = Annotated[list[str] | None, typer.Option("--outage", help="PAD:YYYY-MM-DD+NNd (out after that day, back N days later), ..YYYY-MM-DD, +open; ':crew' suffix = crew access only. Repeatable")]
+
+
+def _load(path: str) -> Days:
+    try:
+        return compile_days(load_scenario(path))
+    except ModelError as exc:
+        err.print(f"[bold red]invalid scenario[/] ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}):")
+        for p in exc.problems:
+            err.print(f"  {p}", markup=False)
+        raise typer.Exit(2) from None
+
+
+def _bad(msg: str) -> None:
+    err.print(f"[bold red]crew:[/] {msg}", markup=True)
+    raise typer.Exit(2)
+
+
+def _pads(days: Days) -> list[dict[str, Any]]:
+    return [{"id": p.id, "outages": [{"from": o.from_.isoformat(), "to": o.to and o.to.isoformat(),
+                                      "crew_only": o.crew_only, "cause": o.cause} for o in p.outages]}
+            for p in days.sc.pads if p.vehicles]
+
+
+def print_report(r: tl.Report, console: Console = out) -> None:
+    """The text timeline: one line per event day with crew, lifeboats and life margins."""
+    d = r.days
+    for line in r.perturbation:
+        console.print(f"[bold]what-if:[/] {line}")
+    console.rule(f"[bold]{d.sc.name}")
+    last = None
+    for day, text in r.events():
+        if day != last:
+            boats = ", ".join(f"{m} {s}" + (f" ({left} d life)" if left is not None else "")
+                              for m, s, left in r.lifeboats_on(day))
+            short = r.crew[day] > r.seats[day]
+            style = "bold red" if short else "dim"
+            console.print(f"[bold]{d.date(day)}[/]  crew {r.crew[day]:2d}  seats {r.seats[day]:2d}  "
+                          f"[{style}]{boats or 'no lifeboat docked'}[/]")
+            last = day
+        console.print(f"    {text}", markup=False)
+    s = r.to_dict()["summary"]
+    console.rule("[bold]result")
+    if s["slips"]:
+        console.print("slips: " + ", ".join(f"{m} +{v} d" for m, v in s["slips"].items())
+                      + f" (total {s['total_slip_days']} d)")
+    if r.ok:
+        console.print("[bold green]every rule holds[/]: every person aboard has a lifeboat seat every day")
+        return
+    console.print(f"[bold red]{len(r.violations)} violation{'s' * (len(r.violations) != 1)}[/] "
+                  f"({', '.join(f'{k} {v}' for k, v in s['by_rule'].items())}); "
+                  f"{s['days_without_lifeboat_seat']} days without a lifeboat seat for someone aboard")
+    for v in r.violations:
+        when = v["from"] if v["days"] == 1 else f"{v['from']} .. {v['to']} ({v['days']} d)"
+        console.print(f"  [red]{v['rule']}[/] {when}: ", end="")
+        console.print(v["cause"], markup=False)
+
+
+def _emit(r: tl.Report, as_json: bool, plot: Path | None, days: Days) -> None:
+    data = r.to_dict()
+    if plot is not None:
+        from padguard.crew.plot import FORMATS, write
+
+        if plot.suffix.lower() not in FORMATS:
+            _bad(f"--plot {plot}: use a file ending in {', '.join(FORMATS)}")
+        try:
+            write(data, _pads(r.days), plot)
+        except ImportError:
+            _bad("--plot needs matplotlib: pip install 'padguard[risk]'")
+    if as_json:
+        print(json.dumps(data, indent=1))
+    else:
+        print_report(r)
+        if plot is not None:
+            out.print(f"wrote {plot}")
+    if not r.ok:
+        raise typer.Exit(1)
+
+
+@app.command("check")
+def check_cmd(scenario: Scen, as_json: Json = False,
+              plot: Annotated[Path | None, typer.Option(help="write a Gantt + seats plot (.png/.svg/.pdf)")] = None) -> None:
+    """The day-by-day timeline and every violated day with its cause (exit 1 on violations)."""
+    days = _load(scenario)
+    _emit(tl.check(days), as_json, plot, days)
+
+
+def perturbation(outage: list[str] | None, slip: list[str] | None, early: list[str] | None,
+                 unavailable: list[str] | None, days: Days, rts: bool = True) -> tl.Perturbation:
+    """Flags -> a Perturbation, with every mission and pad name checked."""
+    p = tl.Perturbation(return_to_service=rts)
+    try:
+        for o in outage or ():
+            p.outages.append(tl.parse_outage(o))
+            days.pad_index(p.outages[-1][0])
+        for s in slip or ():
+            m, n = tl.parse_slip(s)
+            days.index(m)
+            p.slips[m] = p.slips.get(m, 0) + n
+        for e in early or ():
+            m, d = tl.parse_dated(e, "--early-return")
+            days.index(m)
+            p.early_returns[m] = d
+        for u in unavailable or ():
+            m, d = tl.parse_dated(u, "--vehicle-unavailable")
+            days.index(m)
+            p.unavailable[m] = d
+    except (ValueError, KeyError) as exc:
+        _bad(str(exc.args[0]))
+    return p
+
+
+@app.command("what-if")
+def what_if_cmd(
+    scenario: Scen,
+    outage: Outages = None,
+    slip: Annotated[list[str] | None, typer.Option("--slip", help="MISSION+NNd: a launch slip. Repeatable")] = None,
+    early: Annotated[list[str] | None, typer.Option("--early-return", help="MISSION:YYYY-MM-DD: undock early. Repeatable")] = None,
+    unavailable: Annotated[list[str] | None, typer.Option("--vehicle-unavailable", help="MISSION:YYYY-MM-DD: no longer a lifeboat from that day. Repeatable")] = None,
+    rts: Annotated[bool, typer.Option("--return-to-service/--no-return-to-service", help="add the pad's return-to-service days after a repair")] = True,
+    as_json: Json = False,
+    plot: Annotated[Path | None, typer.Option(help="write a Gantt + seats plot (.png/.svg/.pdf)")] = None,
+) -> None:
+    """What slips and which rules break when a pad is out, a launch slips, a crew returns early."""
+    days = _load(scenario)
+    p = perturbation(outage, slip, early, unavailable, days, rts)
+    _emit(tl.what_if(days, p), as_json, plot, days)
+
+
+def register(main: typer.Typer) -> None:
+    """Add ``padguard crew`` to the main CLI (one line there)."""
+    main.add_typer(app, name="crew")
