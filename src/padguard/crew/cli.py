@@ -154,6 +154,72 @@ def what_if_cmd(
     _emit(tl.what_if(days, p), as_json, plot, days)
 
 
+@app.command("plan")
+def plan_cmd(
+    scenario: Scen,
+    outage: Outages = None,
+    slip: Annotated[list[str] | None, typer.Option("--slip", help="MISSION+NNd: the vehicle is not ready before then. Repeatable")] = None,
+    early: Annotated[list[str] | None, typer.Option("--early-return", help="MISSION:YYYY-MM-DD: undocks early. Repeatable")] = None,
+    unavailable: Annotated[list[str] | None, typer.Option("--vehicle-unavailable", help="MISSION:YYYY-MM-DD: no longer a lifeboat. Repeatable")] = None,
+    rts: Annotated[bool, typer.Option("--return-to-service/--no-return-to-service", help="add the pad's return-to-service days after a repair")] = True,
+    replan_from: Annotated[str | None, typer.Option("--from", help="re-plan launches from this day (default: the first perturbed day)")] = None,
+    time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 60.0,
+    workers: Annotated[int, typer.Option(help="CP-SAT search workers")] = 2,
+    max_slip: Annotated[int, typer.Option(help="latest slip considered per launch, days")] = 500,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="also run the greedy re-scheduler")] = True,
+    as_json: Json = False,
+    plot: Annotated[Path | None, typer.Option(help="write the re-planned Gantt + seats plot")] = None,
+) -> None:
+    """Re-plan dates, pads and undocks with CP-SAT: every rule kept, least total slip."""
+    import datetime as dt
+
+    from padguard.crew import plan as pl
+
+    days = _load(scenario)
+    p = perturbation(outage, slip, early, unavailable, days, rts)
+    try:
+        frm = dt.date.fromisoformat(replan_from) if replan_from else None
+    except ValueError:
+        _bad(f"--from {replan_from!r}: expected YYYY-MM-DD")
+    if time_limit <= 0 or workers < 1:
+        _bad("--time-limit must be > 0 and --workers >= 1")
+    try:
+        res = pl.solve(days, p, time_limit=time_limit, workers=workers, max_slip=max_slip, replan_from=frm)
+    except ImportError:
+        _bad("plan needs OR-Tools: pip install 'padguard[crew]'")
+    base = pl.greedy(days, p, replan_from=frm) if baseline else None
+    data = res.to_dict()
+    if base is not None:
+        data["greedy"] = {"total_slip": base.total_slip, "uncovered_crew_days": base.uncovered_crew_days,
+                          "violations": base.report.by_rule() if base.report else {}, "solve_s": base.solve_s,
+                          "slips": base.report.slips() if base.report else {}}
+    if plot is not None and res.report is not None:
+        from padguard.crew.plot import write
+
+        write(res.report.to_dict(), _pads(res.days or days), plot)
+    if as_json:
+        print(json.dumps(data, indent=1, default=str))
+    else:
+        if res.report is None:
+            out.print(f"[bold red]no plan[/]: solver status {res.status} after {res.solve_s:.1f} s")
+            raise typer.Exit(1)
+        print_report(res.report)
+        out.rule("[bold]plan")
+        proof = "proven optimal" if res.status == "OPTIMAL" else f"gap {100 * (res.gap or 0):.2f} % (not proven)"
+        out.print(f"CP-SAT {res.status}: {proof}; {res.phase}; total slip {res.total_slip} d, "
+                  f"crew-days without a lifeboat seat {res.uncovered_crew_days}; solved in {res.solve_s:.2f} s")
+        for mid, ch in data.get("pad_changes", {}).items():
+            out.print(f"  pad change: {mid} {ch['from']} -> {ch['to']}")
+        if base is not None:
+            out.print(f"greedy re-scheduler: total slip {base.total_slip} d, crew-days without a seat "
+                      f"{base.uncovered_crew_days}, violations {base.report.by_rule() if base.report else {}} "
+                      f"({1000 * base.solve_s:.1f} ms)")
+        if plot is not None:
+            out.print(f"wrote {plot}")
+    if res.report is None or not res.report.ok:
+        raise typer.Exit(1)
+
+
 def register(main: typer.Typer) -> None:
     """Add ``padguard crew`` to the main CLI (one line there)."""
     main.add_typer(app, name="crew")
