@@ -220,6 +220,98 @@ def plan_cmd(
         raise typer.Exit(1)
 
 
+def _fmt(x: float) -> str:
+    return "0" if x == 0 else (f"{x:.3g}" if x >= 1e-3 else f"{x:.2e}")
+
+
+def print_risk(data: dict[str, Any], console: Console = out) -> None:
+    rp = data["repair_days"]
+    console.rule(f"[bold]crew access risk: {data['scenario']}, pad {data['pad']}")
+    console.print(f"{data['histories']:,} sampled outage histories (seed {data['seed']}); "
+                  f"{data['planned_launches_from_pad']} planned launches from {data['pad']} in the horizon; "
+                  f"repair triangular({rp['min']}, {rp['mode']}, {rp['max']}) d + {rp['return_to_service']} d return to service")
+    for pr in data["procedures"]:
+        pd = pr["pad_damage_per_launch"]
+        p = pr["p_day_without_lifeboat_seat"]
+        s = pr["expected_slip_days"]
+        iv = pr["p_day_without_lifeboat_seat_at_interval"]
+        siv = pr["expected_slip_days_at_interval"]
+        console.print(f"[bold]{pd['procedure']}[/]: pad damage per launch {_fmt(pd['p'])} "
+                      f"[{_fmt(pd['lo'])}, {_fmt(pd['hi'])}] ({pd['method']}, {pd['trials']:,} countdowns)")
+        console.print(f"  P(at least one day without a lifeboat seat for someone aboard) = [bold]{_fmt(p['p'])}[/] "
+                      f"(95 % MC [{_fmt(p['lo'])}, {_fmt(p['hi'])}]; over the pad-damage interval "
+                      f"{_fmt(iv[0])} .. {_fmt(iv[1])})")
+        console.print(f"  expected slip {_fmt(s['p'])} days (95 % MC [{_fmt(s['lo'])}, {_fmt(s['hi'])}]; "
+                      f"over the interval {_fmt(siv[0])} .. {_fmt(siv[1])}); "
+                      f"expected crew-days without a seat {_fmt(pr['expected_crew_days_without_seat'])}")
+    if "paired" in data:
+        pa = data["paired"]
+        d = pa["p_difference_b_minus_a"]
+        ds = pa["slip_difference_b_minus_a"]
+        console.print(f"[bold]{pa['b']} - {pa['a']}[/] (same histories): P difference {_fmt(d['p'])} "
+                      f"[{_fmt(d['lo'])}, {_fmt(d['hi'])}], slip difference {_fmt(ds['p'])} d "
+                      f"[{_fmt(ds['lo'])}, {_fmt(ds['hi'])}]")
+    tm = data["timing"]
+    console.print(f"[dim]pad risk {data['pad_risk_s']:.1f} s; crew histories {tm['elapsed_s']:.1f} s "
+                  f"({(tm['histories_per_s'] or 0):,.0f}/s) on {data['executor']}[/]")
+
+
+@app.command("risk")
+def risk_cmd(
+    scenario: Scen,
+    pad: Annotated[str, typer.Option("--pad", help="PAD:PROCEDURE, e.g. site31:guarded (the pad's model gives the damage probability)")],
+    vs: Annotated[str | None, typer.Option("--vs", help="a second procedure of the same pad, compared on the same histories")] = None,
+    histories: Annotated[int, typer.Option("--histories", "-n", help="sampled outage histories")] = 100_000,
+    pad_trials: Annotated[int, typer.Option(help="countdowns sampled by the pad's risk engine")] = 20_000,
+    seed: Annotated[int, typer.Option(help="seed (pad risk and histories)")] = 0,
+    workers: Annotated[int, typer.Option(help="local worker processes")] = 1,
+    cluster: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")] = None,
+    as_json: Json = False,
+) -> None:
+    """Risk to crew access from the pad's own damage probability (pad risk -> outages -> manifest)."""
+    import time
+
+    from padguard.crew import risk as cr
+    from padguard.engines.risk_campaign import executor_for
+
+    days = _load(scenario)
+    if ":" not in pad:
+        _bad(f"--pad {pad!r}: expected PAD:PROCEDURE, e.g. site31:guarded")
+    pad_id, proc = pad.split(":", 1)
+    try:
+        spec = days.sc.pads[days.pad_index(pad_id)]
+    except KeyError as exc:
+        _bad(str(exc.args[0]))
+    if spec.pad_model is None:
+        _bad(f"pad '{pad_id}' has no pad_model in the scenario: nothing to draw damage from")
+    if spec.repair is None:
+        _bad(f"pad '{pad_id}' has no repair distribution in the scenario")
+    if histories < 1 or pad_trials < 1 or workers < 1:
+        _bad("--histories, --pad-trials and --workers must be at least 1")
+    procs = [proc] + ([vs] if vs else [])
+    label = f"dask {cluster}" if cluster else (f"{workers} local processes" if workers > 1 else "1 process")
+    try:
+        with executor_for(workers, cluster) as ex:
+            t0 = time.perf_counter()
+            dmg = cr.pad_damage(spec.pad_model, procs, pad_trials, seed, ex, label)
+            t_pad = time.perf_counter() - t0
+            data = cr.crew_risk(days, pad_id, dmg, histories, seed, ex)
+    except ModelError as exc:
+        err.print("[bold red]invalid pad model[/]:")
+        for p in exc.problems:
+            err.print(f"  {p}", markup=False)
+        raise typer.Exit(2) from None
+    except (ValueError, OSError, TimeoutError) as exc:
+        _bad(str(exc))
+    data["pad_model"] = spec.pad_model
+    data["pad_risk_s"] = t_pad
+    data["executor"] = label
+    if as_json:
+        print(json.dumps(data, indent=1, default=str))
+    else:
+        print_risk(data)
+
+
 def register(main: typer.Typer) -> None:
     """Add ``padguard crew`` to the main CLI (one line there)."""
     main.add_typer(app, name="crew")
