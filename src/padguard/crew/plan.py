@@ -194,7 +194,9 @@ def _solve(days: Days, pert: tl.Perturbation | None, time_limit: float, workers:
             und.append(early[m])
             continue
         if days.undock[m] >= NEVER:
-            und.append(NEVER)
+            und.append(NEVER)  # docked past the horizon: within its life through the horizon
+            if days.life[m] < NEVER and days.sc.rules.docked_life and not soft:
+                mdl.Add(dock[m] + int(days.life[m]) >= D)
             continue
         dur = int(days.undock[m] - days.launch[m] - days.dock_after[m])
         u = mdl.NewIntVar(-big, big, f"u{m}")

@@ -141,14 +141,14 @@ def _est(s1: float, s2: float, n: int) -> dict[str, float]:
 
 def crew_risk(days: Days, pad: str, damages: list[PadDamage], histories: int = 100_000,
               seed: int = 0, executor: Executor | None = None, chunk: int = CHUNK,
-              q: float | None = None) -> dict[str, Any]:
+              q: float | None = None, repair: tuple[int, int, int, int] | None = None) -> dict[str, Any]:
     """P(at least one day without a lifeboat seat for someone aboard) and expected slip days,
     for each pad procedure, over the scenario's horizon."""
     pi = days.pad_index(pad)
     spec = days.sc.pads[pi].repair
     if spec is None:
         raise ValueError(f"pad '{pad}' has no repair distribution in the scenario (add 'repair:')")
-    repair = (spec.min_days, spec.mode_days, spec.max_days, spec.return_to_service_days)
+    repair = repair or (spec.min_days, spec.mode_days, spec.max_days, spec.return_to_service_days)
     probs = tuple(x for d in damages for x in (d.p, d.lo, d.hi))
     if q is None:
         q = min(0.5, max(Q_MIN, max(probs)))
