@@ -327,6 +327,16 @@ def test_plan_falls_back_to_fewest_crew_days_without_a_seat(tmp_path):
     assert rules_of(res.report) == {"docked_life", "lifeboat"}
 
 
+def test_plan_may_decrew_instead_of_leaving_crew_without_a_seat(iss):
+    pert = tl.Perturbation(outages=[tl.parse_outage("site31:2025-11-27+365d")])
+    res = pl.solve(iss, pert, time_limit=30, decrew=True)
+    assert res.status == "OPTIMAL" and "decrew" in res.phase
+    assert res.uncovered_crew_days == 0 and rules_of(res.report) == {"handover"}
+    ms28 = iss.index("soyuz-ms-28")
+    assert res.undock[ms28] == iss.undock[ms28]  # MS-28 comes home as planned, within its life
+    assert pl.solve(iss, pert, time_limit=30).uncovered_crew_days == 174  # hold: 58 d x 3
+
+
 # ------------------------------------------------------------------------------------------ risk
 
 

@@ -167,6 +167,7 @@ def plan_cmd(
     workers: Annotated[int, typer.Option(help="CP-SAT search workers")] = 2,
     max_slip: Annotated[int, typer.Option(help="latest slip considered per launch, days")] = 500,
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="also run the greedy re-scheduler")] = True,
+    decrew: Annotated[bool, typer.Option("--allow-decrew", help="if no plan keeps every rule, a vehicle may take its crew home before its relief (handover broken) rather than outstay its life")] = False,
     as_json: Json = False,
     plot: Annotated[Path | None, typer.Option(help="write the re-planned Gantt + seats plot")] = None,
 ) -> None:
@@ -184,7 +185,8 @@ def plan_cmd(
     if time_limit <= 0 or workers < 1:
         _bad("--time-limit must be > 0 and --workers >= 1")
     try:
-        res = pl.solve(days, p, time_limit=time_limit, workers=workers, max_slip=max_slip, replan_from=frm)
+        res = pl.solve(days, p, time_limit=time_limit, workers=workers, max_slip=max_slip, replan_from=frm,
+                       decrew=decrew)
     except ImportError:
         _bad("plan needs OR-Tools: pip install 'padguard[crew]'")
     base = pl.greedy(days, p, replan_from=frm) if baseline else None

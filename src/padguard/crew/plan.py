@@ -11,7 +11,9 @@ Objectives, lexicographic (exact, through weights larger than the lower objectiv
    docked days (so undocks are as planned unless a rule needs a hold);
 2. phase B, only if no plan keeps every rule: lifeboat and docked life become soft (a vehicle
    beyond its life still docks but its seats do not count); minimise total slip, then crew-days
-   without a lifeboat seat, then extra docked days.
+   without a lifeboat seat, then extra docked days. With ``decrew`` the handover is soft too
+   (a vehicle may take its crew home before its relief); broken handovers are minimised after
+   crew-days without a seat.
 
 The result is re-checked by ``timeline.report`` (one semantics), and compared with the greedy
 re-scheduler (:func:`greedy`), the baseline in ``benchmarks/crew_bench.py``.
@@ -106,10 +108,13 @@ def default_freeze(days: Days, pert: tl.Perturbation | None) -> dt.date | None:
 
 def solve(days: Days, pert: tl.Perturbation | None = None, time_limit: float = 60.0,
           workers: int = 2, max_slip: int = 500, soft: bool | None = None,
-          replan_from: dt.date | None = None) -> PlanResult:
+          replan_from: dt.date | None = None, decrew: bool = False) -> PlanResult:
     """Re-plan within the pads' availability (outages of ``pert`` included).
 
     Launches before ``replan_from`` (default: the first perturbed day) are kept as flown.
+    ``decrew``: in the soft phase a relieved vehicle may also leave before its relief (taking
+    its crew home, the handover broken, as Crew-11 did in Jan 2026) instead of staying beyond
+    its life; broken handovers are minimised after crew-days without a seat.
     """
     days = freeze(days, replan_from or default_freeze(days, pert))
     if pert is not None:
@@ -123,15 +128,15 @@ def solve(days: Days, pert: tl.Perturbation | None = None, time_limit: float = 6
         res = _solve(days, pert, time_limit, workers, max_slip, soft=False)
         if res.status == "INFEASIBLE":
             left = max(1.0, time_limit - res.solve_s)
-            res = _solve(days, pert, left, workers, max_slip, soft=True)
+            res = _solve(days, pert, left, workers, max_slip, soft=True, decrew=decrew)
     else:
-        res = _solve(days, pert, time_limit, workers, max_slip, soft=soft)
+        res = _solve(days, pert, time_limit, workers, max_slip, soft=soft, decrew=decrew)
     res.solve_s = time.perf_counter() - t0
     return res
 
 
 def _solve(days: Days, pert: tl.Perturbation | None, time_limit: float, workers: int,
-           max_slip: int, soft: bool) -> PlanResult:
+           max_slip: int, soft: bool, decrew: bool = False) -> PlanResult:
     from ortools.sat.python import cp_model
 
     t0 = time.perf_counter()
@@ -142,6 +147,7 @@ def _solve(days: Days, pert: tl.Perturbation | None, time_limit: float, workers:
     launch: list[Any] = []
     slips = []
     extra: list[Any] = []
+    broken: list[Any] = []
     pad_of: dict[tuple[int, int], Any] = {}
     intervals: dict[int, list[Any]] = {p: [] for p in range(len(days.pad_ids))}
     for m in range(M):
@@ -201,11 +207,24 @@ def _solve(days: Days, pert: tl.Perturbation | None, time_limit: float, workers:
         dur = int(days.undock[m] - days.launch[m] - days.dock_after[m])
         u = mdl.NewIntVar(-big, big, f"u{m}")
         base = dock[m] + dur
+        r = int(days.relief[m])
+        if r >= 0 and soft and decrew:
+            brk = mdl.NewBoolVar(f"h{m}")  # handover broken: leaves early with its crew
+            broken.append(brk)
+            mdl.Add(u >= base).OnlyEnforceIf(brk.Not())
+            mdl.Add(u >= dock[r] + days.overlap).OnlyEnforceIf(brk.Not())
+            mdl.Add(u >= dock[m] + 1)
+            e = mdl.NewIntVar(-big, big, f"x{m}")
+            mdl.Add(e == u - base)
+            ea = mdl.NewIntVar(0, 2 * big, f"xa{m}")
+            mdl.AddAbsEquality(ea, e)
+            extra.append(ea)
+            und.append(u)
+            continue
         mdl.Add(u >= base)
         e = mdl.NewIntVar(0, big, f"x{m}")
         mdl.Add(e == u - base)
         extra.append(e)
-        r = int(days.relief[m])
         if r >= 0:
             mdl.Add(u >= dock[r] + days.overlap)
         if days.life[m] < NEVER and days.sc.rules.docked_life and not soft:
@@ -279,8 +298,10 @@ def _solve(days: Days, pert: tl.Perturbation | None, time_limit: float, workers:
     total_slip = sum(slips) if slips else 0
     x_range = max(1, (D + max_slip + 2) * M + 1)
     u_range = max(1, int(days.ncrew.sum()) * D + 1)
+    b_range = len(broken) + 1
     if soft:
-        mdl.Minimize(total_slip * (u_range * x_range) + sum(uncovered) * x_range + sum(extra))
+        mdl.Minimize(total_slip * (u_range * b_range * x_range) + sum(uncovered) * (b_range * x_range)
+                     + sum(broken) * x_range + sum(extra))
     else:
         mdl.Minimize(total_slip * x_range + sum(extra))
     solver = cp_model.CpSolver()
@@ -288,7 +309,8 @@ def _solve(days: Days, pert: tl.Perturbation | None, time_limit: float, workers:
     solver.parameters.num_workers = int(workers)
     st = solver.Solve(mdl)
     name = solver.StatusName(st)
-    phase = "lifeboat/docked life soft" if soft else "all rules kept"
+    phase = ("lifeboat/docked life soft" + (", handover may break (decrew)" if decrew else "")
+             if soft else "all rules kept")
     el = time.perf_counter() - t0
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return PlanResult(name, phase, None, None, None, None, None, el)
