@@ -391,7 +391,7 @@ def test_vectorised_evaluation_equals_the_plain_loop(iss):
     assert any(anys) and not all(anys)
 
 
-def test_risk_is_the_same_on_local_processes(iss):
+def test_risk_is_the_same_on_local_processes_and_dask(iss):
     from padguard.engines.risk_campaign import executor_for
 
     d = [cr.PadDamage("p", 0.01, 0.005, 0.02)]
@@ -399,6 +399,12 @@ def test_risk_is_the_same_on_local_processes(iss):
     with executor_for(2) as ex:
         b = cr.crew_risk(iss, "site31", d, histories=3000, seed=7, chunk=1000, executor=ex)
     assert a["procedures"] == b["procedures"]
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        with executor_for(cluster=cluster.scheduler_address) as ex:
+            c = cr.crew_risk(iss, "site31", d, histories=3000, seed=7, chunk=1000, executor=ex)
+    assert a["procedures"] == c["procedures"]
 
 
 def test_pad_damage_comes_from_the_pad_risk_engine():
