@@ -337,6 +337,14 @@ def test_plan_may_decrew_instead_of_leaving_crew_without_a_seat(iss):
     assert pl.solve(iss, pert, time_limit=30).uncovered_crew_days == 174  # hold: 58 d x 3
 
 
+def test_plan_says_which_flight_no_pad_can_launch(tmp_path):
+    doc = base()
+    doc["pads"][0]["outages"] = [{"from": day(60), "cause": "destroyed", "source": "test"}]
+    days = load(doc, tmp_path)
+    with pytest.raises(ValueError, match="no pad can launch b within"):
+        pl.solve(days, time_limit=5, replan_from=day(30))
+
+
 # ------------------------------------------------------------------------------------------ risk
 
 

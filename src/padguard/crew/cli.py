@@ -189,6 +189,8 @@ def plan_cmd(
                        decrew=decrew)
     except ImportError:
         _bad("plan needs OR-Tools: pip install 'padguard[crew]'")
+    except ValueError as exc:
+        _bad(str(exc))
     base = pl.greedy(days, p, replan_from=frm) if baseline else None
     data = res.to_dict()
     if base is not None:

@@ -123,6 +123,18 @@ def solve(days: Days, pert: tl.Perturbation | None = None, time_limit: float = 6
             if b is not None and rep is not None and not crew_only and pert.return_to_service:
                 b = b + dt.timedelta(days=rep.return_to_service_days)
             days = days.with_outage(pad, a, b, crew_only)
+    unplaceable = []
+    L = days.avail.shape[1] - 1
+    earliest, _, _ = _limits(days, pert)
+    for m in np.flatnonzero(~days.fixed):
+        lo, hi = int(earliest[m]), min(L, int(days.launch[m]) + max_slip)
+        ok = [p for p in candidate_pads(days, m)
+              if (days.crew_avail[p] if days.ncrew[m] else days.avail[p])[lo:hi + 1].any()]
+        if not ok:
+            unplaceable.append(days.mission_ids[m])
+    if unplaceable:
+        raise ValueError(f"no pad can launch {', '.join(unplaceable)} within {max_slip} days of the "
+                         "planned date (check the pads' vehicles, crew certification and outages, or raise --max-slip)")
     t0 = time.perf_counter()
     if soft is None:
         res = _solve(days, pert, time_limit, workers, max_slip, soft=False)
