@@ -337,6 +337,21 @@ def test_plan_may_decrew_instead_of_leaving_crew_without_a_seat(iss):
     assert pl.solve(iss, pert, time_limit=30).uncovered_crew_days == 174  # hold: 58 d x 3
 
 
+def test_plan_allocates_crew_when_a_full_flight_would_break_a_rule(tmp_path):
+    doc = base()
+    doc["station"].update(crew_normal=3, crew_max=5)  # the 3-day handover overlap needs 6
+    days = load(doc, tmp_path)
+    # (within 30 days of slip: no flight can hide its handover beyond the horizon)
+    res = pl.solve(days, time_limit=10, max_slip=30)
+    assert res.status == "INFEASIBLE"  # capacity is hard in both phases: no plan without allocation
+    doc["missions"][2]["min_crew"] = 2
+    days = load(doc, tmp_path, "s2.yaml")
+    res = pl.solve(days, time_limit=10, max_slip=30)
+    assert res.status == "OPTIMAL" and res.phase == "all rules kept" and res.report.ok
+    assert res.total_slip == 0 and res.stays_home == {"b": ["q3"]}
+    assert res.report.crew.max() == 5
+
+
 def test_plan_says_which_flight_no_pad_can_launch(tmp_path):
     doc = base()
     doc["pads"][0]["outages"] = [{"from": day(60), "cause": "destroyed", "source": "test"}]

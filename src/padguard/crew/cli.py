@@ -214,6 +214,8 @@ def plan_cmd(
                   f"crew-days without a lifeboat seat {res.uncovered_crew_days}; solved in {res.solve_s:.2f} s")
         for mid, ch in data.get("pad_changes", {}).items():
             out.print(f"  pad change: {mid} {ch['from']} -> {ch['to']}")
+        for mid, who in res.stays_home.items():
+            out.print(f"  crew allocation: {mid} flies without {', '.join(who)}")
         if base is not None:
             out.print(f"greedy re-scheduler: total slip {base.total_slip} d, crew-days without a seat "
                       f"{base.uncovered_crew_days}, violations {base.report.by_rule() if base.report else {}} "

@@ -37,6 +37,7 @@ class Days:
     life: np.ndarray  # docked-life limit in days (NEVER when none)
     relief: np.ndarray  # index of the relieving mission, -1 if none
     advance: np.ndarray  # days the planner may fly it earlier
+    min_crew: np.ndarray  # fewest crew the planner may fly (= ncrew unless the scenario allows)
     fixed: np.ndarray  # launched before the horizon: dates are history
     person_names: list[str]
     arr: np.ndarray  # mission each person arrives on
@@ -148,6 +149,7 @@ def compile_days(sc: Scenario) -> Days:
         undock=undock, vehicle=np.array([vids.index(m.vehicle) for m in ms], dtype=np.int64),
         pad=np.array([pids.index(m.pad) for m in ms], dtype=np.int64), ncrew=ncrew, seats=seats,
         life=life, relief=relief, advance=np.array([m.can_advance_days for m in ms], dtype=np.int64),
+        min_crew=np.array([len(m.crew) if m.min_crew is None else m.min_crew for m in ms], dtype=np.int64),
         fixed=launch < 0, person_names=names, arr=np.array(arr, dtype=np.int64),
         dep=np.array(dep, dtype=np.int64), pad_ids=pids, vehicle_ids=vids, can_launch=can,
         crew_cert=np.array([p.crew_certified for p in sc.pads]),

@@ -106,6 +106,7 @@ class Mission(Strict):
     relieved_by: Id | None = None  # the mission whose crew takes over (handover overlap)
     docked_life_days: int | None = Field(default=None, ge=1)  # per-mission extension
     can_advance_days: int = Field(default=0, ge=0)  # the planner may fly it this much earlier
+    min_crew: int | None = Field(default=None, ge=0)  # the planner may fly fewer (crew listed by priority)
     actual_launch: dt.date | None = None  # what happened (for checking a what-if)
     source: Source
 
@@ -200,6 +201,8 @@ def validate(sc: Scenario, loc: Located) -> list[Problem]:
         v = veh.get(m.vehicle)
         if v is not None and len(m.crew) > v.seats:
             p.append(loc.problem(("missions", i, "crew"), f"{len(m.crew)} crew but {v.id} has {v.seats} seats"))
+        if m.min_crew is not None and m.min_crew > len(m.crew):
+            p.append(loc.problem(("missions", i, "min_crew"), f"min_crew {m.min_crew} > the {len(m.crew)} crew listed"))
         for j, who in enumerate(m.crew):
             if who in people:
                 p.append(loc.problem(("missions", i, "crew", j), f"{who} already flies on {people[who]}"))

@@ -1,17 +1,20 @@
 """Engine ``plan``: re-plan launch dates, pads and undock dates with OR-Tools CP-SAT.
 
 Decision variables, per mission not yet flown: launch day, pad (among the pads that can launch
-the vehicle, crew certified for a crewed flight) and undock day. Constraints are the rules of
+the vehicle, crew certified for a crewed flight), undock day, and (where the scenario gives a
+``min_crew``) how many of its listed crew fly: crew allocation, as when Crew-9 flew two empty
+seats in 2024; the first listed fly, the others stay home. Constraints are the rules of
 :mod:`padguard.crew.timeline` (pad availability and crew access, pad turnaround, docked life,
 handover overlap, crew capacity, lifeboat seats every day), written as CP-SAT constraints over
 the same compiled day arrays. A mission keeps at least its planned docked duration.
 
 Objectives, lexicographic (exact, through weights larger than the lower objectives' range):
-1. phase A: every rule hard; minimise total slip (days later than planned), then the extra
-   docked days (so undocks are as planned unless a rule needs a hold);
+1. phase A: every rule hard; minimise total slip (days later than planned), then people left
+   home, then the extra docked days and pad changes (so undocks and pads are as planned unless
+   a rule needs a change);
 2. phase B, only if no plan keeps every rule: lifeboat and docked life become soft (a vehicle
    beyond its life still docks but its seats do not count); minimise total slip, then crew-days
-   without a lifeboat seat, then extra docked days. With ``decrew`` the handover is soft too
+   without a lifeboat seat, then people left home, then extra docked days. With ``decrew`` the handover is soft too
    (a vehicle may take its crew home before its relief); broken handovers are minimised after
    crew-days without a seat.
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -60,11 +63,12 @@ class PlanResult:
     launch: np.ndarray | None = None
     undock: np.ndarray | None = None
     report: tl.Report | None = None
+    stays_home: dict[str, list[str]] = field(default_factory=dict)  # crew allocation changes
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: getattr(self, k) for k in
                              ("status", "phase", "total_slip", "uncovered_crew_days", "objective",
-                              "bound", "gap", "solve_s")}
+                              "bound", "gap", "solve_s", "stays_home")}
         if self.report is not None and self.days is not None:
             rep = self.report.to_dict()
             d["missions"] = rep["missions"]
@@ -203,6 +207,18 @@ def _solve(days: Days, pert: tl.Perturbation | None, time_limit: float, workers:
     for ivs in intervals.values():
         if len(ivs) > 1:
             mdl.AddNoOverlap(ivs)
+    # crew allocation: a flight may carry fewer of its listed crew (down to min_crew); the
+    # first listed fly, the rest stay home (people with a crew move always fly)
+    kvar: dict[int, Any] = {}
+    movable: dict[int, list[int]] = {}
+    for m in range(M):
+        same = [i for i in range(len(days.arr)) if days.arr[i] == m and days.dep[i] == m]
+        movable[m] = same
+        if days.fixed[m] or days.min_crew[m] >= days.ncrew[m] or not same:
+            continue
+        lo_k = max(0, int(days.min_crew[m]) - (int(days.ncrew[m]) - len(same)))
+        kvar[m] = mdl.NewIntVar(lo_k, len(same), f"k{m}")
+    bumped = [len(movable[m]) - k for m, k in kvar.items()]
     # docking and undocking
     dock = [launch[m] + int(days.dock_after[m]) for m in range(M)]
     big = D + L + max_slip + 2000
@@ -279,9 +295,19 @@ def _solve(days: Days, pert: tl.Perturbation | None, time_limit: float, workers:
         docked = {m: conj(arrived[m], here[m], f"k{m}_{d}") for m in need}
         crew_terms = []
         for m in need:
-            n_same = int(((days.arr == m) & (days.dep == m)).sum())
-            if n_same and docked[m] is not False:
+            n_same = len(movable[m])
+            if not n_same or docked[m] is False:
+                continue
+            if m not in kvar:
                 crew_terms.append((n_same, docked[m]))
+            elif docked[m] is True:
+                crew_terms.append((1, kvar[m]))
+            else:
+                z = mdl.NewIntVar(0, n_same, f"z{m}_{d}")
+                mdl.Add(z <= kvar[m])
+                mdl.Add(z <= n_same * docked[m])
+                mdl.Add(z >= kvar[m] - n_same * (1 - docked[m]))
+                crew_terms.append((1, z))
         for i, (a, b) in enumerate(zip(days.arr, days.dep, strict=True)):
             if a != b:
                 z = conj(arrived[int(a)], here[int(b)], f"p{i}_{d}")
@@ -311,11 +337,14 @@ def _solve(days: Days, pert: tl.Perturbation | None, time_limit: float, workers:
     x_range = max(1, (D + max_slip + 2) * M + 1)
     u_range = max(1, int(days.ncrew.sum()) * D + 1)
     b_range = len(broken) + 1
-    if soft:
-        mdl.Minimize(total_slip * (u_range * b_range * x_range) + sum(uncovered) * (b_range * x_range)
-                     + sum(broken) * x_range + sum(extra))
-    else:
-        mdl.Minimize(total_slip * x_range + sum(extra))
+    c_range = int(days.ncrew.sum()) + 1
+    bump = sum(bumped) if bumped else 0
+    if soft:  # slip, crew-days without a seat, people left home, broken handovers, extras
+        mdl.Minimize(total_slip * (u_range * c_range * b_range * x_range)
+                     + sum(uncovered) * (c_range * b_range * x_range)
+                     + bump * (b_range * x_range) + sum(broken) * x_range + sum(extra))
+    else:  # slip, people left home, extras
+        mdl.Minimize(total_slip * (c_range * x_range) + bump * x_range + sum(extra))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(time_limit)
     solver.parameters.num_workers = int(workers)
@@ -334,12 +363,24 @@ def _solve(days: Days, pert: tl.Perturbation | None, time_limit: float, workers:
         if solver.BooleanValue(x):
             pads[m] = p
     d2 = replace(days, pad=pads)
+    home: dict[str, list[str]] = {}
+    if kvar:
+        keep = np.ones(len(days.arr), dtype=bool)
+        for m, k in kvar.items():
+            left = movable[m][int(val(k)):]
+            keep[left] = False
+            if left:
+                home[days.mission_ids[m]] = [days.person_names[i] for i in left]
+        ncrew = days.ncrew.copy()
+        np.subtract.at(ncrew, days.arr[~keep], 1)
+        d2 = replace(d2, arr=days.arr[keep], dep=days.dep[keep], ncrew=ncrew,
+                     person_names=[n for n, k in zip(days.person_names, keep, strict=True) if k])
     rep = tl.report(d2, L_, U_, unusable, (pert.describe() if pert else []) + ["re-planned by CP-SAT"])
     obj, bound = solver.ObjectiveValue(), solver.BestObjectiveBound()
     gap = 0.0 if st == cp_model.OPTIMAL else (abs(obj - bound) / max(1.0, abs(obj)))
     slip = int(np.where(days.fixed, 0, np.maximum(L_ - days.launch, 0)).sum())
     return PlanResult(name, phase, slip, rep.to_dict()["summary"]["crew_days_without_lifeboat_seat"],
-                      obj, bound, gap, el, d2, L_, U_, rep)
+                      obj, bound, gap, el, d2, L_, U_, rep, home)
 
 
 def greedy(days: Days, pert: tl.Perturbation | None = None,
