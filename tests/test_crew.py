@@ -488,6 +488,20 @@ def test_cli_rejects_bad_scenario_with_file_line(tmp_path):
     assert f"{p}:" in r.output and "missions[0].pad" in r.output and "moon" in r.output
 
 
+def test_padguard_check_validates_crew_scenarios(tmp_path):
+    from padguard.cli import app
+
+    r = CliRunner().invoke(app, ["check", str(Path(load_scenario.__code__.co_filename).parent
+                                             / "scenarios" / "iss-2025-2026.yaml")])
+    assert r.exit_code == 0, r.output
+    doc = base()
+    doc["missions"][0]["vehicle"] = "shuttle"
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    r = CliRunner().invoke(app, ["check", str(p)])
+    assert r.exit_code == 2 and "missions[0].vehicle" in r.output and "shuttle" in r.output
+
+
 def test_cli_risk_json(tmp_path):
     from padguard.cli import app
 

@@ -319,5 +319,10 @@ def risk_cmd(
 
 
 def register(main: typer.Typer) -> None:
-    """Add ``padguard crew`` to the main CLI (one line there)."""
+    """Add ``padguard crew`` to the main CLI (one line there); ``padguard check`` learns to
+    validate crew scenarios (recognised by their top-level ``missions:``)."""
+    from padguard.crew.model import check_located
+    from padguard.model.loader import EXTRA_KINDS
+
+    EXTRA_KINDS.setdefault("missions", check_located)
     main.add_typer(app, name="crew")

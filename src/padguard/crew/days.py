@@ -9,7 +9,7 @@ in one fancy-indexing step, which is what makes the risk engine vectorise over h
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -159,4 +159,4 @@ def compile_days(sc: Scenario) -> Days:
     )
 
 
-__all__ = ["Days", "compile_days", "NEVER", "EXTRA", "replace"]
+__all__ = ["Days", "compile_days", "NEVER", "EXTRA"]

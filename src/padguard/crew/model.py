@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -243,4 +243,10 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
     return sc
 
 
-Kind = Literal["scenario"]
+def check_located(loc: Located) -> list[Problem]:
+    """Every problem of one crew scenario file (for ``padguard check``)."""
+    try:
+        sc = parse_as(Scenario, loc)
+    except ModelError as exc:
+        return exc.problems
+    return validate(sc, loc)

@@ -301,14 +301,13 @@ class Report:
                 ev.append((int(dock + d.life[m]), f"{mid} reaches its docked life ({d.life[m]} d)"))
             if 0 <= self.unusable[m] < d.n_days:
                 ev.append((int(self.unusable[m]), f"{mid} no longer usable as a lifeboat"))
-        for i, p in enumerate(d.sc.pads):
+        for p in d.sc.pads:
             for o in p.outages:
                 a = d.day(o.from_)
                 if 0 <= a < d.n_days:
                     ev.append((a, f"pad {p.id} {'crew access ' if o.crew_only else ''}out: {o.cause}"))
                 if o.to is not None and 0 <= d.day(o.to) < d.n_days:
                     ev.append((d.day(o.to), f"pad {p.id} back in service"))
-            del i
         return sorted(ev, key=lambda e: e[0])
 
     def lifeboats_on(self, day: int) -> list[tuple[str, int, int | None]]:
