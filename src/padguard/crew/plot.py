@@ -54,8 +54,9 @@ def figure(data: dict[str, Any], pads: list[dict[str, Any]]):
     ax.invert_yaxis()
     ax.set_title(f"{data['scenario']}: docked vehicles (blue lifeboat, grey cargo, red beyond life; "
                  "| planned launch) and pads (green up, red out, orange crew access out)")
-    ax2.step(dates, data["daily"]["seats"], where="post", label="lifeboat seats", color="tab:blue")
-    ax2.step(dates, data["daily"]["crew"], where="post", label="crew aboard", color="black")
+    ax2.step(dates, data["daily"]["seats"], where="post", label="lifeboat seats", color="tab:blue",
+             linewidth=4, alpha=0.5)
+    ax2.step(dates, data["daily"]["crew"], where="post", label="crew aboard", color="black", linewidth=1.2)
     gap = [max(c - s, 0) for c, s in zip(data["daily"]["crew"], data["daily"]["seats"], strict=True)]
     ax2.fill_between(dates, 0, gap, step="post", color="tab:red", alpha=0.6, label="crew without a seat")
     ax2.set_ylabel("people / seats")
