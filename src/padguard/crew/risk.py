@@ -28,7 +28,8 @@ import numpy as np
 
 from padguard.crew import timeline as tl
 from padguard.crew.days import Days
-from padguard.engines.risk_stats import Z95
+
+Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 CHUNK = 16_384
 Q_MIN = 0.05  # lowest sampling probability of damage per launch (importance sampling)
