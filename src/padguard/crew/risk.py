@@ -52,14 +52,17 @@ class PadDamage:
 
 
 def pad_damage(site: str, procedures: list[str], trials: int = 20_000, seed: int = 0,
-               executor: Executor | None = None, label: str = "local") -> list[PadDamage]:
-    """``padguard risk`` on the pad's own model: pad_damaged per countdown, with its interval."""
+               executor: Executor | None = None, label: str = "local",
+               method: str = "auto") -> list[PadDamage]:
+    """``padguard risk`` on the pad's own model: pad_damaged per countdown, with its interval.
+
+    ``method`` as for ``padguard risk``: "auto" uses importance sampling for a rare event."""
     from padguard.compile import compile_model
     from padguard.engines.risk_campaign import campaign
     from padguard.model.loader import load
 
     plans = [compile_model(load(site, pr)) for pr in procedures]
-    res = campaign(plans, trials, seed=seed, method="auto", executor=executor,
+    res = campaign(plans, trials, seed=seed, method=method, executor=executor,
                    executor_label=label).to_dict()
     out = []
     for pr, data in zip(procedures, res["procedures"], strict=True):
