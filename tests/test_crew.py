@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from padguard.crew import plan as pl
@@ -56,6 +58,12 @@ def base() -> dict:
     }
 
 
+def _tiny():
+    from padguard.crew.model import Scenario
+
+    return compile_days(Scenario.model_validate(base()))
+
+
 def load(doc: dict, tmp_path: Path, name: str = "s.yaml"):
     p = tmp_path / name
     p.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -64,6 +72,9 @@ def load(doc: dict, tmp_path: Path, name: str = "s.yaml"):
 
 def rules_of(rep: tl.Report) -> set[str]:
     return {v["rule"] for v in rep.violations}
+
+
+_TINY = _tiny()
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -206,6 +217,25 @@ def test_parse_errors():
     assert tl.parse_outage("east:2030-01-01+3d:crew") == ("east", day(1), day(3), True)
     with pytest.raises(ValueError):
         tl.parse_slip("b+3")
+
+
+@settings(max_examples=40, deadline=None)
+@given(outages=st.lists(st.tuples(st.sampled_from(["east", "cargo"]), st.integers(0, 150),
+                                  st.integers(1, 80)), max_size=3),
+       slips=st.dictionaries(st.sampled_from(["a", "f1", "b"]), st.integers(0, 60), max_size=3))
+def test_what_if_never_places_a_launch_against_a_pad_rule(outages, slips):
+    """Whatever the outages and slips, the re-scheduler keeps pads, crew access and turnaround."""
+    days = _TINY
+    pert = tl.Perturbation(outages=[(p, day(a), day(a + n), False) for p, a, n in outages], slips=slips)
+    rep = tl.what_if(days, pert)
+    assert not {"pad_unavailable", "pad_vehicle", "pad_crew", "pad_turnaround"} & rules_of(rep)
+    launch = rep.launch
+    for mid, s in slips.items():
+        assert launch[days.index(mid)] >= days.launch[days.index(mid)] + s
+    out = tl.evaluate(rep.days, launch[None], rep.undock[None])
+    anys, slip = cr.plain_loop(rep.days, launch[None], rep.undock[None])
+    assert out.any_uncovered.tolist() == anys and out.slip_days.tolist() == slip
+    assert bool(out.any_uncovered[0]) == ("lifeboat" in rules_of(rep))
 
 
 # --------------------------------------------------------------------------- the shipped scenario
@@ -464,6 +494,8 @@ def test_cli_check_what_if_plan(tmp_path):
     assert r.exit_code == 1
     data = json.loads(r.stdout)
     assert data["summary"]["by_rule"] == {"docked_life": 1, "lifeboat": 1}
+    margin = data["daily"]["life_margin"]["soyuz-ms-28"]
+    assert margin[data["daily"]["date"].index("2026-08-04")] == 0 and min(m for m in margin if m is not None) < 0
     png = tmp_path / "g.png"
     r = CliRunner().invoke(app, ["crew", "what-if", "iss-2025-2026", "--outage", "site31:2025-11-27+96d",
                                  "--plot", str(png)])

@@ -267,7 +267,7 @@ class Report:
             "missions": missions,
             "violations": self.violations,
             "daily": {"date": ds, "crew": self.crew.tolist(), "seats": self.seats.tolist(),
-                      "by_vehicle": self.seats_by_vehicle()},
+                      "by_vehicle": self.seats_by_vehicle(), "life_margin": self.life_margin()},
         }
 
     def seats_by_vehicle(self) -> dict[str, list[int]]:
@@ -280,6 +280,20 @@ class Report:
             s = np.where((day >= dock[m]) & (day < end), d.seats[m], 0)
             if s.any():
                 out[d.mission_ids[m]] = s.tolist()
+        return out
+
+    def life_margin(self) -> dict[str, list[int | None]]:
+        """Docked-life days left per docked vehicle with a life limit (None when not docked;
+        negative when beyond its life)."""
+        d = self.days
+        dock = self.launch + d.dock_after
+        day = np.arange(d.n_days)
+        out: dict[str, list[int | None]] = {}
+        for m in np.flatnonzero(d.life < NEVER):
+            here = (day >= dock[m]) & (day < self.undock[m])
+            if here.any():
+                left = dock[m] + d.life[m] - day
+                out[d.mission_ids[m]] = [int(x) if h else None for x, h in zip(left, here, strict=True)]
         return out
 
     def events(self) -> list[tuple[int, str]]:
