@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 from rich.console import Console
 
@@ -10,8 +13,25 @@ from padguard.engines.simulate import SimResult
 from padguard.model.errors import ModelError
 from padguard.model.loader import load
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that wraps at the terminal's width, and not at all when piped or logged.
+
+    Rich assumes 80 columns when its output is not a terminal, which cut narration lines
+    mid-sentence in logs; there each print stays one line (``COLUMNS`` still wins if set).
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty or os.environ.get("COLUMNS"):
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=160)
+
+
+console = make_console()
+err = make_console(stderr=True)
 
 STYLE = {"hold": "bold yellow", "abort": "bold red", "scrub": "bold magenta", "ignition": "bold",
          "fault": "red", "clear": "green", "recycle": "cyan", "resume": "green", "refused": "yellow",

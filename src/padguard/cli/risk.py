@@ -166,9 +166,9 @@ def register(app: typer.Typer) -> None:
         plot: Annotated[Path | None, typer.Option(help="write plots: .png, .svg, .pdf or .html")] = None,
     ) -> None:
         """Monte Carlo risk: outcome probabilities with intervals, holds, fault importance."""
-        from padguard.cli.common import err, load_plan
+        from padguard.cli.common import err, load_plan, make_console
 
-        out = Console(stderr=True, highlight=False) if as_json else Console(highlight=False)
+        out = make_console(stderr=as_json)
         if trials < 1:
             err.print("--trials must be at least 1")
             raise typer.Exit(2)

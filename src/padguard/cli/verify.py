@@ -10,17 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from padguard.cli.common import console, err
 from padguard.compile import Plan, compile_model
 from padguard.engines import verify as V
 from padguard.model.errors import ModelError
 from padguard.model.loader import load
 from padguard.model.times import format_count_time, parse_duration
-
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 EXIT_PROVED, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
@@ -271,6 +268,6 @@ def export_promela(
 def register(app: typer.Typer) -> None:
     """Add ``verify`` and ``export promela`` to the padguard command line."""
     app.command("verify")(verify_cmd)
-    export_app = typer.Typer(no_args_is_help=True, help="Export a model for other tools (Promela for SPIN).")
+    export_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Export a model for other tools (Promela for SPIN).")
     export_app.command("promela")(export_promela)
     app.add_typer(export_app, name="export")
