@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from padguard.cli.common import console, err, fail_model
+from padguard.cli.common import check_output, console, err, fail_model
 from padguard.model.errors import ModelError
 from padguard.model.loader import check_files
 
@@ -26,6 +26,7 @@ def schema(kind: Annotated[str, typer.Argument(help="site | procedure | faults")
     """Print the JSON Schema of a model file kind (for editors)."""
     from padguard.model.schema import Faults, Procedure, Site
 
+    check_output(out, "--out")
     cls = {"site": Site, "procedure": Procedure, "faults": Faults}.get(kind)
     if cls is None:
         err.print(f"unknown kind '{kind}': expected site, procedure or faults")

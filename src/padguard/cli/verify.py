@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from padguard.cli.common import console, err
+from padguard.cli.common import check_output, console, err
 from padguard.compile import Plan, compile_model
 from padguard.engines import verify as V
 from padguard.model.errors import ModelError
@@ -108,6 +108,7 @@ def verify_cmd(
 
     Exit code 0 proved, 1 violated, 3 stopped by a bound or Ctrl-C (statistics reached are printed), 2 bad input.
     """
+    check_output(out, "--out")
     res_ms = _resolution_ms(resolution)
     props = tuple(prop or V.PROPERTIES)
     bad = [x for x in props if x not in V.PROPERTIES]
@@ -250,6 +251,7 @@ def export_promela(
     if bad:
         err.print(f"unknown property {', '.join(bad)}: expected {', '.join(V.PROPERTIES)}")
         raise typer.Exit(EXIT_BAD_INPUT)
+    check_output(out, "--out")
     plan = _load(site, procedure, faults_file, _resolution_ms(resolution))
     invs = _invariants(plan, [])
     try:
