@@ -358,6 +358,44 @@ def _exists(archive: str, count: str) -> bool:
         return False
 
 
+# --------------------------------------------------------------------------- demo --live
+def demo_live(speed: float, archive: str | None, quiet: bool = False) -> None:
+    """``padguard demo --live``: the README's live walkthrough in one command."""
+    base = _base()
+    base.require("live", "asyncua", what="demo --live")
+    if speed <= 0:
+        _die("--speed must be > 0")
+    if archive is None:
+        archive = f"sqlite:///{Path(tempfile.mkdtemp(prefix='padguard-demo-')) / 'count.db'}"
+    elif _exists(archive, "main"):
+        _die(f"{describe(archive)} already holds a count 'main': give a new archive")
+    from padguard.links.demo import run_live_demo
+
+    keep = {"hold", "resume", "recycle", "command", "ignition", "scrub", "abort", "safety", "refused",
+            "operator", "criterion"}
+
+    def on_event(rec) -> None:
+        if not quiet or rec.name in keep:
+            _print_rec(rec)
+
+    def say(text: str) -> None:
+        base.console.print(f"[bold cyan]demo[/] {text}", highlight=False)
+
+    try:
+        res = asyncio.run(run_live_demo(archive, speed, on_event, say))
+    except (OSError, TimeoutError, RuntimeError) as exc:
+        _die(f"the live demo failed: {type(exc).__name__}: {exc}")
+    outcome = (res.outcome or "unfinished").replace("_", " ").upper()
+    base.console.print(f"OUTCOME: {outcome}; ground truth at the pad: "
+                       f"{', '.join(res.pad_hazards) or 'no hazard at ignition'}",
+                       style=base.OUTCOME_STYLE.get(res.outcome or "", "bold"))
+    base.console.print(("replay of the archive reproduced every decision" if res.replay_matches
+                        else "REPLAY DIFFERS from the archive") + f" ({res.records} records). Read it with: "
+                       f"padguard log {archive}; padguard replay {archive}", markup=False)
+    if not res.replay_matches or res.outcome != "launched_after_holds":
+        raise typer.Exit(1)
+
+
 # --------------------------------------------------------------------------- op
 def op(
     command: Annotated[str, typer.Argument(help="hold | resume | recycle | scrub | abort | status | events")],

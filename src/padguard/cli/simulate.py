@@ -60,8 +60,18 @@ def simulate_cmd(
         print_timeline(res, f"{plan.model.site.name} / {plan.model.procedure.procedure}")
 
 
-def demo(quick: Annotated[bool, typer.Option(help="print only key events")] = False) -> None:
-    """Replay Soyuz MS-28 at Site 31/6: as flown (legacy), and guarded."""
+def demo(quick: Annotated[bool, typer.Option(help="print only key events")] = False,
+         live: Annotated[bool, typer.Option("--live", help="the live walkthrough instead: pad-sim + run + "
+                                                           "fault + hold + repair + recycle + replay, over OPC UA")] = False,
+         speed: Annotated[float, typer.Option(help="--live: pad clock speed")] = 300.0,
+         archive: Annotated[str | None, typer.Option(help="--live: archive URL (default: a new SQLite file "
+                                                          "in a temporary folder)")] = None) -> None:
+    """Replay Soyuz MS-28 at Site 31/6: as flown (legacy), and guarded (--live: over OPC UA)."""
+    if live:
+        from padguard.cli.live import demo_live
+
+        demo_live(speed, archive, quiet=quick)
+        return
     fault = "cabin.stopper:not_installed@T-1h"
     keep = {"fault", "hold", "clear", "operator", "recycle", "resume", "ignition", "outcome", "scrub",
             "abort", "command", "start", "refused", "personnel_hazard"}
