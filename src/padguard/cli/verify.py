@@ -264,7 +264,7 @@ def export_promela(
     else:
         out.write_text(text)
         console.print(f"wrote {out} ({len(text.splitlines())} lines); check it with: spin -a {out} && "
-                      f"gcc -O2 -DSAFETY -o pan pan.c && ./pan -m100000")
+                      f"gcc -O2 -DSAFETY -o pan pan.c && ./pan -m1000000")
 
 
 def register(app: typer.Typer) -> None:
