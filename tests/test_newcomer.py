@@ -183,3 +183,34 @@ def test_demo_live_runs_the_whole_walkthrough(tmp_path):
     assert "AUTOMATIC HOLD: criterion cabin_stowed_locked" in p.stdout
     assert "operator resume refused" in p.stdout and "RECYCLE" in p.stdout
     assert "OUTCOME: LAUNCHED AFTER HOLDS" in p.stdout and "reproduced every decision" in p.stdout
+
+
+def test_hold_time_cdf_keeps_every_large_step():
+    """Thinning to 200 points used to drop a 25-minute median step among many small ones."""
+    import numpy as np
+
+    from padguard.engines.risk_stats import cdf_points
+
+    hist = np.zeros(4000, dtype=np.int64)
+    hist[1:1500] = 1  # 1499 small steps (0.5 % of the mass together... each tiny)
+    hist[1500] = 200_000  # the 25-minute step: most of the mass
+    hist[1501:3000] = 1
+    total = int(hist.sum())
+    pts = cdf_points(hist, total)
+    assert len(pts) <= 202
+    xs = [x for x, _ in pts]
+    assert 1500 in xs and pts[xs.index(1500)][1] == np.cumsum(hist)[1500] / total
+    # a step plot of the points is never off by more than 1/200 at any value
+    cum = np.cumsum(hist) / total
+    kept = dict(pts)
+    last = 0.0
+    for x in range(4000):
+        last = kept.get(x, last)
+        assert cum[x] - last <= 1 / 200 + 1e-12
+
+
+def test_html_tables_keep_enough_digits():
+    from padguard.engines.risk_plot import _fmt
+
+    assert f"{_fmt(0.992)} [{_fmt(0.99145)}, {_fmt(0.99251)}]" == "0.9920 [0.9915, 0.9925]"
+    assert _fmt(3.2e-7) == "3.2e-07" and _fmt(0) == "0" and _fmt(None) == "-"
