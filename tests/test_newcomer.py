@@ -214,3 +214,16 @@ def test_html_tables_keep_enough_digits():
 
     assert f"{_fmt(0.992)} [{_fmt(0.99145)}, {_fmt(0.99251)}]" == "0.9920 [0.9915, 0.9925]"
     assert _fmt(3.2e-7) == "3.2e-07" and _fmt(0) == "0" and _fmt(None) == "-"
+
+
+def test_init_copies_a_shipped_site_as_a_starting_point(tmp_path):
+    p = pg("init", "mypad", "--from", "site31", "--into", str(tmp_path))
+    assert "created" in p.stdout
+    d = tmp_path / "mypad"
+    assert {f.name for f in d.glob("*.yaml")} == {"site.yaml", "guarded.yaml", "legacy.yaml", "faults.yaml",
+                                                 "opcua-map.yaml"}
+    pg("check", *[str(f) for f in sorted(d.glob("*.yaml"))])
+    out = pg("simulate", str(d), "guarded").stdout
+    assert "LAUNCHED ON TIME" in out
+    assert "already exists" in pg("init", "mypad", "--into", str(tmp_path), rc=2).stderr
+    assert "no shipped site 'site99'" in pg("init", "x", "--from", "site99", "--into", str(tmp_path), rc=2).stderr
