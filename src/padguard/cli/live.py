@@ -254,6 +254,8 @@ def run(
     lm = _linkmap(plan, map_path, site, for_pad=False)
     if clock == "pad" and lm.mapping.dry_run is None:
         _die("--clock pad needs a mapping with dry_run nodes (a padguard pad-sim)")
+    if clock == "pad" and not _exists(archive, count):
+        _fresh_pad(link, lm)
     keep = {"hold", "resume", "recycle", "command", "ignition", "scrub", "abort", "safety", "refused", "operator"}
 
     def on_event(rec) -> None:
@@ -394,6 +396,22 @@ def demo_live(speed: float, archive: str | None, quiet: bool = False) -> None:
                        f"padguard log {archive}; padguard replay {archive}", markup=False)
     if not res.replay_matches or res.outcome != "launched_after_holds":
         raise typer.Exit(1)
+
+
+def _fresh_pad(link: str, lm) -> None:
+    """A fresh count on the pad's clock needs a pad whose clock has not run on without it (an
+    earlier count, or a pad-sim without --lockstep): else the count would start by holding on
+    "pad clock jumped". Say so before anything is archived."""
+    from padguard.links.padsim import call_sim
+    from padguard.links.runtime import RunOptions
+
+    try:
+        t = int(json.loads(asyncio.run(call_sim(link, lm, "status")))["t_ms"])
+    except Exception:  # noqa: BLE001 - unreachable now: the runtime reports link trouble itself
+        return
+    if t > RunOptions.max_pad_jump_ms:
+        _die(f"the pad-sim at {link} is at pad time +{t / 1000:.0f}s: its clock has run without this count "
+             "(an earlier count, or no --lockstep). Restart it (padguard pad-sim ... --lockstep) for a fresh count.")
 
 
 # --------------------------------------------------------------------------- op
