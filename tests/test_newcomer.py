@@ -61,6 +61,8 @@ def test_nominal_narration_shows_criteria_being_evaluated():
     ("cabin.stopper:pops_out@T-3h", "T-03:00:00 is before the count starts (T-01:05:00)"),
     ("cabin.stopper:pops_out@5 minutes", "bad time '5 minutes'"),
     ("cabin.stopper:pops_out@+5h", "+300m is after the count's latest end"),
+    ("x:y@5 minutes", "bad time '5 minutes'"),
+    ("cabin.stoper:pops_out", "did you mean 'cabin.stopper:pops_out'?"),
 ])
 def test_meaningless_fault_times_are_rejected_naming_the_time(spec, message):
     p = pg("simulate", "site31", "guarded", "-f", spec, rc=2)

@@ -94,11 +94,16 @@ def parse_fault(plan: Plan, spec: str) -> Scheduled:
     if not m:
         raise ScenarioError(f"bad fault '{spec}': expected COMPONENT:MODE[@TIME], e.g. cabin.stopper:not_installed@T-40m")
     name = f"{m.group(1)}:{m.group(2)}"
+    when = When.parse(m.group(4))  # (a bad time is named first: it is what the user typed last)
     if name not in plan.faults:
+        import difflib
+
         comp = [f for f in plan.faults if f.startswith(m.group(1) + ":")]
+        close = difflib.get_close_matches(name, plan.faults, n=1, cutoff=0.7)
         hint = f"modes of {m.group(1)}: {', '.join(comp)}" if comp else f"known faults: {', '.join(plan.faults)}"
-        raise ScenarioError(f"unknown fault '{name}' ({hint})")
-    return Scheduled(When.parse(m.group(4)), "fault", name, m.group(3))
+        raise ScenarioError(f"unknown fault '{name}'" + (f"; did you mean '{close[0]}'?" if close else "")
+                            + f" ({hint})")
+    return Scheduled(when, "fault", name, m.group(3))
 
 
 def parse_action(plan: Plan, spec: str) -> Scheduled:
