@@ -48,10 +48,10 @@ for name, f, old, new in M:
     assert old in orig, name
     p.write_text(orig.replace(old, new, 1))
     try:
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", "--timeout", "300",
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", "--maxfail=4", "--timeout", "300",
                             *tests], cwd=root, env=env, capture_output=True, text=True, timeout=1800)
         failed = sorted({ln.split(" ")[1] for ln in r.stdout.splitlines() if ln.startswith("FAILED ")})
-        print(f"| {name} | {len(failed)} | " + "; ".join(f.replace("tests/", "") for f in failed[:8])
+        print(f"| {name} | {len(failed)}{'+' if len(failed) >= 4 else ''} | " + "; ".join(f.replace("tests/", "") for f in failed[:8])
               + (" ..." if len(failed) > 8 else "") + " |", flush=True)
         if not failed:
             survivors.append(name)
