@@ -18,6 +18,7 @@ root = pathlib.Path(tempfile.mkdtemp(prefix="padguard-mutants-"))
 for part in ("src", "tests", "pyproject.toml"):
     src = repo / part
     (shutil.copytree if src.is_dir() else shutil.copy)(src, root / part)
+only = sys.argv[1:]  # e.g. "M9": run only these
 M = [
  ("M1 HOLDING+OPERATOR_ABORT ends SCRUBBED", "src/padguard/sequencer/table.py",
   "(Mode.HOLDING, Trigger.OPERATOR_ABORT): (Mode.ABORTED", "(Mode.HOLDING, Trigger.OPERATOR_ABORT): (Mode.SCRUBBED"),
@@ -37,12 +38,17 @@ M = [
  ("M8 k-of-n: more than k members needed (>= flipped to >)", "src/padguard/sequencer/rules.py",
   "sel = ((n_in >= km).view(np.uint8) << 1) | (n_out >= km).view(np.uint8)",
   "sel = ((n_in > km).view(np.uint8) << 1) | (n_out >= km).view(np.uint8)"),
+ ("M9 staleness ignored: an old sample counts as fresh", "src/padguard/sequencer/rules.py",
+  "return (age.view(np.uint64) <= lim) & (val.view(np.uint64) < dom)",
+  "return (age.view(np.uint64) >= 0) & (val.view(np.uint64) < dom)"),
 ]
 print("| mutation | tests failing | which (first 8) |\n|---|---|---|", flush=True)
 tests = ["tests/test_sequencer.py", "tests/test_live_sequencer.py", "tests/test_simulate.py", "tests/test_verify.py"]
 env = dict(os.environ, PYTHONPATH=str(root / "src"))
 survivors = []
 for name, f, old, new in M:
+    if only and name.split()[0] not in only:
+        continue
     p = root / f
     orig = p.read_text()
     assert old in orig, name
