@@ -254,8 +254,8 @@ def run(
     lm = _linkmap(plan, map_path, site, for_pad=False)
     if clock == "pad" and lm.mapping.dry_run is None:
         _die("--clock pad needs a mapping with dry_run nodes (a padguard pad-sim)")
-    if clock == "pad" and not _exists(archive, count):
-        _fresh_pad(link, lm)
+    if not _exists(archive, count):
+        _probe_link(link, lm, clock)
     keep = {"hold", "resume", "recycle", "command", "ignition", "scrub", "abort", "safety", "refused", "operator"}
 
     def on_event(rec) -> None:
@@ -398,18 +398,29 @@ def demo_live(speed: float, archive: str | None, quiet: bool = False) -> None:
         raise typer.Exit(1)
 
 
-def _fresh_pad(link: str, lm) -> None:
-    """A fresh count on the pad's clock needs a pad whose clock has not run on without it (an
-    earlier count, or a pad-sim without --lockstep): else the count would start by holding on
-    "pad clock jumped". Say so before anything is archived."""
-    from padguard.links.padsim import call_sim
+def _probe_link(link: str, lm, clock: str) -> None:
+    """Before a fresh count is archived: the pad must answer (nothing starts a count it cannot
+    link; a restarted count instead holds until the link is back), and on the pad's clock the
+    pad's clock must not have run on without it (an earlier count, or a pad-sim without
+    --lockstep), else the count would start by holding on "pad clock jumped"."""
+    from padguard.links.padsim import call_sim, quiet_asyncua
     from padguard.links.runtime import RunOptions
 
+    async def probe() -> int | None:
+        from asyncua import Client
+
+        quiet_asyncua()
+        if clock == "pad":
+            return int(json.loads(await call_sim(link, lm, "status"))["t_ms"])
+        async with Client(link, timeout=5):
+            return None
+
     try:
-        t = int(json.loads(asyncio.run(call_sim(link, lm, "status")))["t_ms"])
-    except Exception:  # noqa: BLE001 - unreachable now: the runtime reports link trouble itself
-        return
-    if t > RunOptions.max_pad_jump_ms:
+        t = asyncio.run(probe())
+    except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
+        _die(f"cannot reach the pad at {link} ({type(exc).__name__}: {exc or 'no answer'}); no count was "
+             "started. Is the pad (or padguard pad-sim) serving there?")
+    if t is not None and t > RunOptions.max_pad_jump_ms:
         _die(f"the pad-sim at {link} is at pad time +{t / 1000:.0f}s: its clock has run without this count "
              "(an earlier count, or no --lockstep). Restart it (padguard pad-sim ... --lockstep) for a fresh count.")
 
