@@ -92,9 +92,22 @@ def tiny_dir(tmp_path: Path) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def _tiny_compiled(tmp_path_factory: pytest.TempPathFactory) -> pg.Plan:
+    d = tmp_path_factory.mktemp("tiny-session") / "tiny"
+    d.mkdir()
+    for name, text in (("site.yaml", TINY_SITE), ("guarded.yaml", TINY_PROC), ("legacy.yaml", TINY_LEGACY),
+                       ("faults.yaml", TINY_FAULTS)):
+        (d / name).write_text(text)
+    return pg.compile_model(pg.load(d, "guarded"))
+
+
 @pytest.fixture
-def tiny(tiny_dir: Path) -> pg.Plan:
-    return pg.compile_model(pg.load(tiny_dir, "guarded"))
+def tiny(_tiny_compiled: pg.Plan, tiny_dir: Path) -> pg.Plan:
+    """The tiny model's Plan: compiled once per session, a private deep copy per test."""
+    import copy
+
+    return copy.deepcopy(_tiny_compiled)
 
 
 @pytest.fixture(scope="session")

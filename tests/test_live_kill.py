@@ -7,9 +7,10 @@ the archive is checked:
 
 * sequence numbers are 1..N with no gap, batches and times never go back;
 * what was archived before the kill is still there, unchanged (history intact);
-* every operator command the runtime answered is in the archive;
-* every instant the pad got an acknowledgement for is in the archive, and every command the
-  pad received was archived before it was sent;
+* every operator command the runtime answered is in the archive, in order, each with its own
+  record, archived before its answer (a lost repeat fails);
+* every instant the pad got an acknowledgement for is in the archive, and the commands the pad
+  received are, in order, a subsequence of the commands archived for sending;
 * each restart rebuilds its state from the archive and finds every archived decision again,
   and at the end the whole archive replays to exactly its own decisions;
 * the restarted runtime comes back HOLDING and an operator can resume it.
@@ -86,7 +87,7 @@ def wait_control(p: subprocess.Popen, control_file: Path, timeout: float = 60) -
     raise AssertionError("runtime did not start")
 
 
-def check_archive(db: str, before: list, answered: list[int], pad_acked: int, pad_commands: list,
+def check_archive(db: str, before: list, answered: list[tuple[str, int]], pad_acked: int, pad_commands: list,
                   full_replay: bool = False) -> list:
     with open_archive(db) as a:
         recs = list(a.read())
@@ -94,13 +95,31 @@ def check_archive(db: str, before: list, answered: list[int], pad_acked: int, pa
     assert seqs == list(range(1, len(recs) + 1)), "sequence numbers have a gap"
     assert all(x.batch <= y.batch and x.t <= y.t for x, y in zip(recs, recs[1:], strict=False))
     assert [r.to_dict() for r in recs[:len(before)]] == [r.to_dict() for r in before], "history changed"
-    ops = {r.seq for r in recs if r.kind == "operator"}
-    assert all(any(o <= s for o in ops) for s in answered)
-    assert len([r for r in recs if r.kind == "operator"]) >= len(answered)
+    # every answered command is archived, in order, each with its own record, before its answer
+    # (an answer carries the archive's last sequence number when it was given)
+    ops = [r for r in recs if r.kind == "operator"]
+    assert [r.name for r in ops[:len(answered)]] == [name for name, _ in answered], "an answered command is missing"
+    prev = 0
+    for r, (_, ans_seq) in zip(ops, answered, strict=False):
+        assert prev < r.seq <= ans_seq, f"operator record {r.seq} not archived before its answer ({ans_seq})"
+        prev = ans_seq
     assert max(r.t for r in recs) >= pad_acked, "the pad was told an instant was archived that is not"
-    archived_cmds = {(r.data["target"], r.data["value"]) for r in recs if r.kind == "event" and r.name == "command"}
-    archived_cmds |= {("ignition", "ignite") for r in recs if r.kind == "event" and r.name == "ignition"}
-    assert {(c.target, c.value) for c in pad_commands} <= archived_cmds, "the pad got a command never archived"
+    # what the pad received is, in order, a subsequence of what was archived for sending (a command
+    # sent before its record was durable would be missing after a kill); the pad got each at or
+    # after the instant it was decided
+    sends = []
+    for r in recs:
+        if r.kind in ("event", "resend") and r.name == "ignition":
+            sends.append(("ignition", "ignite", r.t))
+        elif r.kind in ("event", "resend") and r.name == "command":
+            sends.append((r.data["target"], r.data["value"], r.t))
+    i = 0
+    for c in pad_commands:
+        while i < len(sends) and sends[i][:2] != (c.target, c.value):
+            i += 1
+        assert i < len(sends), f"the pad got {c.target} -> {c.value} at +{c.t} ms, never archived (in this order)"
+        assert c.t >= sends[i][2], "the pad got a command before the instant that decided it"
+        i += 1
     if not full_replay:  # (each restart already replays the tail: its recovery reports mismatches)
         return recs
     plan = pg.compile_model(pg.load("site31", "guarded"))
@@ -116,7 +135,7 @@ def test_kill_9_at_random_points_loses_nothing(tmp_path):
     db = f"sqlite:///{tmp_path / 'count.db'}"
     cf = tmp_path / "control.url"
     before: list = []
-    answered: list[int] = []
+    answered: list[tuple[str, int]] = []
     try:
         for k in range(5):
             p = start_runtime(pad.url, db, cf)
@@ -129,7 +148,7 @@ def test_kill_9_at_random_points_loses_nothing(tmp_path):
                 assert st["recovery"]["mismatches"] == 0
                 code, body = control.request(base, "POST", "/command", {"command": "resume"})
                 assert code == 200 and body["mode"] == "COUNTING", body
-                answered.append(body["seq"])
+                answered.append(("resume", body["seq"]))
             time.sleep(rng.uniform(0.05, 1.0))
             os.kill(p.pid, signal.SIGKILL)
             p.wait(30)
@@ -150,7 +169,7 @@ def test_kill_9_at_random_points_loses_nothing(tmp_path):
         p.send_signal(signal.SIGTERM)
         assert p.wait(60) == 0, p.stderr.read()
         acked, commands = pad.snapshot()
-        recs = check_archive(db, before, answered + [body["seq"]], acked, commands, full_replay=True)
+        recs = check_archive(db, before, answered + [("resume", body["seq"])], acked, commands, full_replay=True)
         assert recs[-1].kind == "end" and recs[-1].value == "HOLDING"
         assert [r.name for r in recs if r.kind == "safety"] == ["restart"] * 5 + ["stopped"]
         assert [r.name for r in recs if r.kind == "operator"] == ["resume"] * 5

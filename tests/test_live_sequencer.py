@@ -28,6 +28,14 @@ def kinds(events, kind: str) -> list:
     return [e for e in events if e.kind == kind]
 
 
+@pytest.fixture(scope="module")
+def ms28_run(site31_guarded) -> VirtualLink:
+    """The stopper popping out at +20m, run to the end once for every test that only reads it."""
+    v = dry(site31_guarded, ["cabin.stopper:pops_out@+20m"])
+    v.run()
+    return v
+
+
 def test_nominal_count_launches_with_the_pad_clear(site31_guarded):
     v = dry(site31_guarded)
     v.run()
@@ -38,11 +46,10 @@ def test_nominal_count_launches_with_the_pad_clear(site31_guarded):
     assert kinds(v.events, "hold") == []
 
 
-def test_live_and_simulator_agree_on_the_ms28_scenario(site31_guarded):
+def test_live_and_simulator_agree_on_the_ms28_scenario(site31_guarded, ms28_run):
     """The stopper knocked out of its seat mid-count: both hold on the same criterion, both launch late."""
     sim = pg.simulate(site31_guarded, faults=["cabin.stopper:pops_out@+20m"], seed=0)
-    v = dry(site31_guarded, ["cabin.stopper:pops_out@+20m"])
-    v.run()
+    v = ms28_run
     sim_holds = [e for e in sim.events if e.kind == "hold"]
     live_holds = kinds(v.events, "hold")
     assert sim_holds and live_holds
@@ -181,9 +188,8 @@ def test_an_internal_error_holds(tiny, monkeypatch):
     assert seq.mode == Mode.HOLDING and int(seq.S[tiny.REASON, 0]) == OPERATOR_REASON
 
 
-def test_replay_reproduces_every_decision_and_is_flagged(site31_guarded):
-    v = dry(site31_guarded, ["cabin.stopper:pops_out@+20m"])
-    v.run()
+def test_replay_reproduces_every_decision_and_is_flagged(site31_guarded, ms28_run):
+    v = ms28_run
     rs, events = replay(site31_guarded, v.records)
     assert [e.key() for e in events] == [e.key() for e in v.events]
     assert all(e.replay for e in events) and rs.replay and rs.status()["replay"]

@@ -28,6 +28,16 @@ def line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
+def assert_problem(p, file: str, text: str, needle: str | int, field: str, *message: str) -> None:
+    """All four parts a person needs: the file, the line (of ``needle`` in ``text``, or that line
+    number), the field and what is wrong."""
+    assert Path(p.file).name == file, p
+    assert p.line == (needle if isinstance(needle, int) else line_of(text, needle)), p
+    assert p.field == field, p
+    for m in message:
+        assert m in p.message, p
+
+
 def test_valid_tiny_model_loads(tiny_dir):
     model = pg.load(tiny_dir, "guarded")
     assert model.site.site == "tiny"
@@ -37,63 +47,96 @@ def test_malformed_yaml_names_line(tmp_path):
     bad = TINY_SITE.replace("    kind: arm\n", "    kind: [arm\n")
     probs = problems_for(tmp_path, site=bad)
     assert len(probs) == 1
-    p = probs[0]
-    assert p.file.endswith("site.yaml") and "malformed YAML" in p.message and p.line is not None
+    # (YAML's parser notices the unclosed '[' on the next line, and says so)
+    assert_problem(probs[0], "site.yaml", bad, "positions: [extended, retracted]", "", "malformed YAML")
 
 
 def test_unknown_field_is_an_error_with_line(tmp_path):
     bad = TINY_SITE.replace("    kind: arm\n", "    kind: arm\n    colour: red\n")
     (p,) = problems_for(tmp_path, site=bad)
-    assert p.field == "equipment[0].colour"
-    assert p.line == line_of(bad, "colour: red")
-    assert "unknown field" in p.message
+    assert_problem(p, "site.yaml", bad, "colour: red", "equipment[0].colour", "unknown field 'colour'")
+
+
+def test_misspelled_field_is_one_problem_with_a_suggestion(tmp_path):
+    bad = TINY_SITE.replace("    initial: extended\n", "    intial: extended\n", 1)
+    (p,) = problems_for(tmp_path, site=bad)  # not also "initial: required field is missing"
+    assert_problem(p, "site.yaml", bad, "intial: extended", "equipment[0].intial",
+                   "unknown field 'intial'", "did you mean 'initial'?")
+    bad = TINY_SITE.replace("period: 1s, stale_after: 3}\n  - {name: latch_a", "perod: 1s, stale_after: 3}\n  - {name: latch_a")
+    (p,) = problems_for(tmp_path, site=bad)
+    assert_problem(p, "site.yaml", bad, "perod", "sensors[0].perod", "did you mean 'period'?")
+
+
+def test_wrong_type(tmp_path):
+    bad = TINY_SITE.replace("vote: 2}", "vote: two}")
+    (p,) = problems_for(tmp_path, site=bad)
+    assert_problem(p, "site.yaml", bad, "vote: two", "groups[0].vote", "valid integer", "'two'")
+    bad = TINY_SITE.replace("{name: arm_pos, observes: arm, period: 1s, stale_after: 3}",
+                            "{name: arm_pos, observes: arm, period: 1s, stale_after: many}")
+    (p,) = problems_for(tmp_path, site=bad)
+    assert_problem(p, "site.yaml", bad, "stale_after: many", "sensors[0].stale_after", "valid number", "'many'")
+
+
+def test_broken_faults_file_causes_no_knock_on_error_in_the_site(tmp_path):
+    import shutil
+
+    from padguard.model.loader import sites_dir
+
+    d = tmp_path / "s31"
+    shutil.copytree(sites_dir() / "site31", d)
+    broken = (d / "faults.yaml").read_text() + "  - [\n"
+    (d / "faults.yaml").write_text(broken)
+    probs = check_files([f for f in sorted(d.glob("*.yaml")) if "map" not in f.name])
+    assert len(probs) == 1 and Path(probs[0].file).name == "faults.yaml", probs
+    assert "malformed YAML" in probs[0].message
 
 
 def test_wrong_type_and_missing_field(tmp_path):
     bad = TINY_SITE.replace("positions: [extended, retracted]\n    initial: extended\n",
                             "positions: [extended, retracted]\n")
-    probs = problems_for(tmp_path, site=bad)
-    assert any(p.field == "equipment[0].initial" and "missing" in p.message for p in probs)
+    (p,) = problems_for(tmp_path, site=bad)
+    # a missing field is reported at its parent mapping (the field has no line of its own)
+    assert_problem(p, "site.yaml", bad, "- name: arm", "equipment[0].initial", "required field is missing")
 
 
 def test_duplicate_names(tmp_path):
     bad = TINY_SITE.replace("  - {name: latch_b, observes", "  - {name: latch_a, observes")
     probs = problems_for(tmp_path, site=bad)
-    assert any("duplicate sensor name 'latch_a'" in p.message and p.field == "sensors[2].name"
-               for p in probs)
+    second = [i for i, line in enumerate(bad.splitlines(), 1) if "{name: latch_a, observes" in line][1]
+    assert_problem(probs[0], "site.yaml", bad, second, "sensors[2].name", "duplicate sensor name 'latch_a'")
 
 
 def test_duplicate_yaml_key(tmp_path):
     bad = TINY_SITE.replace("    kind: arm\n", "    kind: arm\n    kind: mast\n")
     (p,) = problems_for(tmp_path, site=bad)
-    assert "duplicate key 'kind'" in p.message and p.line == line_of(bad, "kind: mast")
+    assert_problem(p, "site.yaml", bad, "kind: mast", "equipment[0].kind", "duplicate key 'kind'")
 
 
 def test_unknown_reference_with_suggestion(tmp_path):
     bad = TINY_SITE.replace("observes: arm, period", "observes: amr, period")
     (p,) = problems_for(tmp_path, site=bad)
-    assert p.field == "sensors[0].observes"
-    assert "unknown equipment 'amr'" in p.message and "did you mean 'arm'" in p.message
-    assert p.line == line_of(bad, "observes: amr")
+    assert_problem(p, "site.yaml", bad, "observes: amr", "sensors[0].observes", "unknown equipment 'amr'",
+                   "did you mean 'arm'")
 
 
 def test_impossible_travel_time(tmp_path):
     bad = TINY_SITE.replace("min: 5s, max: 10s, source: test}\n      - {from: retracted",
                             "min: 15s, max: 10s, source: test}\n      - {from: retracted")
     (p,) = problems_for(tmp_path, site=bad)
-    assert p.field == "equipment[0].travel[0].max" and "impossible travel time" in p.message
+    assert_problem(p, "site.yaml", bad, "min: 15s", "equipment[0].travel[0].max", "impossible travel time",
+                   "max (10s) is less than min (15s)")
 
 
 def test_bad_duration_unit(tmp_path):
     bad = TINY_SITE.replace("min: 5s, max: 10s", "min: 5 parsecs, max: 10s", 1)
     (p,) = problems_for(tmp_path, site=bad)
-    assert p.field == "equipment[0].travel[0].min" and "not a duration" in p.message
+    assert_problem(p, "site.yaml", bad, "5 parsecs", "equipment[0].travel[0].min", "'5 parsecs' is not a duration")
 
 
 def test_unreachable_position(tmp_path):
     bad = TINY_SITE.replace("positions: [extended, retracted]", "positions: [extended, retracted, parked]")
     (p,) = problems_for(tmp_path, site=bad)
-    assert "'parked'" in p.message and "unreachable" in p.message
+    assert_problem(p, "site.yaml", bad, "parked", "equipment[0].positions", "position 'parked' of 'arm' is unreachable")
 
 
 def test_misaligned_reachable_only_by_fault(tmp_path):
@@ -110,55 +153,55 @@ def test_misaligned_reachable_only_by_fault(tmp_path):
 def test_criterion_over_undefined_sensor(tmp_path):
     bad = TINY_PROC.replace("{sensor: arm_pos, is: retracted}", "{sensor: arm_position, is: retracted}")
     (p,) = problems_for(tmp_path, proc=bad)
-    assert p.file.endswith("guarded.yaml")
-    assert p.field == "criteria[0].all[0].sensor"
-    assert "undefined sensor 'arm_position'" in p.message
-    assert p.line == line_of(bad, "arm_position")
+    assert_problem(p, "guarded.yaml", bad, "arm_position", "criteria[0].all[0].sensor", "undefined sensor 'arm_position'")
 
 
 def test_criterion_value_outside_domain(tmp_path):
     bad = TINY_PROC.replace("{group: latch, is: latched}", "{group: latch, is: locked}")
     (p,) = problems_for(tmp_path, proc=bad)
-    assert "'locked' is not a value" in p.message
+    assert_problem(p, "guarded.yaml", bad, "is: locked", "criteria[0].all[1].is", "'locked' is not a value",
+                   "open, latched, misaligned")
 
 
 def test_step_outside_count_and_out_of_order(tmp_path):
     bad = TINY_PROC.replace("  - {at: T-80s, move: arm.latch", "  - {at: T-130s, move: arm.latch")
-    probs = problems_for(tmp_path, proc=bad)
-    msgs = " | ".join(p.message for p in probs)
-    assert "outside the count" in msgs and "time order" in msgs
+    outside, order = problems_for(tmp_path, proc=bad)
+    assert_problem(outside, "guarded.yaml", bad, "T-130s", "steps[2].at", "outside the count")
+    assert_problem(order, "guarded.yaml", bad, "T-130s", "steps[2].at", "time order")
 
 
 def test_impossible_criterion_window(tmp_path):
     bad = TINY_PROC.replace("applies: {from: T-60s, until: T-0}", "applies: {from: T-10s, until: T-60s}")
     (p,) = problems_for(tmp_path, proc=bad)
-    assert "impossible window" in p.message
+    assert_problem(p, "guarded.yaml", bad, "from: T-10s", "criteria[0].applies", "impossible window")
 
 
 def test_unknown_recycle_point_in_auto(tmp_path):
     bad = TINY_PROC.replace("auto: {resume: true}", "auto: {resume: true, recycle_after: 1m, recycle_to: nowhere}")
     (p,) = problems_for(tmp_path, proc=bad)
-    assert p.field == "auto.recycle_to" and "unknown recycle point 'nowhere'" in p.message
+    assert_problem(p, "guarded.yaml", bad, "recycle_to: nowhere", "auto.recycle_to", "unknown recycle point 'nowhere'",
+                   "known: retract")
 
 
 def test_fault_effect_kind_mismatch(tmp_path):
     bad = TINY_FAULTS.replace("{component: latch_a, mode: stuck, effect: stuck",
                               "{component: latch_a, mode: stuck, effect: jam")
     (p,) = problems_for(tmp_path, faults=bad)
-    assert p.file.endswith("faults.yaml") and "equipment effect" in p.message
+    assert_problem(p, "faults.yaml", bad, "mode: stuck, effect: jam", "faults[4].effect", "'jam' is an equipment effect")
 
 
 def test_probability_out_of_range(tmp_path):
     bad = TINY_FAULTS.replace("effect: jam, probability: 0.01}", "effect: jam, probability: 1.5}", 1)
     (p,) = problems_for(tmp_path, faults=bad)
-    assert p.field == "faults[0].probability"
+    assert_problem(p, "faults.yaml", bad, "probability: 1.5", "faults[0].probability", "less than or equal to 1", "1.5")
 
 
 def test_many_problems_reported_at_once(tmp_path):
     bad = TINY_SITE.replace("observes: arm, period", "observes: amr, period").replace(
         "{name: latch, sensors: [latch_a, latch_b], vote: 2}", "{name: latch, sensors: [latch_a, latch_b], vote: 3}")
-    probs = problems_for(tmp_path, site=bad)
-    assert len(probs) >= 2
+    amr, vote = problems_for(tmp_path, site=bad)
+    assert_problem(amr, "site.yaml", bad, "observes: amr", "sensors[0].observes", "unknown equipment 'amr'")
+    assert_problem(vote, "site.yaml", bad, "vote: 3", "groups[0].vote", "3")
 
 
 def test_missing_file_and_empty_file(tmp_path):

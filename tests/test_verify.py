@@ -68,14 +68,27 @@ def test_legacy_counterexample_replays_in_the_simulator(legacy_k1):
     assert out.hazards == sc["expect"]["hazards"] == ["cabin.stopper unlocked"]
 
 
-def test_counterexample_is_no_longer_than_the_fault_free_count(legacy_k1):
-    """Shortest = fewest settled instants: the fault rides on an existing event, so the trace
-    is exactly as long as the fault-free count to ignition."""
+def test_counterexample_is_exactly_as_short_as_possible(legacy_k1):
+    """Shortest = fewest settled instants. The same breadth-first search, asked for the fastest
+    fault-free count to ignition (invariant ``mode != launched``, K = 0), visits one instant per
+    event; the MS-28 fault rides on the stopper's engage command and removes exactly one instant,
+    the stopper's arrival. So the counterexample is exactly one instant shorter, and its instants
+    are the fault-free ones minus that arrival."""
+    from padguard.model.invariants import compile_expr
+
     plan, res = legacy_k1
-    sim = pg.Simulator(plan, seed=0, travel_u=np.full((len(plan.step_at), 1), 0.0))
-    sim.run()
-    instants = sorted({e.t for e in sim.events})
-    assert len(res.trace) <= len(instants) + 1
+    inv = compile_expr(plan, "mode != launched", "no_launch")
+    free = V.verify(plan, max_faults=0, properties=("invariants",), invariants=[inv])
+    assert free.verdict == "violated" and int(free.trace[-1].state[plan.MODE, 0]) == Mode.LAUNCHED
+    assert len(res.trace) == len(free.trace) - 1
+    t_free = [int(s.state[plan.T, 0]) for s in free.trace]
+    t_cex = [int(s.state[plan.T, 0]) for s in res.trace]
+    (missing,) = set(t_free) - set(t_cex)
+    assert set(t_cex) < set(t_free)
+    e = plan.equipment.index("cabin.stopper")
+    i = t_free.index(missing)
+    before, after = (int(free.trace[j].state[plan.POS + e, 0]) for j in (i - 1, i))
+    assert plan.decode_position(e, after) == "engaged" != plan.decode_position(e, before)
 
 
 def test_guarded_k0_proved_with_liveness():

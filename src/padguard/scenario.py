@@ -90,20 +90,25 @@ class Scheduled:
 
 def parse_fault(plan: Plan, spec: str) -> Scheduled:
     """``component:mode[=value][@time]``, e.g. ``cabin.stopper:not_installed@T-40m``."""
-    m = re.fullmatch(r"\s*([\w.]+):(\w+)(?:=([\w.]+))?\s*(?:@\s*(\S+))?\s*", spec)
+    m = re.fullmatch(r"\s*([\w.]+):(\w+)(?:=([\w.]+))?\s*(?:@\s*(.*?))?\s*", spec)
     if not m:
         raise ScenarioError(f"bad fault '{spec}': expected COMPONENT:MODE[@TIME], e.g. cabin.stopper:not_installed@T-40m")
     name = f"{m.group(1)}:{m.group(2)}"
+    when = When.parse(m.group(4))  # (a bad time is named first: it is what the user typed last)
     if name not in plan.faults:
+        import difflib
+
         comp = [f for f in plan.faults if f.startswith(m.group(1) + ":")]
+        close = difflib.get_close_matches(name, plan.faults, n=1, cutoff=0.7)
         hint = f"modes of {m.group(1)}: {', '.join(comp)}" if comp else f"known faults: {', '.join(plan.faults)}"
-        raise ScenarioError(f"unknown fault '{name}' ({hint})")
-    return Scheduled(When.parse(m.group(4)), "fault", name, m.group(3))
+        raise ScenarioError(f"unknown fault '{name}'" + (f"; did you mean '{close[0]}'?" if close else "")
+                            + f" ({hint})")
+    return Scheduled(when, "fault", name, m.group(3))
 
 
 def parse_action(plan: Plan, spec: str) -> Scheduled:
     """``clear:COMPONENT@time``, ``recycle:POINT@time``, ``hold|resume|scrub|abort@time``."""
-    m = re.fullmatch(r"\s*(\w+)(?::([\w.]+))?\s*(?:@\s*(\S+))?\s*", spec)
+    m = re.fullmatch(r"\s*(\w+)(?::([\w.]+))?\s*(?:@\s*(.*?))?\s*", spec)
     if not m or m.group(1) not in (*OPS, "clear"):
         raise ScenarioError(f"bad action '{spec}': expected clear:COMPONENT@TIME, recycle:POINT@TIME, "
                             "or hold/resume/scrub/abort@TIME")
@@ -116,3 +121,20 @@ def parse_action(plan: Plan, spec: str) -> Scheduled:
         if target not in plan.recycle_points:
             raise ScenarioError(f"recycle: unknown recycle point '{target}' (known: {', '.join(plan.recycle_points) or 'none'})")
     return Scheduled(When.parse(m.group(3)), kind, target)
+
+
+def check_time(plan: Plan, spec: str, sc: Scheduled) -> Scheduled:
+    """Reject a time at which nothing can happen, naming it: a count time before the count starts
+    or after ignition, a wall time after the latest end of the count (the window's close)."""
+    w = sc.when
+    if w.count is not None:
+        if w.count < plan.start:
+            raise ScenarioError(f"'{spec}': {format_count_time(w.count / 1000)} is before the count starts "
+                                f"({format_count_time(plan.start / 1000)})")
+        if w.count > plan.ign:
+            raise ScenarioError(f"'{spec}': {format_count_time(w.count / 1000)} is after ignition "
+                                f"({format_count_time(plan.ign / 1000)}): the count has ended by then")
+    elif w.wall is not None and w.wall > plan.window_close:
+        raise ScenarioError(f"'{spec}': +{w.wall / 60_000:g}m is after the count's latest end "
+                            f"(+{plan.window_close / 60_000:g}m, when the launch window closes)")
+    return sc

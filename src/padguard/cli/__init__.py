@@ -23,7 +23,47 @@ from padguard.cli.common import (
 )
 from padguard.model.errors import ModelError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+def _plain_types() -> None:
+    """``--help`` in click's plain style: TEXT, INTEGER, PATH, none for flags.
+
+    typer >= 0.26 prints ``<bool>`` after every flag (so ``--json <bool>`` looks like it takes a
+    value), ``<list[str]>`` and ``<int range>``; padguard's help says what a value is instead.
+    """
+    core = typer.core
+    base = getattr(core, "_TyperParameter", None)
+    if base is None or not hasattr(base, "display_type"):
+        return
+    orig = base.display_type
+    names = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "file": "FILE",
+             "directory": "DIRECTORY", "int range": "INTEGER", "float range": "NUMBER"}
+
+    def display_type(self, ctx):
+        if getattr(self, "is_flag", False) or self.param_type_name == "argument":
+            return None
+        label = orig(self, ctx).strip("<>")
+        if label.startswith("list[") and label.endswith("]"):
+            label = label[5:-1]
+        if "|" in label:
+            return f"[{label}]"
+        return names.get(label, label.upper())
+
+    base.display_type = display_type
+    arg = getattr(core, "TyperArgument", None)
+    if arg is not None and hasattr(arg, "_usage_display_name") and hasattr(arg, "_rich_display_name"):
+        def usage_name(self) -> str:
+            name = self.display_name_raw.upper()
+            name = name if self.required else f"[{name}]"
+            return name + ("..." if self.nargs != 1 else "")
+
+        arg._usage_display_name = usage_name
+        arg._rich_display_name = lambda self: self.display_name_raw.upper() + ("..." if self.nargs != 1 else "")
+
+
+_plain_types()
+
+#: help text is plain (rich markup would eat "[@TIME]" in "COMPONENT:MODE[@TIME]")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="padguard: keep a launch pad from being destroyed by its own launch.")
 
 #: Command groups, in the order ``--help`` lists them. Each module has ``register(app)``.
@@ -42,7 +82,7 @@ _register()
 def main() -> None:
     """Entry point: never let a traceback reach an operator for bad input."""
     try:
-        app()
+        app(prog_name="padguard")
     except ModelError as exc:
         err.print(str(exc), markup=False)
         sys.exit(2)

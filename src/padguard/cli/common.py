@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 from rich.console import Console
 
@@ -10,8 +13,25 @@ from padguard.engines.simulate import SimResult
 from padguard.model.errors import ModelError
 from padguard.model.loader import load
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that wraps at the terminal's width, and not at all when piped or logged.
+
+    Rich assumes 80 columns when its output is not a terminal, which cut narration lines
+    mid-sentence in logs; there each print stays one line (``COLUMNS`` still wins if set).
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty or os.environ.get("COLUMNS"):
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=160)
+
+
+console = make_console()
+err = make_console(stderr=True)
 
 STYLE = {"hold": "bold yellow", "abort": "bold red", "scrub": "bold magenta", "ignition": "bold",
          "fault": "red", "clear": "green", "recycle": "cyan", "resume": "green", "refused": "yellow",
@@ -48,3 +68,44 @@ def print_timeline(res: SimResult, title: str = "") -> None:
         wall = f"+{int(e.t // 1000) // 60:3d}m{int(e.t // 1000) % 60:02d}s"
         console.print(f"[dim]{wall}[/] {d['count']}  ", end="")
         console.print(e.text, style=style, markup=False, highlight=False)
+
+
+def require(extra: str, *modules: str, what: str) -> None:
+    """Exit with the exact install line when an optional extra is missing (checked before any work).
+
+    ``what`` names what needs it ("pad-sim", "--plot"). Nothing is started half-way.
+    """
+    import importlib.util
+
+    missing = []
+    for m in modules:
+        try:
+            if importlib.util.find_spec(m) is None:
+                missing.append(m)
+        except (ImportError, ValueError):
+            missing.append(m)
+    if missing:
+        err.print(f"{what} needs {', '.join(missing)}, from padguard's '{extra}' extra. Install it with:\n"
+                  f"  pip install 'padguard[{extra}]'      (in a clone: pip install -e '.[{extra}]'; "
+                  f"every extra: '.[all]')", markup=False, highlight=False)
+        raise typer.Exit(2)
+
+
+def check_output(path: os.PathLike | str | None, flag: str) -> None:
+    """Fail fast (before long work) on an output path that cannot be written."""
+    if path is None:
+        return
+    from pathlib import Path
+
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    problem = None
+    if p.is_dir():
+        problem = "is a directory"
+    elif not parent.is_dir():
+        problem = f"no such directory: {parent}"
+    elif not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        problem = "not writable"
+    if problem:
+        err.print(f"{flag} {path}: {problem}", markup=False, highlight=False)
+        raise typer.Exit(2)

@@ -22,6 +22,9 @@ from padguard.model.times import format_count_time
 from padguard.store.archive import describe
 
 KINDS_HIDDEN = ("sample", "snapshot", "tick")
+#: Every record kind an archive holds (``log -k`` names outside these are a typo, not an empty result).
+KINDS = ("start", "sample", "tick", "operator", "safety", "clear", "event", "snapshot", "ack", "resend",
+         "session", "recovery", "end")
 
 
 def _base():
@@ -79,6 +82,8 @@ def pad_sim(
     endpoint_file: Annotated[Path | None, typer.Option(help="write the served URL here once listening")] = None,
 ) -> None:
     """Serve the digital twin as an OPC UA pad: sensors as variables, commands as methods."""
+    _base().require("live", "asyncua", what="pad-sim")
+    _base().check_output(endpoint_file, "--endpoint-file")
     from padguard.links.mapping import site_model
     from padguard.links.padsim import PadServer
     from padguard.links.twin import PadTwin, pad_plan
@@ -132,12 +137,15 @@ def pad_sim(
 
 def pad_ctl(
     action: Annotated[str, typer.Argument(help="inject | clear | speed | status")],
-    arg: Annotated[str | None, typer.Argument(help="inject: COMPONENT:MODE[=VALUE]; clear: COMPONENT; speed: X")] = None,
+    arg: Annotated[str | None, typer.Argument(help="inject: COMPONENT:MODE[=VALUE][@TIME] (TIME: T-40m on the running "
+                                                   "count's clock, or +25m pad time; none = now); clear: COMPONENT; speed: X")] = None,
     site: Annotated[str, typer.Option(help="the site the pad serves (for its mapping)")] = "site31",
     endpoint: Annotated[str, typer.Option(help="the pad-sim's URL")] = "opc.tcp://127.0.0.1:4840",
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: beside the site)")] = None,
+    control: Annotated[str, typer.Option(help="the running count's control URL (to place an @T-... time)")] = "http://127.0.0.1:8484",
 ) -> None:
-    """Drive a running pad-sim: inject or clear a fault now, change its speed, read its status."""
+    """Drive a running pad-sim: inject or clear a fault (now or at a time), change its speed, read its status."""
+    _base().require("live", "asyncua", what="pad-ctl")
     from padguard.links.mapping import site_plan
     from padguard.links.padsim import call_sim
 
@@ -156,6 +164,8 @@ def pad_ctl(
         lm = _linkmap(site_plan(site), map_path, site, for_pad=True)
     except ModelError as exc:
         _base().fail_model(exc)
+    if what == "inject" and arg and "@" in arg and arg.rpartition("@")[2].strip()[:1] in ("T", "t"):
+        arg = _at_count_time(arg, endpoint, lm, control)
     try:
         res = asyncio.run(call_sim(endpoint, lm, what, arg))
     except (OSError, TimeoutError, ValueError) as exc:
@@ -167,13 +177,47 @@ def pad_ctl(
     print(res)
 
 
+def _at_count_time(arg: str, endpoint: str, lm, control: str) -> str:
+    """``FAULT@T-40m`` -> ``FAULT@+Nms`` in pad time: the pad has no count clock, so ask the
+    running count where its clock is, and the pad where its own is. Exact while the count keeps
+    counting until then (a hold before T-40m stops the count clock, not the pad's)."""
+    from padguard.links import control as ctl
+    from padguard.links.padsim import call_sim
+    from padguard.model.times import parse_count_time
+
+    spec, _, at = arg.rpartition("@")
+    try:
+        target = int(round(parse_count_time(at.strip()) * 1000))
+    except ValueError as exc:
+        _die(f"bad time '{at}': {exc}; use T-40m (the running count's clock) or +25m (pad time)")
+    base = control if control.startswith("http") else f"http://{control}"
+    try:
+        code, st = ctl.request(base, "GET", "/status")
+    except OSError as exc:
+        _die(f"'@{at}' is a count time: pad-ctl asks the running count for its clock, and there is none at "
+             f"{base} ({exc}); start `padguard run` first, or give pad time @+TIME")
+    if code != 200 or "tc_ms" not in st:
+        _die(f"the count at {base} answered {code}: {st}")
+    if st.get("mode") not in ("COUNTING", "TERMINAL"):
+        _die(f"the count is {st.get('mode')}: its clock is not running, so {at} has no pad time; inject now "
+             "(no @) or at pad time @+TIME")
+    if target <= st["tc_ms"]:
+        _die(f"the count is already at {format_count_time(st['tc_ms'] / 1000)}: {at} has passed")
+    try:
+        pad_t = int(json.loads(asyncio.run(call_sim(endpoint, lm, "status")))["t_ms"])
+    except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
+        _die(f"cannot reach the pad-sim at {endpoint}: {type(exc).__name__}: {exc}")
+    return f"{spec}@+{pad_t + target - st['tc_ms']}ms"
+
+
 # --------------------------------------------------------------------------- run
 def run(
     site: Annotated[str, typer.Argument(help="shipped site name (site31) or path to site.yaml/folder")],
     procedure: Annotated[str, typer.Argument(help="procedure name in the site folder, or a path")],
     link: Annotated[str, typer.Option(help="the pad's OPC UA endpoint, opc.tcp://HOST:PORT")],
     archive: Annotated[str, typer.Option(help="sqlite:///FILE (default) or postgresql://USER:PASS@HOST/DB")] = "sqlite:///count.db",
-    count: Annotated[str, typer.Option(help="count id inside the archive (an existing one is restarted, holding)")] = "main",
+    count: Annotated[str | None, typer.Option(help="count id inside the archive; an unfinished one is restarted, "
+                                                   "holding (default: main, or a fresh main-N if main has ended)")] = None,
     speed: Annotated[float, typer.Option(help="count clock speed for dry runs (wall clock times X)")] = 1.0,
     clock: Annotated[str, typer.Option(help="wall (the wall clock x speed) or pad (a pad-sim's clock, for dry runs)")] = "wall",
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: opcua-map.yaml beside the site)")] = None,
@@ -188,6 +232,10 @@ def run(
     from padguard.store.archive import ArchiveError, parse_url
 
     base = _base()
+    base.require("live", "asyncua", what="run")  # before anything: never start a count it cannot link
+    if archive.startswith("postgres"):
+        base.require("live", "psycopg", what="a PostgreSQL archive")
+    base.check_output(control_file, "--control-file")
     if clock not in ("wall", "pad"):
         _die("--clock must be wall or pad")
     if speed <= 0:
@@ -201,10 +249,13 @@ def run(
         parse_url(archive)
     except ArchiveError as exc:
         _die(str(exc))
+    count = _choose_count(archive, count)
     plan = base.load_plan(site, procedure, faults_file)
     lm = _linkmap(plan, map_path, site, for_pad=False)
     if clock == "pad" and lm.mapping.dry_run is None:
         _die("--clock pad needs a mapping with dry_run nodes (a padguard pad-sim)")
+    if not _exists(archive, count):
+        _probe_link(link, lm, clock)
     keep = {"hold", "resume", "recycle", "command", "ignition", "scrub", "abort", "safety", "refused", "operator"}
 
     def on_event(rec) -> None:
@@ -249,6 +300,131 @@ def run(
     raise typer.Exit(code)
 
 
+def _latest(archive: str) -> str:
+    """``main``, or the highest ``main-N`` (the fresh counts ``run`` starts after one has ended)."""
+    from padguard.store.archive import ArchiveError, open_archive
+
+    try:
+        with open_archive(archive, "main") as a:
+            names = a.counts()
+    except ArchiveError:
+        return "main"
+    nums = [int(c[5:]) for c in names if c.startswith("main-") and c[5:].isdigit()]
+    return f"main-{max(nums)}" if nums else "main"
+
+
+def _ended(archive: str, count: str) -> str | None:
+    """The outcome of ``count`` if it ran to an end (launched, scrubbed, aborted...), else None."""
+    from padguard.store.archive import ArchiveError, open_archive
+
+    try:
+        with open_archive(archive, count) as a:
+            if a.meta() is None:
+                return None
+            last_end = last_session = None
+            for r in a.read(0, ["end", "session"], None):
+                if r.kind == "end":
+                    last_end = r
+                else:
+                    last_session = r
+    except ArchiveError:
+        return None
+    if last_end is None or (last_session is not None and last_session.seq > last_end.seq):
+        return None
+    return None if last_end.value in ("COUNTING", "HOLDING", "TERMINAL") else last_end.value
+
+
+def _choose_count(archive: str, count: str | None) -> str:
+    """A count that ended is not restarted: the default moves on to a fresh ``main-N``."""
+    outcome = _ended(archive, count or "main")
+    if outcome is None:
+        return count or "main"
+    if count is not None:
+        _die(f"count '{count}' in {describe(archive)} has ended ({outcome}); a count that ended is not "
+             "restarted: give another --count (or leave it out for a fresh one)")
+    n = 2
+    while _exists(archive, f"main-{n}"):
+        n += 1
+    _base().err.print(f"count 'main' in {describe(archive)} has ended ({outcome}): starting a fresh count "
+                      f"'main-{n}'", markup=False, highlight=False)
+    return f"main-{n}"
+
+
+def _exists(archive: str, count: str) -> bool:
+    from padguard.store.archive import ArchiveError, open_archive
+
+    try:
+        with open_archive(archive, count) as a:
+            return a.meta() is not None
+    except ArchiveError:
+        return False
+
+
+# --------------------------------------------------------------------------- demo --live
+def demo_live(speed: float, archive: str | None, quiet: bool = False) -> None:
+    """``padguard demo --live``: the README's live walkthrough in one command."""
+    base = _base()
+    base.require("live", "asyncua", what="demo --live")
+    if speed <= 0:
+        _die("--speed must be > 0")
+    if archive is None:
+        archive = f"sqlite:///{Path(tempfile.mkdtemp(prefix='padguard-demo-')) / 'count.db'}"
+    elif _exists(archive, "main"):
+        _die(f"{describe(archive)} already holds a count 'main': give a new archive")
+    from padguard.links.demo import run_live_demo
+
+    keep = {"hold", "resume", "recycle", "command", "ignition", "scrub", "abort", "safety", "refused",
+            "operator", "criterion"}
+
+    def on_event(rec) -> None:
+        if not quiet or rec.name in keep:
+            _print_rec(rec)
+
+    def say(text: str) -> None:
+        base.console.print(f"[bold cyan]demo[/] {text}", highlight=False)
+
+    try:
+        res = asyncio.run(run_live_demo(archive, speed, on_event, say))
+    except (OSError, TimeoutError, RuntimeError) as exc:
+        _die(f"the live demo failed: {type(exc).__name__}: {exc}")
+    outcome = (res.outcome or "unfinished").replace("_", " ").upper()
+    base.console.print(f"OUTCOME: {outcome}; ground truth at the pad: "
+                       f"{', '.join(res.pad_hazards) or 'no hazard at ignition'}",
+                       style=base.OUTCOME_STYLE.get(res.outcome or "", "bold"))
+    base.console.print(("replay of the archive reproduced every decision" if res.replay_matches
+                        else "REPLAY DIFFERS from the archive") + f" ({res.records} records). Read it with: "
+                       f"padguard log {archive}; padguard replay {archive}", markup=False)
+    if not res.replay_matches or res.outcome != "launched_after_holds":
+        raise typer.Exit(1)
+
+
+def _probe_link(link: str, lm, clock: str) -> None:
+    """Before a fresh count is archived: the pad must answer (nothing starts a count it cannot
+    link; a restarted count instead holds until the link is back), and on the pad's clock the
+    pad's clock must not have run on without it (an earlier count, or a pad-sim without
+    --lockstep), else the count would start by holding on "pad clock jumped"."""
+    from padguard.links.padsim import call_sim, quiet_asyncua
+    from padguard.links.runtime import RunOptions
+
+    async def probe() -> int | None:
+        from asyncua import Client
+
+        quiet_asyncua()
+        if clock == "pad":
+            return int(json.loads(await call_sim(link, lm, "status"))["t_ms"])
+        async with Client(link, timeout=5):
+            return None
+
+    try:
+        t = asyncio.run(probe())
+    except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
+        _die(f"cannot reach the pad at {link} ({type(exc).__name__}: {exc or 'no answer'}); no count was "
+             "started. Is the pad (or padguard pad-sim) serving there?")
+    if t is not None and t > RunOptions.max_pad_jump_ms:
+        _die(f"the pad-sim at {link} is at pad time +{t / 1000:.0f}s: its clock has run without this count "
+             "(an earlier count, or no --lockstep). Restart it (padguard pad-sim ... --lockstep) for a fresh count.")
+
+
 # --------------------------------------------------------------------------- op
 def op(
     command: Annotated[str, typer.Argument(help="hold | resume | recycle | scrub | abort | status | events")],
@@ -279,9 +455,11 @@ def op(
 
 
 # --------------------------------------------------------------------------- log
-def _open_ro(archive: str, count: str):
+def _open_ro(archive: str, count: str | None):
     from padguard.store.archive import ArchiveError, open_archive
 
+    if count is None:
+        count = _latest(archive)
     try:
         a = open_archive(archive, count)
         if a.meta() is None:
@@ -295,8 +473,8 @@ def _open_ro(archive: str, count: str):
 
 def log_cmd(
     archive: Annotated[str, typer.Argument(help="sqlite:///FILE, a file path, or postgresql://...")],
-    count: Annotated[str, typer.Option(help="count id")] = "main",
-    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="record kinds: event, sample, operator, safety, command... (repeatable)")] = None,
+    count: Annotated[str | None, typer.Option(help="count id (default: the latest, main or main-N)")] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="record kinds: event, sample, operator, safety, ack, session... (repeatable; commands are events named command)")] = None,
     name: Annotated[str | None, typer.Option(help="only records with this name (a sensor, an event kind...)")] = None,
     after: Annotated[int, typer.Option(help="only records after this sequence number")] = 0,
     limit: Annotated[int | None, typer.Option(help="at most this many records")] = None,
@@ -306,10 +484,12 @@ def log_cmd(
     counts: Annotated[bool, typer.Option("--counts", help="list the counts in the archive")] = False,
 ) -> None:
     """List, filter and export an archived count (table, JSON lines, CSV)."""
+    count = count if count is not None else _latest(archive)
     from padguard.store.archive import COLUMNS
 
     if fmt not in ("table", "jsonl", "csv"):
         _die("--format must be table, jsonl or csv")
+    _base().check_output(out, "--out")
     a = _open_ro(archive, count) if not counts else None
     if counts:
         from padguard.store.archive import ArchiveError, open_archive
@@ -323,6 +503,16 @@ def log_cmd(
         return
     assert a is not None
     kinds = [k.strip() for ks in (kind or []) for k in ks.split(",") if k.strip()] or None
+    for k in kinds or []:
+        if k not in KINDS:
+            import difflib
+
+            close = difflib.get_close_matches(k, KINDS, n=1)
+            a.close()
+            if k in ("command", "commands"):
+                _die("commands are events: use --kind event --name command")
+            _die(f"unknown record kind '{k}'" + (f"; did you mean '{close[0]}'?" if close else "")
+                 + f" (kinds: {', '.join(KINDS)})")
     recs = a.read(after, kinds, None)
     sel = (r for r in recs if (name is None or r.name == name)
            and (kinds is not None or all_kinds or fmt != "table" or r.kind not in KINDS_HIDDEN))
@@ -385,11 +575,12 @@ def plan_from_meta(meta: dict[str, Any]):
 
 def replay_cmd(
     archive: Annotated[str, typer.Argument(help="sqlite:///FILE, a file path, or postgresql://...")],
-    count: Annotated[str, typer.Option(help="count id")] = "main",
+    count: Annotated[str | None, typer.Option(help="count id (default: the latest, main or main-N)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="replayed events as JSON lines")] = False,
     quiet: Annotated[bool, typer.Option(help="only the verdict")] = False,
 ) -> None:
     """Run an archived count back through the same sequencer (flagged replay) and compare."""
+    count = count if count is not None else _latest(archive)
     from rich.markup import escape
 
     from padguard.sequencer.live import INPUTS, Sequencer

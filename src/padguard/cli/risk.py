@@ -166,9 +166,9 @@ def register(app: typer.Typer) -> None:
         plot: Annotated[Path | None, typer.Option(help="write plots: .png, .svg, .pdf or .html")] = None,
     ) -> None:
         """Monte Carlo risk: outcome probabilities with intervals, holds, fault importance."""
-        from padguard.cli.common import err, load_plan
+        from padguard.cli.common import check_output, err, load_plan, make_console, require
 
-        out = Console(stderr=True, highlight=False) if as_json else Console(highlight=False)
+        out = make_console(stderr=as_json)
         if trials < 1:
             err.print("--trials must be at least 1")
             raise typer.Exit(2)
@@ -184,6 +184,12 @@ def register(app: typer.Typer) -> None:
             if plot.suffix.lower() not in FORMATS:
                 err.print(f"--plot {plot}: use a file ending in {', '.join(FORMATS)}")
                 raise typer.Exit(2)
+            check_output(plot, "--plot")
+            require("risk", "matplotlib", what="--plot")
+        if cluster:
+            require("risk", "distributed", what="--cluster")
+        if interval == Interval.clopper_pearson:
+            require("risk", "scipy", what="--interval clopper-pearson")
         plans = [load_plan(site, procedure, faults_file)]
         if vs:
             plans.append(load_plan(site, vs, faults_file))
@@ -203,30 +209,37 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             err.print(f"[bold red]risk:[/] {exc}")
             raise typer.Exit(2) from None
+        except RuntimeError as exc:
+            err.print(f"risk: {exc}", markup=False)
+            raise typer.Exit(2) from None
         except (OSError, TimeoutError) as exc:
             err.print(f"[bold red]risk:[/] cannot reach the cluster {cluster}: {exc}")
             raise typer.Exit(2) from None
         except ImportError as exc:
-            err.print(f"[bold red]risk:[/] {exc}; install the extra: pip install 'padguard[risk]'")
+            err.print(f"risk: {exc}; install the extra: pip install 'padguard[risk]'", markup=False)
             raise typer.Exit(2) from None
         finally:
             progress.close()
         data = res.to_dict()
         if given:
             data["given"] = list(given)
-        if plot is not None:
-            from padguard.engines.risk_plot import write
-
-            try:
-                write(data, plot)
-            except ImportError:
-                err.print("--plot needs matplotlib: pip install 'padguard[risk]'")
-                raise typer.Exit(2) from None
+        # The report first: a plot that cannot be written never loses the computed numbers.
         if as_json:
             print(json.dumps(data, indent=1))
         else:
             print_report(out, data)
             if given:
                 out.print(f"conditioned on: {', '.join(given)} (probabilities given these faults)")
-            if plot is not None:
+        if plot is not None:
+            from padguard.engines.risk_plot import write
+
+            try:
+                write(data, plot)
+            except ImportError:
+                err.print("--plot needs matplotlib: pip install 'padguard[risk]'", markup=False)
+                raise typer.Exit(2) from None
+            except OSError as exc:
+                err.print(f"--plot {plot}: cannot write it ({exc}); the results are above", markup=False)
+                raise typer.Exit(2) from None
+            if not as_json:
                 out.print(f"wrote {plot}")

@@ -22,10 +22,17 @@ def simulate_cmd(
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
     replay: Annotated[Path | None, typer.Option(help="replay a saved counterexample/scenario JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable events")] = False,
+    check: Annotated[bool, typer.Option("--check", help="exit 1 if the pad is damaged or people were in a "
+                                                        "hazard zone (and, with --replay, if it did not reproduce)")] = False,
 ) -> None:
-    """Simulate one countdown on the digital twin and narrate it."""
+    """Simulate one countdown on the digital twin and narrate it.
+
+    Exit code 0; with --check, 1 when the count damaged the pad, endangered people, or (--replay)
+    did not reproduce the saved counterexample; 2 bad input.
+    """
     plan = load_plan(site, procedure, faults_file)
     travel_u = None
+    sc = None
     faults, actions = list(fault or []), list(action or [])
     if replay is not None:
         try:
@@ -54,14 +61,59 @@ def simulate_cmd(
     except (ScenarioError, KeyError) as exc:
         err.print(f"bad scenario: {exc}", style="bold red", markup=False)
         raise typer.Exit(2) from None
+    verdict = _reproduced(sc, res, plan) if sc is not None else None
     if as_json:
-        print(json.dumps(res.to_dict(), indent=2))
+        out = res.to_dict()
+        if verdict is not None:
+            out["replay"] = {"reproduced": verdict[0], "detail": verdict[1]}
+        print(json.dumps(out, indent=2))
     else:
         print_timeline(res, f"{plan.model.site.name} / {plan.model.procedure.procedure}")
+        if verdict is not None:
+            console.print(("[bold green]reproduced[/]: " if verdict[0] else "[bold yellow]not reproduced[/]: ")
+                          + verdict[1], highlight=False)
+    if check and (res.outcome == "pad_damaged" or res.personnel_hazards or (verdict is not None and not verdict[0])):
+        raise typer.Exit(1)
 
 
-def demo(quick: Annotated[bool, typer.Option(help="print only key events")] = False) -> None:
-    """Replay Soyuz MS-28 at Site 31/6: as flown (legacy), and guarded."""
+def _reproduced(sc: Scenario, res: SimResult, plan) -> tuple[bool, str] | None:
+    """Did a replayed counterexample happen again (perhaps against another procedure)?"""
+    expect = (sc.model_extra or {}).get("expect")
+    if not isinstance(expect, dict) or "property" not in expect:
+        return None
+    prop = expect["property"]
+    src = (sc.model_extra or {}).get("procedure")
+    here = plan.model.procedure.procedure
+    where = f"saved from {src}, run against {here}" if src and src != here else f"procedure {here}"
+    if prop == "plume":
+        want = set(expect.get("hazards") or [])
+        ok = res.outcome == "pad_damaged" and want <= set(res.hazards)
+        got = ", ".join(res.hazards) or "none"
+        return ok, f"{prop} ({', '.join(sorted(want))}) expected; ignition hazards here: {got} ({where})"
+    if prop == "personnel":
+        want = set(expect.get("personnel_hazards") or [])
+        ok = want <= set(res.personnel_hazards) and bool(want)
+        return ok, f"people in {', '.join(sorted(want))} expected; here: {', '.join(res.personnel_hazards) or 'none'} ({where})"
+    if prop == "window":
+        close = expect.get("window_close_s")
+        ok = res.ignition_t_s is not None and close is not None and res.ignition_t_s > close
+        return ok, f"ignition after the window expected; here: {res.outcome.replace('_', ' ')} ({where})"
+    return False, (f"'{prop}' ({expect.get('detail', '')}) is not visible in an outcome: check it with "
+                   f"padguard verify ({where})")
+
+
+def demo(quick: Annotated[bool, typer.Option(help="print only key events")] = False,
+         live: Annotated[bool, typer.Option("--live", help="the live walkthrough instead: pad-sim + run + "
+                                                           "fault + hold + repair + recycle + replay, over OPC UA")] = False,
+         speed: Annotated[float, typer.Option(help="--live: pad clock speed")] = 300.0,
+         archive: Annotated[str | None, typer.Option(help="--live: archive URL (default: a new SQLite file "
+                                                          "in a temporary folder)")] = None) -> None:
+    """Replay Soyuz MS-28 at Site 31/6: as flown (legacy), and guarded (--live: over OPC UA)."""
+    if live:
+        from padguard.cli.live import demo_live
+
+        demo_live(speed, archive, quiet=quick)
+        return
     fault = "cabin.stopper:not_installed@T-1h"
     keep = {"fault", "hold", "clear", "operator", "recycle", "resume", "ignition", "outcome", "scrub",
             "abort", "command", "start", "refused", "personnel_hazard"}

@@ -10,17 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from padguard.cli.common import check_output, console, err
 from padguard.compile import Plan, compile_model
 from padguard.engines import verify as V
 from padguard.model.errors import ModelError
 from padguard.model.loader import load
 from padguard.model.times import format_count_time, parse_duration
-
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 EXIT_PROVED, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
@@ -111,6 +108,7 @@ def verify_cmd(
 
     Exit code 0 proved, 1 violated, 3 stopped by a bound or Ctrl-C (statistics reached are printed), 2 bad input.
     """
+    check_output(out, "--out")
     res_ms = _resolution_ms(resolution)
     props = tuple(prop or V.PROPERTIES)
     bad = [x for x in props if x not in V.PROPERTIES]
@@ -253,6 +251,7 @@ def export_promela(
     if bad:
         err.print(f"unknown property {', '.join(bad)}: expected {', '.join(V.PROPERTIES)}")
         raise typer.Exit(EXIT_BAD_INPUT)
+    check_output(out, "--out")
     plan = _load(site, procedure, faults_file, _resolution_ms(resolution))
     invs = _invariants(plan, [])
     try:
@@ -265,12 +264,12 @@ def export_promela(
     else:
         out.write_text(text)
         console.print(f"wrote {out} ({len(text.splitlines())} lines); check it with: spin -a {out} && "
-                      f"gcc -O2 -DSAFETY -o pan pan.c && ./pan -m100000")
+                      f"gcc -O2 -DSAFETY -o pan pan.c && ./pan -m1000000")
 
 
 def register(app: typer.Typer) -> None:
     """Add ``verify`` and ``export promela`` to the padguard command line."""
     app.command("verify")(verify_cmd)
-    export_app = typer.Typer(no_args_is_help=True, help="Export a model for other tools (Promela for SPIN).")
+    export_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Export a model for other tools (Promela for SPIN).")
     export_app.command("promela")(export_promela)
     app.add_typer(export_app, name="export")

@@ -1,4 +1,4 @@
-"""Plots of a risk campaign: outcome bars with intervals, hold-time CDF, importance ranking.
+"""Plots of a risk campaign: outcome bars with intervals, hold-time CDF, importance rankings.
 
 Works from the campaign's plain-data result (``CampaignResult.to_dict()``), so a saved JSON
 can be plotted again. PNG/SVG/PDF through matplotlib; ``.html`` embeds the PNG and tables.
@@ -25,7 +25,8 @@ def figure(data: dict[str, Any]):
     import matplotlib.pyplot as plt
 
     procs = data["procedures"]
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), constrained_layout=True)
+    fig, grid = plt.subplots(2, 2, figsize=(16, 10), constrained_layout=True)
+    axes = [grid[0, 0], grid[0, 1], grid[1, 0], grid[1, 1]]
     # 1. outcomes, log scale, with 95 % intervals (zero-hit upper bounds drawn as arrows)
     ax = axes[0]
     width = 0.8 / len(procs)
@@ -74,26 +75,41 @@ def figure(data: dict[str, Any]):
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no unplanned holds", ha="center", transform=ax.transAxes)
-    # 3. importance: Fussell-Vesely for pad damage and scrubs (primary procedure)
-    ax = axes[2]
-    rows = []
-    for pr in procs:
-        for ev in ("pad_damaged", "scrubbed"):
-            tab = pr["importance"].get(ev, {}).get("table", [])
-            for r in tab[:6]:
-                if r["fv"]:
-                    rows.append((f"{pr['procedure']}: {ev.replace('_', ' ')}: {r['fault']}", r["fv"]))
-    rows = rows[:16][::-1]
-    if rows:
-        ax.barh(range(len(rows)), [r[1] for r in rows], color="tab:red", alpha=0.7)
-        ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([r[0] for r in rows], fontsize=7)
-        ax.set_xlim(0, 1)
-    else:
-        ax.text(0.5, 0.5, "no damage or scrubs seen", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("Fussell-Vesely importance")
-    ax.set_title("Which fault modes drive damage and scrubs")
+    # 3-4. importance, one panel per event (their probabilities differ by orders of magnitude):
+    # P(event | fault mode) on a log axis, the event's own probability as a line, FV as a label
+    for ax, ev in zip(axes[2:], ("pad_damaged", "scrubbed"), strict=True):
+        rows = []
+        for k, pr in enumerate(procs):
+            tab = [r for r in pr["importance"].get(ev, {}).get("table", []) if r["fv"] and r["p_given_fault"]]
+            for r in tab[:8]:
+                rows.append((f"{pr['procedure']}: {r['fault']}", r["p_given_fault"], r["fv"], k))
+        rows = rows[::-1]
+        if rows:
+            ax.barh(range(len(rows)), [r[1] for r in rows], color=[f"C{r[3]}" for r in rows], alpha=0.75)
+            for i, r in enumerate(rows):
+                ax.text(r[1], i, f"  FV {r[2]:.2f}", va="center", fontsize=7)
+            ax.set_yticks(range(len(rows)))
+            ax.set_yticklabels([r[0] for r in rows], fontsize=7)
+            ax.set_xscale("log")
+            for k, pr in enumerate(procs):
+                p_ev = (pr["outcomes"].get(ev) or {}).get("p")
+                if p_ev:
+                    ax.axvline(p_ev, color=f"C{k}", ls="--", lw=1, label=f"{pr['procedure']}: P({ev.replace('_', ' ')})")
+            ax.legend(fontsize=7, loc="lower right")
+        else:
+            ax.text(0.5, 0.5, f"no {ev.replace('_', ' ')} seen", ha="center", transform=ax.transAxes)
+        ax.set_xlabel(f"P({ev.replace('_', ' ')} | fault mode occurs), log scale; FV = share of the risk")
+        ax.set_title(f"Fault modes driving {ev.replace('_', ' ')}")
     return fig
+
+
+def _fmt(p: float | None) -> str:
+    """Enough digits to tell a value from its interval bounds (0.9920 [0.9914, 0.9925])."""
+    if p is None:
+        return "-"
+    if p == 0:
+        return "0"
+    return f"{p:.4f}" if p >= 1e-3 else f"{p:.3g}"
 
 
 def write(data: dict[str, Any], path: str | Path) -> Path:
@@ -133,7 +149,7 @@ def _html(data: dict[str, Any], png_b64: str) -> str:
         for p in procs:
             o = p["outcomes"].get(name)
             parts.append("<td>-</td>" if o is None else
-                         f"<td>{o['p']:.3g} [{o['lo']:.2g}, {o['hi']:.2g}] ({e(o['method'])})</td>")
+                         f"<td>{_fmt(o['p'])} [{_fmt(o['lo'])}, {_fmt(o['hi'])}] ({e(o['method'])})</td>")
         parts.append("</tr>")
     parts.append("</table>")
     for p in procs:
@@ -145,7 +161,7 @@ def _html(data: dict[str, Any], png_b64: str) -> str:
                          "<table><tr><th>fault</th><th>p</th><th>Fussell-Vesely</th><th>Birnbaum</th></tr>")
             for r in tab:
                 b = r["birnbaum"]
-                parts.append(f"<tr><td>{e(r['fault'])}</td><td>{r['probability']:.2g}</td>"
-                             f"<td>{r['fv']:.3g}</td><td>{'-' if b is None else f'{b:.3g}'}</td></tr>")
+                parts.append(f"<tr><td>{e(r['fault'])}</td><td>{_fmt(r['probability'])}</td>"
+                             f"<td>{r['fv']:.4f}</td><td>{'-' if b is None else _fmt(b)}</td></tr>")
             parts.append("</table>")
     return "\n".join(parts)

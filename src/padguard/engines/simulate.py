@@ -21,6 +21,7 @@ from padguard.scenario import (
     ScenarioError,
     Scheduled,
     When,
+    check_time,
     parse_action,
     parse_fault,
 )
@@ -82,12 +83,13 @@ class Simulator(OneCountdown):
         # (the last column repeats), e.g. a verifier counterexample that recycles
         self.tr_u = travel_u if travel_u is not None else rng.random((nsteps, 1))
         self._issues = np.zeros(nsteps, dtype=np.int64)
-        self.schedule = [parse_fault(plan, f) for f in faults or []] + \
-                        [parse_action(plan, a) for a in actions or []]
+        self.schedule = [check_time(plan, f, parse_fault(plan, f)) for f in faults or []] + \
+                        [check_time(plan, a, parse_action(plan, a)) for a in actions or []]
         self.S = semantics.initial_state(plan, 1)
         self.events: list[Event] = []
         self.max_events = max_events
         self._cst = self.S[plan.CST:plan.CST + plan.C, 0].copy()
+        self._applying = np.zeros(plan.C, dtype=bool)  # criteria in their window (narrated on entry)
         self._started = False
 
     # ---- helpers
@@ -228,8 +230,16 @@ class Simulator(OneCountdown):
             else:
                 self._ev("command", f"command: {p.steps[j]}", step=p.steps[j])
         cst = S[p.CST:p.CST + p.C, 0]
-        for c in np.flatnonzero(cst != self._cst):
-            applies = p.c_from[c] <= self.tc <= p.c_until[c]
+        now = (p.c_from <= self.tc) & (self.tc <= p.c_until)
+        for c in np.flatnonzero(now & ~self._applying):  # a criterion starts to apply: say what it sees
+            ex = explain_criterion(p, S, int(c))
+            self._ev("criterion", f"criterion {p.criteria[c]} applies until "
+                     f"{format_count_time(int(p.c_until[c]) / 1000)}: {ex['state']} -- {describe_readings(ex)}",
+                     criterion=p.criteria[c], state=ex["state"])
+        entered = now & ~self._applying
+        self._applying = now
+        for c in np.flatnonzero((cst != self._cst) & ~entered):
+            applies = bool(now[c])
             if applies:
                 ex = explain_criterion(p, S, int(c))
                 self._ev("criterion", f"criterion {p.criteria[c]}: {ex['state']}", criterion=p.criteria[c],

@@ -272,8 +272,16 @@ class PadServer:
 
         try:
             sc = parse_fault(self.twin.plan, str(spec.Value))
-            if sc.when.count is not None or (sc.when.wall or 0) > 0:
-                raise ScenarioError("Inject applies now; give no @time")
+            if sc.when.count is not None:
+                raise ScenarioError("the pad has no count clock: give pad time @+TIME (pad-ctl converts @T-... "
+                                    "through the running count)")
+            if (sc.when.wall or 0) > 0:  # scheduled at a pad time (ms since pad start)
+                if sc.when.wall <= self.twin.t:
+                    raise ScenarioError(f"pad time +{sc.when.wall / 1000:g}s has passed (the pad is at "
+                                        f"+{self.twin.t / 1000:g}s)")
+                self.twin.schedule.append(sc)
+                self._wake.set()
+                return [ua.Variant(f"scheduled at pad +{sc.when.wall / 1000:g}s", ua.VariantType.String)]
             self.twin.inject(sc.target, sc.value)
         except (ScenarioError, KeyError, ValueError) as exc:
             return [ua.Variant(f"error: {exc}", ua.VariantType.String)]

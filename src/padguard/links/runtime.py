@@ -602,7 +602,9 @@ class Runtime:
         st = self.seq.status()
         st.update({"link": self.link_state, "archive": describe(self.opts.archive), "count_id": self.opts.count_id,
                    "last_seq": self.archive.last_seq if self.archive else 0, "pid": os.getpid(),
-                   "clock": self.opts.clock, "speed": self.opts.speed, "restarted": self.restarted,
+                   "clock": self.opts.clock, "restarted": self.restarted,
+                   # on the pad's clock the speed is the pad-sim's (pad-ctl status), not --speed
+                   "speed": self.opts.speed if self.opts.clock == "wall" else "set by the pad (pad-ctl status)",
                    "recovery": self.recovery or None})
         return st
 

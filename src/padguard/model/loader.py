@@ -68,8 +68,62 @@ def parse_as(cls: type[T], located: Located) -> T:
                 continue
             seen.add(key)
             # Pydantic reports field aliases ('from', 'in', 'is'): keep them as written.
-            problems.append(located.problem(loc, _describe_pydantic(err)))
-        raise ModelError(problems) from None
+            problems.append((loc, err.get("type"), located.problem(loc, _describe_pydantic(err))))
+        raise ModelError(_merge_misspellings(cls, problems, located)) from None
+
+
+def _fields_at(cls: type, loc: tuple) -> list[str]:
+    """The field names (as written in YAML) of the model at ``loc`` inside ``cls``, or []."""
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    def models_in(tp: Any) -> list[type]:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return [tp]
+        out: list[type] = []
+        if typing.get_origin(tp) in (list, tuple, dict, typing.Union, types.UnionType, typing.Annotated):
+            for a in typing.get_args(tp):
+                out += models_in(a)
+        return out
+
+    cur: list[type] = [cls]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt: list[type] = []
+        for m in cur:
+            for name, f in m.model_fields.items():
+                if part in (name, f.alias):
+                    nxt += models_in(f.annotation)
+        cur = nxt
+    return sorted({f.alias or n for m in cur for n, f in m.model_fields.items()})
+
+
+def _merge_misspellings(cls: type, found: list[tuple], located: Located) -> list[Problem]:
+    """A misspelled field is one problem ("unknown field 'intial'; did you mean 'initial'?"),
+    not two (that plus "required field is missing" for the real name)."""
+    import difflib
+
+    missing = {loc: p for loc, typ, p in found if typ == "missing"}
+    drop: set[tuple] = set()
+    out: list[Problem] = []
+    for loc, typ, p in found:
+        if typ != "extra_forbidden" or not loc or not isinstance(loc[-1], str):
+            out.append(p)
+            continue
+        parent, name = loc[:-1], loc[-1]
+        absent = [str(m[-1]) for m in missing if m[:-1] == parent]
+        close = difflib.get_close_matches(name, absent, n=1, cutoff=0.6)
+        if close:
+            drop.add(parent + (close[0],))
+            hint = f"; did you mean '{close[0]}'? (a required field)"
+        else:
+            close = difflib.get_close_matches(name, _fields_at(cls, parent), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else " (see `padguard schema`)"
+        out.append(Problem(p.file, p.line, p.field, f"unknown field '{name}'{hint}"))
+    return [p for p in out if not any(p is missing.get(d) for d in drop)]
 
 
 def resolve_site(site: str | Path) -> Path:
@@ -215,14 +269,19 @@ def check_files(paths: list[str | Path]) -> list[Problem]:
                 faults_for[name] = (parse_as(Faults, floc), floc) if floc else (Faults(site=name), Located(str(fp), {}))
             except ModelError:
                 faults_for[name] = (Faults(site=name), Located(str(fp), {}))
+                broken_faults.add(name)
         return faults_for[name]
+
+    broken_faults: set[str] = set()
 
     checked = {str(p) for p in paths}
     for name, (site_obj, sloc) in list(sites.items()):
         f_obj, floc = faults_near(name, sloc)
         m = Model(site_obj, _empty_procedure(site_obj), f_obj, {})
+        # With its faults.yaml broken (reported on its own), a position only a fault reaches
+        # would look unreachable: no knock-on error in site.yaml for that.
         problems.extend(p for p in validate_model(m, {"site": sloc, "faults": floc})
-                        if p.file in checked)
+                        if p.file in checked and not (name in broken_faults and "is unreachable" in p.message))
     for name, (f_obj, floc) in list(faults_for.items()):
         if floc.file not in checked:
             continue
@@ -245,7 +304,8 @@ def check_files(paths: list[str | Path]) -> list[Problem]:
         m = Model(site_obj, proc, f_obj, {})
         problems.extend(p for p in validate_model(m, {"site": sloc, "procedure": ploc, "faults": floc})
                         if p.file == ploc.file)
-    return problems
+    unique: dict[Problem, None] = dict.fromkeys(problems)  # (the mapping check reloads the model)
+    return list(unique)
 
 
 def _empty_procedure(site: Site) -> Procedure:
