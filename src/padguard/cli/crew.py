@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from padguard.cli.common import make_console
 from padguard.crew import timeline as tl
 from padguard.crew.days import Days, compile_days
 from padguard.crew.model import load_scenario
@@ -20,8 +20,8 @@ from padguard.model.errors import ModelError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Crew access and lifeboat coverage when a pad is out.")
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+out = make_console()
+err = make_console(stderr=True)
 
 Scen = Annotated[str, typer.Argument(help="shipped scenario name (iss-2025-2026) or a YAML path")]
 Json = Annotated[bool, typer.Option("--json", help="print everything as JSON")]
@@ -34,7 +34,7 @@ def _load(path: str) -> Days:
     except ModelError as exc:
         err.print(f"[bold red]invalid scenario[/] ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}):")
         for p in exc.problems:
-            err.print(f"  {p}", markup=False)
+            err.print(f"  {p}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -305,7 +305,7 @@ def risk_cmd(
     except ModelError as exc:
         err.print("[bold red]invalid pad model[/]:")
         for p in exc.problems:
-            err.print(f"  {p}", markup=False)
+            err.print(f"  {p}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except (ValueError, OSError, TimeoutError) as exc:
         _bad(str(exc))
