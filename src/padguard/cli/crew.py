@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from padguard.cli.common import make_console
 from padguard.crew import timeline as tl
