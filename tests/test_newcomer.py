@@ -31,6 +31,15 @@ def pg(*args: str, rc: int | None = 0, cwd: Path | None = None, timeout: float =
     return p
 
 
+def cli(*args: str, rc: int | None = 0):
+    """``padguard ARGS`` in this process (fast: no interpreter start-up); stdout and stderr apart."""
+    r = CliRunner().invoke(app, list(args))
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    if rc is not None:
+        assert r.exit_code == rc, (r.exit_code, r.stdout[-2000:], r.stderr[-2000:])
+    return r
+
+
 def test_help_shows_values_not_python_types():
     out = pg("simulate", "--help").stdout + pg("verify", "--help").stdout + pg("risk", "--help").stdout
     for bad in ("<bool>", "<list[str]>", "<int range>", "<str>"):
@@ -65,17 +74,17 @@ def test_nominal_narration_shows_criteria_being_evaluated():
     ("cabin.stoper:pops_out", "did you mean 'cabin.stopper:pops_out'?"),
 ])
 def test_meaningless_fault_times_are_rejected_naming_the_time(spec, message):
-    p = pg("simulate", "site31", "guarded", "-f", spec, rc=2)
-    assert message in p.stderr
+    r = cli("simulate", "site31", "guarded", "-f", spec, rc=2)
+    assert message in r.stderr
 
 
 def test_simulate_check_exit_code_and_replay_verdict(tmp_path):
-    pg("simulate", "site31", "legacy", "-f", "cabin.stopper:not_installed@T-1h", "--check", rc=1)
-    pg("simulate", "site31", "guarded", "-f", "cabin.stopper:not_installed@T-1h", "--check", rc=0)
-    pg("verify", "site31", "legacy", "-k", "1", "--resolution", "30s", "--out", str(tmp_path / "cx.json"), rc=1)
-    same = pg("simulate", "site31", "legacy", "--replay", str(tmp_path / "cx.json"), "--check", rc=1).stdout
+    cli("simulate", "site31", "legacy", "-f", "cabin.stopper:not_installed@T-1h", "--check", rc=1)
+    cli("simulate", "site31", "guarded", "-f", "cabin.stopper:not_installed@T-1h", "--check", rc=0)
+    cli("verify", "site31", "legacy", "-k", "1", "--resolution", "30s", "--out", str(tmp_path / "cx.json"), rc=1)
+    same = cli("simulate", "site31", "legacy", "--replay", str(tmp_path / "cx.json"), "--check", rc=1).stdout
     assert "reproduced: plume (cabin.stopper unlocked) expected" in same and "not reproduced" not in same
-    other = pg("simulate", "site31", "guarded", "--replay", str(tmp_path / "cx.json"), "--check", rc=1).stdout
+    other = cli("simulate", "site31", "guarded", "--replay", str(tmp_path / "cx.json"), "--check", rc=1).stdout
     assert "not reproduced" in other and "saved from legacy, run against guarded" in other
 
 
@@ -86,9 +95,9 @@ def test_simulate_check_exit_code_and_replay_verdict(tmp_path):
     ("risk", "site31", "guarded", "-n", "100000000", "--plot", "/nonexistdir/x.png"),
 ])
 def test_bad_output_paths_fail_before_any_work(args):
-    p = pg(*args, rc=2, timeout=60)  # (risk with 10^8 trials would take an hour if it started)
-    assert "/nonexistdir" in p.stderr and "no such directory" in p.stderr
-    assert "Outcome probabilities" not in p.stdout
+    r = cli(*args, rc=2)  # (risk with 10^8 trials would take an hour if it started)
+    assert "/nonexistdir" in r.stderr and "no such directory" in r.stderr
+    assert "Outcome probabilities" not in r.stdout
 
 
 def test_risk_report_survives_a_plot_that_cannot_be_written(tmp_path):
@@ -96,8 +105,8 @@ def test_risk_report_survives_a_plot_that_cannot_be_written(tmp_path):
     target.mkdir()
     plot = target / "risk.png"
     plot.mkdir()  # a directory where the file should go: caught up front
-    p = pg("risk", "site31", "guarded", "-n", "2000", "--seed", "1", "--plot", str(plot), rc=2)
-    assert "is a directory" in p.stderr
+    r = cli("risk", "site31", "guarded", "-n", "2000", "--seed", "1", "--plot", str(plot), rc=2)
+    assert "is a directory" in r.stderr
 
 
 def test_missing_extras_are_named_with_the_install_line_before_anything_starts(tmp_path, monkeypatch):
@@ -129,10 +138,10 @@ def test_log_rejects_an_unknown_record_kind(tmp_path):
         a.set_meta({"site": "site31"})
         a.append([Rec("sample", 1, "stopper_a", "engaged", 1, batch=1)])
         a.commit()
-    p = pg("log", url, "-k", "samplez", rc=2)
-    assert "unknown record kind 'samplez'; did you mean 'sample'?" in p.stderr
-    assert "--kind event --name command" in pg("log", url, "-k", "command", rc=2).stderr
-    pg("log", url, "--out", str(tmp_path / "nope" / "x.csv"), rc=2)
+    r = cli("log", url, "-k", "samplez", rc=2)
+    assert "unknown record kind 'samplez'; did you mean 'sample'?" in r.stderr
+    assert "--kind event --name command" in cli("log", url, "-k", "command", rc=2).stderr
+    cli("log", url, "--out", str(tmp_path / "nope" / "x.csv"), rc=2)
 
 
 def test_a_finished_count_is_not_restarted(tmp_path):
@@ -219,20 +228,19 @@ def test_html_tables_keep_enough_digits():
 
 
 def test_init_copies_a_shipped_site_as_a_starting_point(tmp_path):
-    p = pg("init", "mypad", "--from", "site31", "--into", str(tmp_path))
-    assert "created" in p.stdout
+    assert "created" in cli("init", "mypad", "--from", "site31", "--into", str(tmp_path)).stdout
     d = tmp_path / "mypad"
     assert {f.name for f in d.glob("*.yaml")} == {"site.yaml", "guarded.yaml", "legacy.yaml", "faults.yaml",
                                                  "opcua-map.yaml"}
-    pg("check", *[str(f) for f in sorted(d.glob("*.yaml"))])
-    out = pg("simulate", str(d), "guarded").stdout
-    assert "LAUNCHED ON TIME" in out
-    assert "already exists" in pg("init", "mypad", "--into", str(tmp_path), rc=2).stderr
-    assert "no shipped site 'site99'" in pg("init", "x", "--from", "site99", "--into", str(tmp_path), rc=2).stderr
+    cli("check", *[str(f) for f in sorted(d.glob("*.yaml"))])
+    assert "LAUNCHED ON TIME" in cli("simulate", str(d), "guarded").stdout
+    assert "already exists" in cli("init", "mypad", "--into", str(tmp_path), rc=2).stderr
+    assert "no shipped site 'site99'" in cli("init", "x", "--from", "site99", "--into", str(tmp_path), rc=2).stderr
 
 
 def test_run_starts_no_count_it_cannot_link(tmp_path):
     db = tmp_path / "count.db"
-    p = pg("run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--archive", f"sqlite:///{db}", rc=2)
+    p = pg("run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--archive", f"sqlite:///{db}",
+           "--wait-link", "0", rc=2)
     assert "cannot reach the pad at opc.tcp://127.0.0.1:1" in p.stderr and "no count was started" in p.stderr
     assert not db.exists()

@@ -226,6 +226,8 @@ def run(
     control_file: Annotated[Path | None, typer.Option(help="write the control URL here once listening")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="events as JSON lines")] = False,
     quiet: Annotated[bool, typer.Option(help="print only holds, commands and the outcome")] = False,
+    wait_link: Annotated[float, typer.Option(help="a fresh count: seconds to wait for the pad to answer "
+                                                  "before giving up (nothing is started without it)")] = 30.0,
 ) -> None:
     """Run the count live: the sequencer against the pad over OPC UA, archived before acting."""
     from padguard.links.runtime import RunOptions, Runtime
@@ -255,7 +257,7 @@ def run(
     if clock == "pad" and lm.mapping.dry_run is None:
         _die("--clock pad needs a mapping with dry_run nodes (a padguard pad-sim)")
     if not _exists(archive, count):
-        _probe_link(link, lm, clock)
+        _probe_link(link, lm, clock, wait_link)
     keep = {"hold", "resume", "recycle", "command", "ignition", "scrub", "abort", "safety", "refused", "operator"}
 
     def on_event(rec) -> None:
@@ -398,7 +400,7 @@ def demo_live(speed: float, archive: str | None, quiet: bool = False) -> None:
         raise typer.Exit(1)
 
 
-def _probe_link(link: str, lm, clock: str) -> None:
+def _probe_link(link: str, lm, clock: str, wait_s: float = 30.0) -> None:
     """Before a fresh count is archived: the pad must answer (nothing starts a count it cannot
     link; a restarted count instead holds until the link is back), and on the pad's clock the
     pad's clock must not have run on without it (an earlier count, or a pad-sim without
@@ -415,11 +417,23 @@ def _probe_link(link: str, lm, clock: str) -> None:
         async with Client(link, timeout=5):
             return None
 
-    try:
-        t = asyncio.run(probe())
-    except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
-        _die(f"cannot reach the pad at {link} ({type(exc).__name__}: {exc or 'no answer'}); no count was "
-             "started. Is the pad (or padguard pad-sim) serving there?")
+    import time
+
+    deadline = time.monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            t = asyncio.run(probe())
+            break
+        except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
+            if time.monotonic() > deadline:
+                _die(f"cannot reach the pad at {link} ({type(exc).__name__}: {exc or 'no answer'}); no count "
+                     "was started. Is the pad (or padguard pad-sim) serving there?")
+            if not said:  # (a pad-sim started a moment ago may still be building its address space)
+                _base().err.print(f"waiting up to {wait_s:g} s for the pad at {link} ...", markup=False,
+                                  highlight=False)
+                said = True
+            time.sleep(1.0)
     if t is not None and t > RunOptions.max_pad_jump_ms:
         _die(f"the pad-sim at {link} is at pad time +{t / 1000:.0f}s: its clock has run without this count "
              "(an earlier count, or no --lockstep). Restart it (padguard pad-sim ... --lockstep) for a fresh count.")
