@@ -88,14 +88,33 @@ class Archive:
     def commit(self) -> None:
         """Write everything staged, durably. Raises on failure (the caller must then hold)."""
         if self._pending:
-            rows, self._pending = self._pending, []
+            rows = self.take()
             try:
-                self._insert(rows)
-                self._commit()
-            except Exception as exc:
+                self.write(rows)
+            except ArchiveError:
                 self.last_seq = rows[0][1] - 1
-                raise ArchiveError(f"archive write failed ({describe(self.url)}): {type(exc).__name__}: "
-                                   f"{str(exc).strip()}") from exc
+                raise
+
+    def take(self) -> list[tuple]:
+        """The staged rows, handed over for :meth:`write` (which may run in another thread)."""
+        rows, self._pending = self._pending, []
+        return rows
+
+    def write(self, rows: list[tuple]) -> int:
+        """Insert and commit ``rows`` durably; the last sequence number now durable.
+
+        The runtime calls this from its single writer thread while its event loop goes on
+        appending; only that thread touches the connection once the count runs.
+        """
+        if not rows:
+            return 0
+        try:
+            self._insert(rows)
+            self._commit()
+        except Exception as exc:
+            raise ArchiveError(f"archive write failed ({describe(self.url)}): {type(exc).__name__}: "
+                               f"{str(exc).strip()}") from exc
+        return int(rows[-1][1])
 
     def read(self, after: int = 0, kinds: Sequence[str] | None = None, limit: int | None = None) -> Iterator[Rec]:
         """Committed records with ``seq > after`` in order, optionally of some kinds only."""
