@@ -394,11 +394,7 @@ class Runtime:
         self._start_clock()
         if self._clock_note:
             self.inbox.put_nowait(("safety", "clock", self._clock_note))
-        self.archive.append([Rec("session", self.seq.t, "session", "runtime started",
-                                 data={"pid": os.getpid(), "control": self.control_url, "link": self.opts.link,
-                                       "clock": self.opts.clock, "speed": self.opts.speed,
-                                       "restart": self.restarted, "mono0": self._mono0, "unix0": self._unix0,
-                                       "t0": self._t0, "boot": boot_id()}, batch=self.batch, tc=self.seq.tc)])
+        self.archive.append([self._session_rec()])
         self.archive.commit()
         self._durable = self.archive.last_seq
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="padguard-archive")
@@ -408,7 +404,8 @@ class Runtime:
         await self._release()
         self.ready.set()
         try:
-            while not self.seq.final and self._stop_reason is None:
+            # (a final count keeps deciding while what it decided last is still waiting for the archive)
+            while (not self.seq.final or self._waiting or self._inflight is not None) and self._stop_reason is None:
                 try:
                     item = await asyncio.wait_for(self.inbox.get(), self._timeout())
                     items = [item]
@@ -443,6 +440,15 @@ class Runtime:
                     self.archive.commit()
             await self._shutdown(link, server)
         return self.exit_code
+
+    def _session_rec(self) -> Rec:
+        """The session record: who runs the count, and the clock origins a restart measures from."""
+        assert self.seq is not None
+        return Rec("session", self.seq.t, "session", "runtime started",
+                   data={"pid": os.getpid(), "control": self.control_url, "link": self.opts.link,
+                         "clock": self.opts.clock, "speed": self.opts.speed, "restart": self.restarted,
+                         "mono0": self._mono0, "unix0": self._unix0, "t0": self._t0, "boot": boot_id()},
+                   batch=self.batch, tc=self.seq.tc)
 
     # ------------------------------------------------------------------ the archive writer
     def _collect(self) -> None:
