@@ -74,7 +74,7 @@ def test_replay_reproduces_the_archive_and_catches_tampering(tmp_path):
     db.commit()
     db.close()
     res = runner.invoke(app, ["replay", url, "--quiet"])
-    assert res.exit_code == 1 and "REPLAY DIFFERS" in res.output
+    assert res.exit_code == 1 and "ARCHIVE TAMPERED" in res.output  # the hash chain catches it first
 
 
 def test_replayed_data_never_drives_a_live_count(tmp_path):

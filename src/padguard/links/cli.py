@@ -201,6 +201,7 @@ def run(
         parse_url(archive)
     except ArchiveError as exc:
         _die(str(exc))
+    _no_password(archive)
     plan = base.load_plan(site, procedure, faults_file)
     lm = _linkmap(plan, map_path, site, for_pad=False)
     if clock == "pad" and lm.mapping.dry_run is None:
@@ -279,9 +280,20 @@ def op(
 
 
 # --------------------------------------------------------------------------- log
+def _no_password(archive: str) -> None:
+    """A database password on the command line is visible to every user (ps): refuse it."""
+    from padguard.store.archive import password_in
+
+    if password_in(archive):
+        _die("the archive URL carries a password, which every user of this machine can read in the process "
+             "list: leave it out (postgresql://USER@HOST/DB) and put it in PGPASSWORD, ~/.pgpass or the "
+             "file named by PGPASSFILE (libpq reads them)")
+
+
 def _open_ro(archive: str, count: str):
     from padguard.store.archive import ArchiveError, open_archive
 
+    _no_password(archive)
     try:
         a = open_archive(archive, count)
         if a.meta() is None:
@@ -304,12 +316,19 @@ def log_cmd(
     out: Annotated[Path | None, typer.Option(help="write to this file instead of stdout")] = None,
     all_kinds: Annotated[bool, typer.Option("--all", help="include samples, ticks and snapshots in the table")] = False,
     counts: Annotated[bool, typer.Option("--counts", help="list the counts in the archive")] = False,
+    check: Annotated[bool, typer.Option("--verify", help="check the hash chain and sequence numbers; exit 1 if broken")] = False,
+    expect_head: Annotated[str | None, typer.Option(help="with --verify: the head hash kept elsewhere (catches a cut-off tail)")] = None,
 ) -> None:
-    """List, filter and export an archived count (table, JSON lines, CSV)."""
+    """List, filter and export an archived count (table, JSON lines, CSV); --verify checks its chain."""
     from padguard.store.archive import COLUMNS
 
     if fmt not in ("table", "jsonl", "csv"):
         _die("--format must be table, jsonl or csv")
+    if check:
+        a = _open_ro(archive, count)
+        _verify_or_die(a, archive, count, expect_head)
+        a.close()
+        return
     a = _open_ro(archive, count) if not counts else None
     if counts:
         from padguard.store.archive import ArchiveError, open_archive
@@ -340,7 +359,7 @@ def log_cmd(
                 fh.write(json.dumps(r.to_dict()) + "\n")
         elif fmt == "csv":
             w = csv.writer(fh)
-            w.writerow([c for c in COLUMNS if c != "count_id"] + ["count"])
+            w.writerow([c for c in COLUMNS if c not in ("count_id", "hash")] + ["count"])
             for r in rows:
                 w.writerow([r.seq, r.batch, r.t, r.tc, f"{r.wall:.6f}", r.kind, r.name, r.value,
                             "" if r.code is None else r.code, "" if r.data is None else json.dumps(r.data),
@@ -364,6 +383,25 @@ def log_cmd(
             fh.close()
     if out:
         _base().err.print(f"wrote {len(rows)} records to {out}")
+
+
+def _verify_or_die(a, archive: str, count: str, expect_head: str | None = None, quiet: bool = False) -> None:
+    """Check the archive's hash chain; print where it breaks and exit 1 if it does."""
+    from padguard.store.archive import verify
+
+    base = _base()
+    res = verify(a)
+    if expect_head is not None and res["head"] != expect_head:
+        res["problems"].append(f"the head is {res['head'][:16]}..., expected {expect_head[:16]}... "
+                               "(records cut off the end, or the chain was recomputed)")
+    if res["problems"]:
+        for p in res["problems"]:
+            base.err.print(f"  {p}", markup=False, highlight=False)
+        _die(f"ARCHIVE TAMPERED OR DAMAGED: {describe(archive)} / {count}: {len(res['problems'])} problem(s) "
+             f"in {res['records']} records", 1)
+    if not quiet:
+        base.console.print(f"hash chain intact: {res['records']} records, seq 1..{res['records']}, head {res['head']}",
+                           highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------- replay
@@ -395,6 +433,7 @@ def replay_cmd(
     from padguard.sequencer.live import INPUTS, Sequencer
 
     a = _open_ro(archive, count)
+    _verify_or_die(a, archive, count, quiet=quiet or as_json)
     meta = a.meta() or {}
     try:
         plan = plan_from_meta(meta)

@@ -531,7 +531,10 @@ class Runtime:
         else:
             text, code = f"<{status}>", -2
             data["status"] = status
-        if src is None:
+        if code == -2:  # a bad value holds whatever its age: no freshness to judge
+            if src is not None:
+                data["src"] = src
+        elif src is None:
             data["stale"] = "no source or server timestamp"
         else:
             data["src"] = src
