@@ -318,3 +318,38 @@ def test_a_pad_clock_of_the_wrong_type_or_bad_status_holds(tmp_path):
         with open_archive(db, str(item[3])) as a:
             assert any(r.kind == "safety" and r.name == "clock" and "pad clock node sent" in r.value for r in a.read())
         rt.archive.close()
+
+
+def test_a_server_queue_overflow_holds_naming_it(tmp_path):
+    """A burst faster than the subscription drains: the server drops values and says so (Overflow
+    bit); the runtime holds naming the overflow instead of carrying on with lost readings."""
+    site = short_site(tmp_path, "10m")
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+
+    async def scenario():
+        from asyncua import ua
+
+        p = pad()
+        url = await p.start()
+        rt = runtime(site, url, db)
+        task = asyncio.create_task(rt.run())
+        await asyncio.wait_for(rt.ready.wait(), 30)
+        await until(lambda: rt.link_state == "up" and rt.seq.mode == Mode.COUNTING, 20, "counting")
+        s = p.twin.plan.sensor_index("stopper_b")
+        for i in range(400):  # (no await that yields to the publisher in between)
+            now = dt.datetime.now(dt.UTC)
+            await p.server.write_attribute_value(p._vars[s], ua.DataValue(
+                ua.Variant("engaged" if i % 2 else "disengaged"), SourceTimestamp=now, ServerTimestamp=now))
+        t0 = time.monotonic()
+        await until(lambda: any(r.kind == "event" and "overflow" in r.value for r in rt.recent), 10, "overflow hold")
+        took = time.monotonic() - t0
+        mode = rt.seq.mode
+        rt.stop()
+        await asyncio.wait_for(task, 30)
+        await p.stop()
+        return mode, took
+
+    mode, took = asyncio.run(scenario())
+    assert mode == Mode.HOLDING and took < 5
+    with open_archive(db) as a:
+        assert any(r.kind == "safety" and r.name == "overflow" and "stopper_b" in r.value for r in a.read())

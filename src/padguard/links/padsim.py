@@ -38,6 +38,33 @@ def quiet_asyncua() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def conform_overflow() -> None:
+    """Make asyncua's server say when its queue drops a value, as OPC UA Part 4 requires.
+
+    asyncua discards the oldest queued value of a monitored item silently; the standard sets the
+    Overflow bit (InfoType DataValue) on the values that follow a loss, so a client can tell. The
+    pad-sim patches that in, once per process, so ``padguard run`` is tested against a pad that
+    reports loss the way a conforming server does.
+    """
+    from asyncua import ua
+    from asyncua.server.internal_subscription import InternalSubscription
+
+    if getattr(InternalSubscription, "_padguard_overflow", False):
+        return
+    inner = InternalSubscription._enqueue_event
+
+    async def enqueue(self, mid, eventdata, size, queue):
+        if size != 0 and len(queue.get(mid, ())) >= size and isinstance(eventdata, ua.MonitoredItemNotification):
+            dv = eventdata.Value
+            code = dv.StatusCode.value if dv.StatusCode is not None else 0
+            eventdata.Value = ua.DataValue(dv.Value, StatusCode=ua.StatusCode(code | 0x480),
+                                           SourceTimestamp=dv.SourceTimestamp, ServerTimestamp=dv.ServerTimestamp)
+        await inner(self, mid, eventdata, size, queue)
+
+    InternalSubscription._enqueue_event = enqueue
+    InternalSubscription._padguard_overflow = True
+
+
 def _variant(raw: Any):
     from asyncua import ua
 
@@ -77,6 +104,7 @@ class PadServer:
         from asyncua import Server, ua
 
         quiet_asyncua()
+        conform_overflow()
         m = self.lm.mapping
         srv = Server()
         await srv.init()
