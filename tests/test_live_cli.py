@@ -81,7 +81,7 @@ def test_replayed_data_never_drives_a_live_count(tmp_path):
     url = archive_of_virtual_run(tmp_path / "r.db", faults=(), mode="replay")
     plan = pg.compile_model(pg.load("site31", "guarded"))
     lm = load_linkmap(plan, default_map_path("site31"))
-    rt = Runtime(plan, lm, RunOptions(link="opc.tcp://127.0.0.1:1", archive=url))
+    rt = Runtime(plan, lm, RunOptions(insecure=True, link="opc.tcp://127.0.0.1:1", archive=url))
     with pytest.raises(ArchiveError, match="replayed data can never drive a live count"):
         rt._open()
     rt.archive.close()
@@ -93,7 +93,7 @@ def test_a_changed_model_cannot_restart_a_count(tmp_path):
     url = archive_of_virtual_run(tmp_path / "c.db", faults=())
     plan = pg.compile_model(pg.load("site31", "legacy"))
     lm = load_linkmap(plan, default_map_path("site31"))
-    rt = Runtime(plan, lm, RunOptions(link="opc.tcp://127.0.0.1:1", archive=url))
+    rt = Runtime(plan, lm, RunOptions(insecure=True, link="opc.tcp://127.0.0.1:1", archive=url))
     with pytest.raises(ArchiveError, match="different model"):
         rt._open()
 
@@ -151,7 +151,7 @@ def test_pad_ctl_drives_a_running_pad_sim():
 def test_runtime_notices_clock_jumps(tmp_path):
     plan = pg.compile_model(pg.load("site31", "guarded"))
     lm = load_linkmap(plan, default_map_path("site31"))
-    rt = Runtime(plan, lm, RunOptions(link="opc.tcp://127.0.0.1:1", archive=str(tmp_path / "c.db"), clock="wall"))
+    rt = Runtime(plan, lm, RunOptions(insecure=True, link="opc.tcp://127.0.0.1:1", archive=str(tmp_path / "c.db"), clock="wall"))
     rt._open()
     rt._start_clock()
     rt._check_clock()

@@ -62,7 +62,7 @@ def pad(speed: float = 1.0, lockstep: bool = False, endpoint: str = "opc.tcp://1
 def runtime(site: Path, url: str, db: str, clock: str = "wall", map_path: Path | None = None, **kw) -> Runtime:
     plan = pg.compile_model(pg.load(site, "short"))
     lm = load_linkmap(plan, map_path or site / "opcua-map.yaml")
-    return Runtime(plan, lm, RunOptions(link=url, archive=db, clock=clock, control_port=0, **kw))
+    return Runtime(plan, lm, RunOptions(insecure=True, link=url, archive=db, clock=clock, control_port=0, **kw))
 
 
 async def until(pred, timeout: float, what: str) -> None:
@@ -179,7 +179,7 @@ def test_a_failing_pad_command_is_retried_a_bounded_number_of_times(tmp_path):
         p = pad(speed=5000, lockstep=True)
         url = await p.start()
         plan = pg.compile_model(pg.load("site31", "guarded"))
-        rt = Runtime(plan, load_linkmap(plan, bad_map), RunOptions(link=url, archive=db, clock="pad", control_port=0))
+        rt = Runtime(plan, load_linkmap(plan, bad_map), RunOptions(insecure=True, link=url, archive=db, clock="pad", control_port=0))
         task = asyncio.create_task(rt.run())
         await until(lambda: rt.archive is not None and any("given up" in r.value for r in rt.recent), 30, "give-up")
         await asyncio.sleep(1.5)
@@ -309,7 +309,7 @@ def test_a_pad_clock_of_the_wrong_type_or_bad_status_holds(tmp_path):
     plan = pg.compile_model(pg.load("site31", "guarded"))
     lm = load_linkmap(plan, default_map_path("site31"))
     for item in (("dc", -1, "1200", True, "", time.time()), ("dc", -1, 1200, False, "BadSensorFailure", time.time())):
-        rt = Runtime(plan, lm, RunOptions(link="opc.tcp://127.0.0.1:1", archive=db, clock="pad", count_id=str(item[3])))
+        rt = Runtime(plan, lm, RunOptions(insecure=True, link="opc.tcp://127.0.0.1:1", archive=db, clock="pad", count_id=str(item[3])))
         rt._open()
         rt._start_clock()
         rt._handle([item])

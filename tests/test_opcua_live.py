@@ -44,7 +44,7 @@ def make_runtime(url: str, archive: str, clock: str, map_path: Path | None = Non
                  speed: float = 1.0) -> Runtime:
     plan = pg.compile_model(pg.load("site31", "guarded"))
     lm = load_linkmap(plan, map_path or default_map_path("site31"))
-    return Runtime(plan, lm, RunOptions(link=url, archive=archive, count_id=count, clock=clock, speed=speed,
+    return Runtime(plan, lm, RunOptions(insecure=True, link=url, archive=archive, count_id=count, clock=clock, speed=speed,
                                         control_port=0))
 
 

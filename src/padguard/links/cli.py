@@ -65,6 +65,39 @@ def _print_rec(rec, as_json: bool = False) -> None:
     base.console.print(rec.value, style=style, markup=False, highlight=False)
 
 
+def _security(directory: Path | None, role: str, policy: str, mode: str):
+    """A LinkSecurity from a `padguard certs` directory, or None; a clear error if it cannot work."""
+    if directory is None:
+        return None
+    from padguard.links.security import LinkSecurity, SecurityError
+
+    try:
+        return LinkSecurity(directory, role, policy, mode)
+    except SecurityError as exc:
+        _die(str(exc))
+
+
+SecurityDir = Annotated[Path | None, typer.Option("--security", help="a `padguard certs` directory: certificates, trust list, users")]
+Policy = Annotated[str, typer.Option(help="Basic256Sha256 | Aes128_Sha256_RsaOaep | Aes256_Sha256_RsaPss")]
+SecMode = Annotated[str, typer.Option("--mode", help="Sign | SignAndEncrypt")]
+
+
+# --------------------------------------------------------------------------- certs
+def certs(
+    directory: Annotated[Path, typer.Argument(help="where to write the keys, certificates, trust list and users")],
+    host: Annotated[str | None, typer.Option(help="host name in the certificates (default: this machine)")] = None,
+    days: Annotated[int, typer.Option(help="validity in days")] = 365,
+) -> None:
+    """Create OPC UA certificates for a secured pad link: pad, sequencer, operator, trust list, passwords."""
+    from padguard.links.security import make_certs
+
+    if (directory / "users.json").exists():
+        _die(f"{directory} already holds padguard certificates (users.json); remove it or pick another directory")
+    written = asyncio.run(make_certs(directory, host, days))
+    _base().console.print(f"wrote {len(written)} files to {directory} (keys and passwords 0600): "
+                          "pad-sim --security DIR, run --security DIR, pad-ctl --security DIR", highlight=False)
+
+
 # --------------------------------------------------------------------------- pad-sim
 def pad_sim(
     site: Annotated[str, typer.Argument(help="shipped site name (site31) or path to site.yaml/folder")],
@@ -77,8 +110,13 @@ def pad_sim(
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: opcua-map.yaml beside the site)")] = None,
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
     endpoint_file: Annotated[Path | None, typer.Option(help="write the served URL here once listening")] = None,
+    security: SecurityDir = None,
 ) -> None:
-    """Serve the digital twin as an OPC UA pad: sensors as variables, commands as methods."""
+    """Serve the digital twin as an OPC UA pad: sensors as variables, commands as methods.
+
+    With --security DIR only secured endpoints are served, clients must be in the trust list and
+    log in, and only the sequencer may move equipment or ignite. Without it, anyone who reaches
+    the port can (a test pad on loopback only)."""
     from padguard.engines.simulate import ScenarioError
     from padguard.links.mapping import site_model
     from padguard.links.padsim import PadServer
@@ -99,7 +137,8 @@ def pad_sim(
             twin.schedule_fault(f)
     except (ScenarioError, KeyError) as exc:
         _die(f"bad fault: {exc}")
-    server = PadServer(twin, lm, endpoint, speed=speed, lockstep=lockstep)
+    sec = _security(security, "pad", "Basic256Sha256", "SignAndEncrypt")
+    server = PadServer(twin, lm, endpoint, speed=speed, lockstep=lockstep, security=sec)
     console = _base().console
 
     async def main() -> None:
@@ -110,7 +149,9 @@ def pad_sim(
         if endpoint_file:
             endpoint_file.write_text(url + "\n")
         console.print(f"[bold]pad-sim[/] {plan.model.site.name}: serving at {url} "
-                      f"(speed {speed:g}x{', lockstep' if lockstep else ''}); Ctrl-C stops")
+                      f"(speed {speed:g}x{', lockstep' if lockstep else ''}; "
+                      f"{'secured: Basic256Sha256/Aes128/Aes256, Sign and SignAndEncrypt' if sec else 'NO SECURITY'}); "
+                      "Ctrl-C stops")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -136,6 +177,9 @@ def pad_ctl(
     site: Annotated[str, typer.Option(help="the site the pad serves (for its mapping)")] = "site31",
     endpoint: Annotated[str, typer.Option(help="the pad-sim's URL")] = "opc.tcp://127.0.0.1:4840",
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: beside the site)")] = None,
+    security: SecurityDir = None,
+    policy: Policy = "Basic256Sha256",
+    mode: SecMode = "SignAndEncrypt",
 ) -> None:
     """Drive a running pad-sim: inject or clear a fault now, change its speed, read its status."""
     from padguard.links.mapping import site_plan
@@ -157,7 +201,7 @@ def pad_ctl(
     except ModelError as exc:
         _base().fail_model(exc)
     try:
-        res = asyncio.run(call_sim(endpoint, lm, what, arg))
+        res = asyncio.run(call_sim(endpoint, lm, what, arg, security=_security(security, "operator", policy, mode)))
     except (OSError, TimeoutError, ValueError) as exc:
         _die(f"cannot reach the pad-sim at {endpoint}: {exc}")
     except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
@@ -182,8 +226,15 @@ def run(
     control_file: Annotated[Path | None, typer.Option(help="write the control URL here once listening")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="events as JSON lines")] = False,
     quiet: Annotated[bool, typer.Option(help="print only holds, commands and the outcome")] = False,
+    security: SecurityDir = None,
+    policy: Policy = "Basic256Sha256",
+    mode: SecMode = "SignAndEncrypt",
+    insecure: Annotated[bool, typer.Option("--insecure", help="allow an unsecured link (a test pad on loopback)")] = False,
 ) -> None:
-    """Run the count live: the sequencer against the pad over OPC UA, archived before acting."""
+    """Run the count live: the sequencer against the pad over OPC UA, archived before acting.
+
+    The link must be secured (--security DIR from `padguard certs`) unless --insecure is given,
+    and then every line the runtime prints says INSECURE."""
     from padguard.links.runtime import RunOptions, Runtime
     from padguard.store.archive import ArchiveError, parse_url
 
@@ -202,6 +253,12 @@ def run(
     except ArchiveError as exc:
         _die(str(exc))
     _no_password(archive)
+    if security is None and not insecure:
+        _die("refusing an unsecured OPC UA link: give --security DIR (create it with `padguard certs DIR`), "
+             "or --insecure for a test pad on loopback")
+    if security is not None and insecure:
+        _die("--security and --insecure contradict each other")
+    sec = _security(security, "sequencer", policy, mode)
     plan = base.load_plan(site, procedure, faults_file)
     lm = _linkmap(plan, map_path, site, for_pad=False)
     if clock == "pad" and lm.mapping.dry_run is None:
@@ -211,13 +268,15 @@ def run(
     def on_event(rec) -> None:
         if quiet and rec.name not in keep:
             return
+        if insecure and not as_json:
+            base.err.print("[INSECURE LINK] ", style="bold red", end="", markup=False, highlight=False)
         _print_rec(rec, as_json)
 
     def note(text: str) -> None:
         base.err.print(text, style="bold yellow", markup=False, highlight=False)
 
     opts = RunOptions(link=link, archive=archive, count_id=count, speed=speed, clock=clock,
-                      control_host=host, control_port=int(port))
+                      control_host=host, control_port=int(port), security=sec, insecure=insecure)
     rt = Runtime(plan, lm, opts, on_event=on_event, on_note=note)
 
     async def main() -> int:
@@ -232,7 +291,9 @@ def run(
                 control_file.write_text(f"{rt.control_url}\n")
             if not as_json:
                 base.err.print(f"count '{count}' {'RESTARTED (holding)' if rt.restarted else 'started'}; "
-                               f"archive {describe(archive)}; control {rt.control_url}", highlight=False, markup=False)
+                               f"archive {describe(archive)}; control {rt.control_url}; link "
+                               f"{sec.describe() if sec else 'INSECURE (--insecure): no OPC UA security'}",
+                               highlight=False, markup=False)
         else:
             ready.cancel()
         return await task
@@ -505,6 +566,7 @@ def register(app: typer.Typer) -> None:
     """Add the live commands to the main app."""
     import padguard.links.mapping  # noqa: F401 - registers the mapping file kind with `padguard check`
 
+    app.command("certs")(certs)
     app.command("pad-sim")(pad_sim)
     app.command("pad-ctl")(pad_ctl)
     app.command("run")(run)

@@ -69,6 +69,8 @@ class RunOptions:
     link_wait_s: float = 10.0  # a new count waits this long for the pad before it refuses to start
     max_sample_age_s: float = 10.0  # a sample stamped older than this (by its own timestamp) is not fresh
     command_retries: int = 3  # a failed pad command is tried again this often (backoff 0.5 s, doubling)
+    security: Any = None  # a LinkSecurity (padguard.links.security): certificates, policy, user
+    insecure: bool = False  # explicitly allow an unsecured link (said on every status)
 
 
 class LinkWaitError(ConnectionError):
@@ -111,6 +113,9 @@ class Runtime:
             raise ValueError("--clock pad needs a mapping with dry_run nodes (a padguard pad-sim)")
         if opts.speed <= 0:
             raise ValueError("speed must be > 0")
+        if opts.security is None and not opts.insecure:
+            raise ValueError("an unsecured OPC UA link: give security settings (padguard certs) or, for a "
+                             "test pad on loopback only, insecure=True (--insecure)")
         self.plan, self.lm, self.opts = plan, lm, opts
         self.on_event = on_event or (lambda rec: None)
         self.note = on_note or (lambda text: None)
@@ -824,6 +829,8 @@ class Runtime:
             self.inbox.put_nowait(("link_down", f"{type(exc).__name__}: {exc}"))
 
         cl.connection_lost_callback = on_lost
+        if self.opts.security is not None:
+            await asyncio.wait_for(self.opts.security.apply_client(cl), m.link.request_timeout_s * 2)
         await asyncio.wait_for(cl.connect(), m.link.request_timeout_s * 2)
         self._client = cl
         self._idx = await cl.get_namespace_index(m.namespace)
@@ -919,7 +926,9 @@ class Runtime:
         st.update({"link": self.link_state, "archive": describe(self.opts.archive), "count_id": self.opts.count_id,
                    "last_seq": self.archive.last_seq if self.archive else 0, "pid": os.getpid(),
                    "clock": self.opts.clock, "speed": self.opts.speed, "restarted": self.restarted,
-                   "recovery": self.recovery or None})
+                   "recovery": self.recovery or None,
+                   "link_security": (self.opts.security.describe() if self.opts.security is not None
+                                     else "INSECURE: no OPC UA security (--insecure)")})
         return st
 
     async def operator(self, command: str, arg: str | None = None, source: str = "api") -> dict[str, Any]:
