@@ -85,7 +85,7 @@ def test_replayed_data_never_drives_a_live_count(tmp_path):
     with pytest.raises(ArchiveError, match="replayed data can never drive a live count"):
         rt._open()
     rt.archive.close()
-    res = runner.invoke(app, ["run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--archive", url])
+    res = runner.invoke(app, ["run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--archive", url, "--insecure"])
     assert res.exit_code == 2 and "replayed data can never drive" in res.output.replace("\n", "")
 
 
@@ -107,7 +107,7 @@ def test_a_changed_model_cannot_restart_a_count(tmp_path):
     (["--link", "opc.tcp://127.0.0.1:1", "--control", "nowhere"], "--control must be HOST:PORT"),
 ])
 def test_run_rejects_bad_input_cleanly(args, msg):
-    res = runner.invoke(app, ["run", "site31", "guarded", *args])
+    res = runner.invoke(app, ["run", "site31", "guarded", *args, "--insecure"])
     assert res.exit_code == 2 and msg in res.output.replace("\n", "") and "Traceback" not in res.output
 
 
