@@ -454,16 +454,19 @@ class Sequencer(OneCountdown):
 
 
 def split_repeats(batch: Sequence[Rec]) -> list[Sequence[Rec]]:
-    """Cut a batch where a sensor repeats, so every sample is evaluated in order (a transient
-    violation followed, in the same drain, by a good value still holds the count)."""
-    seen: set[str] = set()
+    """Cut a batch where a sensor's value changes within it, so every value is evaluated in order
+    (a transient violation followed, in the same drain, by a good value still holds the count)."""
+    seen: dict[str, int | None] = {}
     cuts = [0]
     for i, r in enumerate(batch):
         if r.kind == "sample":
-            if r.name in seen:
+            if r.data is not None and r.data.get("stale"):
+                continue  # (not evaluated at all)
+            # a repeat of the same value adds nothing to evaluate (the later one refreshes the time)
+            if r.name in seen and seen[r.name] != r.code:
                 cuts.append(i)
-                seen = set()
-            seen.add(r.name)
+                seen = {}
+            seen[r.name] = r.code
     if len(cuts) == 1:
         return [batch]
     cuts.append(len(batch))
