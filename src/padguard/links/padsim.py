@@ -266,7 +266,8 @@ class PadServer:
             await self._write(self._clock, self._clock_variant())
 
     def status(self) -> dict[str, Any]:
-        return {**self.twin.status(), "speed": self.speed, "lockstep": self.lockstep, "acked_ms": self.acked}
+        return {**self.twin.status(), "speed": self.speed, "lockstep": self.lockstep, "acked_ms": self.acked,
+                "published": self.published}
 
     # ---- method handlers (coroutines: they run on the event loop, never in a thread)
     def _mover(self, equipment: str):
