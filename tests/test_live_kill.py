@@ -72,7 +72,7 @@ class PadThread:
 def start_runtime(url: str, db: str, control_file: Path) -> subprocess.Popen:
     control_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "padguard.cli", "run", "site31", "guarded", "--link", url, "--archive", db,
-           "--clock", "pad", "--control", "127.0.0.1:0", "--control-file", str(control_file), "--json"]
+           "--clock", "pad", "--control", "127.0.0.1:0", "--control-file", str(control_file), "--json", "--insecure"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

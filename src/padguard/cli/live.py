@@ -68,6 +68,39 @@ def _print_rec(rec, as_json: bool = False) -> None:
     base.console.print(rec.value, style=style, markup=False, highlight=False)
 
 
+def _security(directory: Path | None, role: str, policy: str, mode: str):
+    """A LinkSecurity from a `padguard certs` directory, or None; a clear error if it cannot work."""
+    if directory is None:
+        return None
+    from padguard.links.security import LinkSecurity, SecurityError
+
+    try:
+        return LinkSecurity(directory, role, policy, mode)
+    except SecurityError as exc:
+        _die(str(exc))
+
+
+SecurityDir = Annotated[Path | None, typer.Option("--security", help="a `padguard certs` directory: certificates, trust list, users")]
+Policy = Annotated[str, typer.Option(help="Basic256Sha256 | Aes128_Sha256_RsaOaep | Aes256_Sha256_RsaPss")]
+SecMode = Annotated[str, typer.Option("--mode", help="Sign | SignAndEncrypt")]
+
+
+# --------------------------------------------------------------------------- certs
+def certs(
+    directory: Annotated[Path, typer.Argument(help="where to write the keys, certificates, trust list and users")],
+    host: Annotated[str | None, typer.Option(help="host name in the certificates (default: this machine)")] = None,
+    days: Annotated[int, typer.Option(help="validity in days")] = 365,
+) -> None:
+    """Create OPC UA certificates for a secured pad link: pad, sequencer, operator, trust list, passwords."""
+    from padguard.links.security import make_certs
+
+    if (directory / "users.json").exists():
+        _die(f"{directory} already holds padguard certificates (users.json); remove it or pick another directory")
+    written = asyncio.run(make_certs(directory, host, days))
+    _base().console.print(f"wrote {len(written)} files to {directory} (keys and passwords 0600): "
+                          "pad-sim --security DIR, run --security DIR, pad-ctl --security DIR", highlight=False)
+
+
 # --------------------------------------------------------------------------- pad-sim
 def pad_sim(
     site: Annotated[str, typer.Argument(help="shipped site name (site31) or path to site.yaml/folder")],
@@ -80,8 +113,13 @@ def pad_sim(
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: opcua-map.yaml beside the site)")] = None,
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
     endpoint_file: Annotated[Path | None, typer.Option(help="write the served URL here once listening")] = None,
+    security: SecurityDir = None,
 ) -> None:
-    """Serve the digital twin as an OPC UA pad: sensors as variables, commands as methods."""
+    """Serve the digital twin as an OPC UA pad: sensors as variables, commands as methods.
+
+    With --security DIR only secured endpoints are served, clients must be in the trust list and
+    log in, and only the sequencer may move equipment or ignite. Without it, anyone who reaches
+    the port can (a test pad on loopback only)."""
     _base().require("live", "asyncua", what="pad-sim")
     _base().check_output(endpoint_file, "--endpoint-file")
     from padguard.links.mapping import site_model
@@ -104,7 +142,8 @@ def pad_sim(
             twin.schedule_fault(f)
     except (ScenarioError, KeyError) as exc:
         _die(f"bad fault: {exc}")
-    server = PadServer(twin, lm, endpoint, speed=speed, lockstep=lockstep)
+    sec = _security(security, "pad", "Basic256Sha256", "SignAndEncrypt")
+    server = PadServer(twin, lm, endpoint, speed=speed, lockstep=lockstep, security=sec)
     console = _base().console
 
     async def main() -> None:
@@ -115,7 +154,9 @@ def pad_sim(
         if endpoint_file:
             endpoint_file.write_text(url + "\n")
         console.print(f"[bold]pad-sim[/] {plan.model.site.name}: serving at {url} "
-                      f"(speed {speed:g}x{', lockstep' if lockstep else ''}); Ctrl-C stops")
+                      f"(speed {speed:g}x{', lockstep' if lockstep else ''}; "
+                      f"{'secured: Basic256Sha256/Aes128/Aes256, Sign and SignAndEncrypt' if sec else 'NO SECURITY'}); "
+                      "Ctrl-C stops")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -143,6 +184,9 @@ def pad_ctl(
     endpoint: Annotated[str, typer.Option(help="the pad-sim's URL")] = "opc.tcp://127.0.0.1:4840",
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: beside the site)")] = None,
     control: Annotated[str, typer.Option(help="the running count's control URL (to place an @T-... time)")] = "http://127.0.0.1:8484",
+    security: SecurityDir = None,
+    policy: Policy = "Basic256Sha256",
+    mode: SecMode = "SignAndEncrypt",
 ) -> None:
     """Drive a running pad-sim: inject or clear a fault (now or at a time), change its speed, read its status."""
     _base().require("live", "asyncua", what="pad-ctl")
@@ -167,7 +211,7 @@ def pad_ctl(
     if what == "inject" and arg and "@" in arg and arg.rpartition("@")[2].strip()[:1] in ("T", "t"):
         arg = _at_count_time(arg, endpoint, lm, control)
     try:
-        res = asyncio.run(call_sim(endpoint, lm, what, arg))
+        res = asyncio.run(call_sim(endpoint, lm, what, arg, security=_security(security, "operator", policy, mode)))
     except (OSError, TimeoutError, ValueError) as exc:
         _die(f"cannot reach the pad-sim at {endpoint}: {exc}")
     except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
@@ -228,8 +272,15 @@ def run(
     quiet: Annotated[bool, typer.Option(help="print only holds, commands and the outcome")] = False,
     wait_link: Annotated[float, typer.Option(help="a fresh count: seconds to wait for the pad to answer "
                                                   "before giving up (nothing is started without it)")] = 30.0,
+    security: SecurityDir = None,
+    policy: Policy = "Basic256Sha256",
+    mode: SecMode = "SignAndEncrypt",
+    insecure: Annotated[bool, typer.Option("--insecure", help="allow an unsecured link (a test pad on loopback)")] = False,
 ) -> None:
-    """Run the count live: the sequencer against the pad over OPC UA, archived before acting."""
+    """Run the count live: the sequencer against the pad over OPC UA, archived before acting.
+
+    The link must be secured (--security DIR from `padguard certs`) unless --insecure is given,
+    and then every line the runtime prints says INSECURE."""
     from padguard.links.runtime import RunOptions, Runtime
     from padguard.store.archive import ArchiveError, parse_url
 
@@ -251,6 +302,13 @@ def run(
         parse_url(archive)
     except ArchiveError as exc:
         _die(str(exc))
+    _no_password(archive)
+    if security is None and not insecure:
+        _die("refusing an unsecured OPC UA link: give --security DIR (create it with `padguard certs DIR`), "
+             "or --insecure for a test pad on loopback")
+    if security is not None and insecure:
+        _die("--security and --insecure contradict each other")
+    sec = _security(security, "sequencer", policy, mode)
     count = _choose_count(archive, count)
     plan = base.load_plan(site, procedure, faults_file)
     lm = _linkmap(plan, map_path, site, for_pad=False)
@@ -263,13 +321,15 @@ def run(
     def on_event(rec) -> None:
         if quiet and rec.name not in keep:
             return
+        if insecure and not as_json:
+            base.err.print("[INSECURE LINK] ", style="bold red", end="", markup=False, highlight=False)
         _print_rec(rec, as_json)
 
     def note(text: str) -> None:
         base.err.print(text, style="bold yellow", markup=False, highlight=False)
 
     opts = RunOptions(link=link, archive=archive, count_id=count, speed=speed, clock=clock,
-                      control_host=host, control_port=int(port))
+                      control_host=host, control_port=int(port), security=sec, insecure=insecure)
     rt = Runtime(plan, lm, opts, on_event=on_event, on_note=note)
 
     async def main() -> int:
@@ -284,7 +344,9 @@ def run(
                 control_file.write_text(f"{rt.control_url}\n")
             if not as_json:
                 base.err.print(f"count '{count}' {'RESTARTED (holding)' if rt.restarted else 'started'}; "
-                               f"archive {describe(archive)}; control {rt.control_url}", highlight=False, markup=False)
+                               f"archive {describe(archive)}; control {rt.control_url}; link "
+                               f"{sec.describe() if sec else 'INSECURE (--insecure): no OPC UA security'}",
+                               highlight=False, markup=False)
         else:
             ready.cancel()
         return await task
@@ -469,9 +531,20 @@ def op(
 
 
 # --------------------------------------------------------------------------- log
+def _no_password(archive: str) -> None:
+    """A database password on the command line is visible to every user (ps): refuse it."""
+    from padguard.store.archive import password_in
+
+    if password_in(archive):
+        _die("the archive URL carries a password, which every user of this machine can read in the process "
+             "list: leave it out (postgresql://USER@HOST/DB) and put it in PGPASSWORD, ~/.pgpass or the "
+             "file named by PGPASSFILE (libpq reads them)")
+
+
 def _open_ro(archive: str, count: str | None):
     from padguard.store.archive import ArchiveError, open_archive
 
+    _no_password(archive)
     if count is None:
         count = _latest(archive)
     try:
@@ -496,14 +569,21 @@ def log_cmd(
     out: Annotated[Path | None, typer.Option(help="write to this file instead of stdout")] = None,
     all_kinds: Annotated[bool, typer.Option("--all", help="include samples, ticks and snapshots in the table")] = False,
     counts: Annotated[bool, typer.Option("--counts", help="list the counts in the archive")] = False,
+    check: Annotated[bool, typer.Option("--verify", help="check the hash chain and sequence numbers; exit 1 if broken")] = False,
+    expect_head: Annotated[str | None, typer.Option(help="with --verify: the head hash kept elsewhere (catches a cut-off tail)")] = None,
 ) -> None:
-    """List, filter and export an archived count (table, JSON lines, CSV)."""
+    """List, filter and export an archived count (table, JSON lines, CSV); --verify checks its chain."""
     count = count if count is not None else _latest(archive)
     from padguard.store.archive import COLUMNS
 
     if fmt not in ("table", "jsonl", "csv"):
         _die("--format must be table, jsonl or csv")
     _base().check_output(out, "--out")
+    if check:
+        a = _open_ro(archive, count)
+        _verify_or_die(a, archive, count, expect_head)
+        a.close()
+        return
     a = _open_ro(archive, count) if not counts else None
     if counts:
         from padguard.store.archive import ArchiveError, open_archive
@@ -544,7 +624,7 @@ def log_cmd(
                 fh.write(json.dumps(r.to_dict()) + "\n")
         elif fmt == "csv":
             w = csv.writer(fh)
-            w.writerow([c for c in COLUMNS if c != "count_id"] + ["count"])
+            w.writerow([c for c in COLUMNS if c not in ("count_id", "hash")] + ["count"])
             for r in rows:
                 w.writerow([r.seq, r.batch, r.t, r.tc, f"{r.wall:.6f}", r.kind, r.name, r.value,
                             "" if r.code is None else r.code, "" if r.data is None else json.dumps(r.data),
@@ -568,6 +648,25 @@ def log_cmd(
             fh.close()
     if out:
         _base().err.print(f"wrote {len(rows)} records to {out}")
+
+
+def _verify_or_die(a, archive: str, count: str, expect_head: str | None = None, quiet: bool = False) -> None:
+    """Check the archive's hash chain; print where it breaks and exit 1 if it does."""
+    from padguard.store.archive import verify
+
+    base = _base()
+    res = verify(a)
+    if expect_head is not None and res["head"] != expect_head:
+        res["problems"].append(f"the head is {res['head'][:16]}..., expected {expect_head[:16]}... "
+                               "(records cut off the end, or the chain was recomputed)")
+    if res["problems"]:
+        for p in res["problems"]:
+            base.err.print(f"  {p}", markup=False, highlight=False)
+        _die(f"ARCHIVE TAMPERED OR DAMAGED: {describe(archive)} / {count}: {len(res['problems'])} problem(s) "
+             f"in {res['records']} records", 1)
+    if not quiet:
+        base.console.print(f"hash chain intact: {res['records']} records, seq 1..{res['records']}, head {res['head']}",
+                           highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------- replay
@@ -600,6 +699,7 @@ def replay_cmd(
     from padguard.sequencer.live import INPUTS, Sequencer
 
     a = _open_ro(archive, count)
+    _verify_or_die(a, archive, count, quiet=quiet or as_json)
     meta = a.meta() or {}
     try:
         plan = plan_from_meta(meta)
@@ -671,6 +771,7 @@ def register(app: typer.Typer) -> None:
     """Add the live commands to the main app."""
     import padguard.links.mapping  # noqa: F401 - registers the mapping file kind with `padguard check`
 
+    app.command("certs")(certs)
     app.command("pad-sim")(pad_sim)
     app.command("pad-ctl")(pad_ctl)
     app.command("run")(run)

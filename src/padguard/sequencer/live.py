@@ -46,8 +46,9 @@ OPS = {"hold": Trigger.OPERATOR_HOLD, "resume": Trigger.RESUME, "recycle": Trigg
 #: Input record kinds (everything else in an archive is output or bookkeeping).
 INPUTS = ("start", "sample", "tick", "operator", "safety", "clear")
 #: Conditions that block a resume until they clear; the others hold once (they are instants).
-LASTING = ("link", "stale", "malformed")
-SAFETY_CAUSES = ("link", "stale", "malformed", "clock", "opcua", "internal", "restart", "stopped")
+LASTING = ("link", "stale", "malformed", "archive")
+SAFETY_CAUSES = ("link", "stale", "malformed", "clock", "opcua", "internal", "restart", "stopped", "archive",
+                 "overflow", "command")
 TRI = {Tri.OK: "OK", Tri.UNKNOWN: "UNKNOWN", Tri.VIOLATED: "VIOLATED"}
 
 
@@ -178,7 +179,8 @@ class Sequencer(OneCountdown):
         self.batches += 1
         ev: list[LiveEvent] = []
         try:
-            self._apply(batch, ev)
+            for part in split_repeats(batch):
+                self._apply(part, ev)
         except Exception as exc:  # noqa: BLE001 - fail safe: every internal error holds
             self._internal_error(exc, ev)
         if self.replay:
@@ -203,14 +205,25 @@ class Sequencer(OneCountdown):
             return
         semantics.advance_to(p, S, np.array([t], dtype=np.int64))
         samples: dict[int, int] = {}
+        taken: dict[int, int] = {}  # sensor -> count time the sample was taken (its own timestamp)
         op: Rec | None = None
         hold = False
         for r in batch:
             k = r.kind
             if k == "sample":
+                d = r.data
+                if d is not None:
+                    if d.get("stale"):  # archived, but not fresh (re-delivered, too old, from the future)
+                        continue
+                    if "st" in d:
+                        taken[self._sidx[r.name]] = min(t, int(d["st"]))
                 samples[self._sidx[r.name]] = -2 if r.code is None else int(r.code)
             elif k == "safety":
                 cause = r.name if r.name in SAFETY_CAUSES else "internal"
+                if cause == "restart" and len(self.watched):
+                    # After a restart nothing the count saw before is evidence any more: every
+                    # watched reading is unknown until a genuinely new sample arrives.
+                    S[p.SVAL + self.watched, 0] = -1
                 hold |= self._raise(ev, cause, r.value)
             elif k == "clear":
                 if self.conditions.pop(r.name, None) is not None:
@@ -226,6 +239,8 @@ class Sequencer(OneCountdown):
             codes = np.fromiter(samples.values(), dtype=np.int64, count=len(samples))
             S[p.SVAL + idx, 0] = codes
             S[p.STIME + idx, 0] = t
+            for s_, st in taken.items():
+                S[p.STIME + s_, 0] = st
             dom = p.transit[p.s_equip[idx]] + 1
             bad = (codes < 0) | (codes >= dom)
             for s, b in zip(idx.tolist(), bad.tolist(), strict=True):
@@ -412,6 +427,26 @@ class Sequencer(OneCountdown):
             S[p.REASON, 0] = OPERATOR_REASON
         self._ev(ev, "hold" if int(S[p.MODE, 0]) == Mode.HOLDING else "abort",
                  f"SAFETY HOLD: internal error ({self.fault})", safety=True)
+
+
+def split_repeats(batch: Sequence[Rec]) -> list[Sequence[Rec]]:
+    """Cut a batch where a sensor's value changes within it, so every value is evaluated in order
+    (a transient violation followed, in the same drain, by a good value still holds the count)."""
+    seen: dict[str, int | None] = {}
+    cuts = [0]
+    for i, r in enumerate(batch):
+        if r.kind == "sample":
+            if r.data is not None and r.data.get("stale"):
+                continue  # (not evaluated at all)
+            # a repeat of the same value adds nothing to evaluate (the later one refreshes the time)
+            if r.name in seen and seen[r.name] != r.code:
+                cuts.append(i)
+                seen = {}
+            seen[r.name] = r.code
+    if len(cuts) == 1:
+        return [batch]
+    cuts.append(len(batch))
+    return [batch[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
 def replay(plan: Plan, records: Sequence[Rec], watched: Sequence[int] | None = None) -> tuple[Sequencer, list[LiveEvent]]:
