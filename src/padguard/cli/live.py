@@ -315,7 +315,7 @@ def run(
     if clock == "pad" and lm.mapping.dry_run is None:
         _die("--clock pad needs a mapping with dry_run nodes (a padguard pad-sim)")
     if not _exists(archive, count):
-        _probe_link(link, lm, clock, wait_link)
+        _probe_link(link, lm, clock, wait_link, sec)
     keep = {"hold", "resume", "recycle", "command", "ignition", "scrub", "abort", "safety", "refused", "operator"}
 
     def on_event(rec) -> None:
@@ -462,7 +462,7 @@ def demo_live(speed: float, archive: str | None, quiet: bool = False) -> None:
         raise typer.Exit(1)
 
 
-def _probe_link(link: str, lm, clock: str, wait_s: float = 30.0) -> None:
+def _probe_link(link: str, lm, clock: str, wait_s: float = 30.0, security=None) -> None:
     """Before a fresh count is archived: the pad must answer (nothing starts a count it cannot
     link; a restarted count instead holds until the link is back), and on the pad's clock the
     pad's clock must not have run on without it (an earlier count, or a pad-sim without
@@ -475,8 +475,11 @@ def _probe_link(link: str, lm, clock: str, wait_s: float = 30.0) -> None:
 
         quiet_asyncua()
         if clock == "pad":
-            return int(json.loads(await call_sim(link, lm, "status"))["t_ms"])
-        async with Client(link, timeout=5):
+            return int(json.loads(await call_sim(link, lm, "status", security=security))["t_ms"])
+        cl = Client(link, timeout=5)
+        if security is not None:
+            await security.apply_client(cl)
+        async with cl:
             return None
 
     import time
