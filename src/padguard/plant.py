@@ -85,7 +85,9 @@ def travel_time(plan: Plan, e: int, frm: np.ndarray, to: int, u: np.ndarray) -> 
     ``u`` in [0, 1) picks the point in the declared [min, max] range: sampled by the simulator
     and the risk engine, enumerated by the verifier (see :func:`travel_choices`).
     """
-    frm = np.where(frm >= plan.transit[e], plan.tmin.shape[1] - 1, frm)
+    # Every code from the equipment's own in-transit code up reads its own "from in transit"
+    # row (row len(positions) of its table; rows past it are padding for longer items).
+    frm = np.minimum(frm, plan.transit[e])
     lo = plan.tmin[e, frm, to]
     hi = plan.tmax[e, frm, to]
     span = (hi - lo) // plan.res
@@ -94,7 +96,7 @@ def travel_time(plan: Plan, e: int, frm: np.ndarray, to: int, u: np.ndarray) -> 
 
 def travel_choices(plan: Plan, e: int, frm: int, to: int) -> np.ndarray:
     """The u values that hit each distinct travel time once (for exhaustive exploration)."""
-    frm = plan.tmin.shape[1] - 1 if frm >= plan.transit[e] else frm
+    frm = min(frm, int(plan.transit[e]))
     span = int((plan.tmax[e, frm, to] - plan.tmin[e, frm, to]) // plan.res)
     return (np.arange(span + 1) + 0.5) / (span + 1)
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from padguard import plant, semantics
 from padguard.compile import NEVER, Plan, StepKind
 from padguard.model.times import format_count_time, parse_count_time, parse_duration
+from padguard.sequencer import rules
 from padguard.sequencer.explain import describe_readings, explain_criterion
 from padguard.sequencer.table import Mode, Trigger
 from padguard.view import OneCountdown
@@ -232,6 +233,7 @@ class Simulator(OneCountdown):
             opa = np.array([OPS[op]])
             oparg = np.array([p.recycle_points.index(arg) if arg else max(p.auto_recycle_to, 0)])
             self._ev("operator", f"operator: {op}{' ' + arg if arg else ''}", command=op, arg=arg)
+        self._oparg = int(oparg[0]) if oparg is not None else None
         tr_u = self.tr_u
         if tr_u.shape[1] > 1:
             col = np.minimum(self._issues, tr_u.shape[1] - 1)
@@ -303,8 +305,11 @@ class Simulator(OneCountdown):
             pos = p.decode_position(int(e), int(S[p.POS + e, 0]))
             self._ev("arrive", f"{p.equipment[e]} reached {pos}", equipment=p.equipment[e], position=pos)
         if hap.refused[0]:
+            why = self._blocking_text()
+            if op == "recycle" and self._oparg is not None:
+                why = rules.recycle_refusal(p, int(S[p.T, 0]), int(before[p.TC, 0]), self._oparg) or why
             self._ev("refused", f"operator {op} refused in {Mode(int(before[p.MODE, 0])).name}"
-                     + self._blocking_text(), command=op)
+                     + why, command=op)
         for trig in hap.triggers:
             tr = int(trig[0])
             if tr >= 0:

@@ -293,6 +293,7 @@ class Sequencer(OneCountdown):
             self._ev(ev, "operator", f"operator: {name}{' ' + op.value if op.value else ''}",
                      command=name, arg=op.value or None, **(op.data or {}))
             why = None
+            self._recycle_point: int | None = None
             if name not in OPS:
                 why = f"unknown command '{name}' (known: {', '.join(OPS)})"
             elif name in ("resume", "recycle") and self.lasting():
@@ -303,6 +304,7 @@ class Sequencer(OneCountdown):
                     why = f"unknown recycle point '{target}' (known: {', '.join(p.recycle_points) or 'none'})"
                 else:
                     oparg = np.array([p.recycle_points.index(target)])
+                    self._recycle_point = int(oparg[0])
             if why is not None:
                 self._ev(ev, "refused", f"operator {name} refused: {why}", command=name, why=why)
             else:
@@ -370,6 +372,8 @@ class Sequencer(OneCountdown):
                         if p.c_from[c] <= self.tc <= p.c_until[c] and S[p.CST + c, 0] != Tri.OK]
             if blocking:
                 return f" (not OK: {', '.join(blocking)})"
+        if name == "recycle" and self._recycle_point is not None:
+            return rules.recycle_refusal(p, self.t, self.tc, self._recycle_point)
         return ""
 
     def _transition(self, ev: list[LiveEvent], tr: Trigger, mode0: Mode, before: np.ndarray, safety: bool) -> None:

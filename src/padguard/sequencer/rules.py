@@ -200,6 +200,21 @@ def evaluate(plan: Plan, S: np.ndarray) -> np.ndarray:
     return np.stack([eval_expr(plan, S, e, fr, tv) for e in plan.c_expr])
 
 
+def recycle_refusal(plan: Plan, T: int, TC: int, point: int) -> str:
+    """Why :func:`decide` refuses a recycle to ``point`` now ("" if it does not): the point is
+    later than the count clock (a recycle only goes back), or the restarted count could not
+    ignite inside the window. For the front ends' narration; the decision itself is in decide."""
+    if not len(plan.r_at) or not 0 <= point < len(plan.r_at):
+        return " (no such recycle point)"
+    at = int(plan.r_at[point])
+    if at > TC:
+        return (f" (recycle point {plan.recycle_points[point]} is later than the count clock: a "
+                "recycle only goes back; resume instead)")
+    if T + (plan.ign - at) > plan.window_close:
+        return " (the restarted count could not ignite inside the window)"
+    return ""
+
+
 @dataclass
 class Decision:
     """What the sequencer decided at one instant, per column."""
@@ -263,6 +278,9 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
             # A recycle whose restarted count could not ignite inside the window is refused.
             ri_op = np.clip(oparg, 0, len(plan.r_at) - 1)
             bad_recycle |= (op == _RECYCLE) & (T + (plan.ign - plan.r_at[ri_op]) > plan.window_close)
+            # A recycle goes back: a point later than the count clock would move the count
+            # forward and skip the steps in between (they were never issued), so it is refused.
+            bad_recycle |= (op == _RECYCLE) & (plan.r_at[ri_op] > TC)
         accept = ok_edge & ~bad_resume & ~bad_recycle
         refused = opm & ~accept
         trig = np.where(accept, op, trig)
@@ -293,7 +311,9 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
                        & (S[plan.NREC] < plan.auto_max_recycles) & hold_expired
                        # only a recycle whose restarted count can still end inside the window
                        & (T + (plan.ign - plan.r_at[max(plan.auto_recycle_to, 0)])
-                          <= plan.window_close))
+                          <= plan.window_close)
+                       # only back: never forward past steps not yet issued
+                       & (plan.r_at[max(plan.auto_recycle_to, 0)] <= TC))
         trig = np.where(free & recycle_due, _RECYCLE, trig)
         free = trig < 0
     if any_holding and plan.auto_resume:
