@@ -19,7 +19,7 @@ import numpy as np
 
 from padguard.model.loader import Model
 from padguard.model.schema import Expr, Term
-from padguard.model.validate import IN_TRANSIT
+from padguard.model.validate import IN_TRANSIT, fault_members
 
 MS = 1000
 
@@ -152,10 +152,12 @@ class Plan:
     # faults
     faults: list[str]  # "component:mode"
     f_kind: np.ndarray  # 0 equipment, 1 sensor
-    f_comp: np.ndarray
+    f_comp: np.ndarray  # the (first) component each fault fails
     f_effect: np.ndarray  # Effect codes
     f_to: np.ndarray  # position / value code, -1 if none
     f_prob: np.ndarray
+    # every component each fault fails: one, or a common-cause group's members (same kind)
+    f_members: list[np.ndarray] = field(default_factory=list)
     # row offsets (filled by compile_model)
     T: int = 0
     TC: int = 0
@@ -229,7 +231,28 @@ class Plan:
         return ps[code] if 0 <= code < len(ps) else IN_TRANSIT
 
     def component_faults(self, component: str) -> list[int]:
-        return [i for i, f in enumerate(self.faults) if f.split(":")[0] == component]
+        """Faults of ``component``: its own modes, and common-cause events it is a member of."""
+        out = []
+        for i, f in enumerate(self.faults):
+            name = f.split(":")[0]
+            if name == component:
+                out.append(i)
+            elif len(self.members(i)) > 1 and component in self.member_names(i):
+                out.append(i)
+        return out
+
+    def members(self, fault: int) -> np.ndarray:
+        """Component indices (equipment or sensors, per f_kind) that fault ``fault`` fails."""
+        if self.f_members:
+            return self.f_members[fault]
+        return np.array([self.f_comp[fault]], dtype=np.int64)
+
+    def member_names(self, fault: int) -> list[str]:
+        names = self.sensors if self.f_kind[fault] else self.equipment
+        return [names[int(c)] for c in self.members(fault)]
+
+    def is_common_cause(self, fault: int) -> bool:
+        return len(self.members(fault)) > 1
 
     def hold_reason_text(self, reason: int) -> str:
         if reason == OPERATOR_REASON:
@@ -350,21 +373,27 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     eff_code = {"jam": Effect.JAM, "wrong_position": Effect.WRONG_POSITION,
                 "spontaneous": Effect.SPONTANEOUS, "stuck": Effect.STUCK,
                 "dropout": Effect.DROPOUT, "reads_wrong": Effect.READS_WRONG}
+    f_members: list[np.ndarray] = []
+    prob_of = {(f.component, f.mode): f.probability for f in faults.faults}
     for f in faults.faults:
         f_names.append(f"{f.component}:{f.mode}")
         f_eff.append(eff_code[f.effect])
-        f_prob.append(f.probability)
-        if f.component in sensor_idx:
-            si = sensor_idx[f.component]
+        members = fault_members(model, f)
+        if f.probability is not None:
+            f_prob.append(f.probability)
+        else:  # beta factor over the members' independent probability of mode beta_of
+            f_prob.append(float(f.beta) * max(float(prob_of[(m, f.beta_of)] or 0.0) for m in members))
+        if members[0] in sensor_idx:
+            idx = [sensor_idx[m] for m in members]
             f_kind.append(1)
-            f_comp.append(si)
-            dom = positions[s_equip[si]] + [IN_TRANSIT]
+            dom = positions[s_equip[idx[0]]] + [IN_TRANSIT]
             f_to.append(dom.index(f.value) if f.value else -1)
         else:
-            ei = equipment.index(f.component)
+            idx = [equipment.index(m) for m in members]
             f_kind.append(0)
-            f_comp.append(ei)
-            f_to.append(positions[ei].index(f.to) if f.to else -1)
+            f_to.append(positions[idx[0]].index(f.to) if f.to else -1)
+        f_comp.append(idx[0])
+        f_members.append(np.array(idx, dtype=np.int64))
 
     L = Layout()
     offsets = {}
@@ -404,7 +433,7 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
         zones=zones, zone_equip=zone_equip,
         zone_init=ar([1 if z.occupied else 0 for z in site.personnel_zones]),
         faults=f_names, f_kind=ar(f_kind), f_comp=ar(f_comp), f_effect=ar(f_eff), f_to=ar(f_to),
-        f_prob=np.array(f_prob, dtype=np.float64),
+        f_prob=np.array(f_prob, dtype=np.float64), f_members=f_members,
     )
     for name, off in offsets.items():
         setattr(plan, name, off)

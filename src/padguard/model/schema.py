@@ -248,18 +248,34 @@ EquipmentEffect = Literal["jam", "wrong_position", "spontaneous"]
 
 
 class FaultMode(Strict):
-    """A way one component can fail, with its probability per demand."""
+    """A way one component (or a common-cause group of components) can fail, per demand.
+
+    ``component`` names a piece of equipment, a sensor, or a **common-cause group**: a sensor
+    group of the site (its sensors are the members) or a new name with explicit ``members``.
+    One common-cause event fails every member the same way at the same instant: it is one
+    fault (one fault in ``verify``'s budget, one draw at its own probability in ``risk``).
+    Its probability is given directly, or as ``beta`` times the members' independent
+    probability of the mode ``beta_of`` (the beta-factor model of IEC 61508-6 Annex D).
+    """
 
     component: Name
     mode: Name
     effect: Literal["jam", "wrong_position", "spontaneous", "stuck", "dropout", "reads_wrong"]
     to: Name | None = None
     value: Name | None = None
-    probability: float = Field(ge=0.0, le=1.0)
+    probability: float | None = Field(default=None, ge=0.0, le=1.0)
+    members: list[Name] | None = Field(
+        default=None, min_length=2,
+        description="common-cause group: the sensors or equipment failed together (a sensor "
+                    "group named as component supplies its sensors)")
+    beta: float | None = Field(
+        default=None, gt=0.0, le=1.0,
+        description="beta factor: probability = beta x the members' probability of beta_of")
+    beta_of: Name | None = Field(default=None, description="the members' independent mode that beta scales")
     description: str = ""
     source: str | None = None
 
-    @field_validator("probability", mode="before")
+    @field_validator("probability", "beta", mode="before")
     @classmethod
     def _prob(cls, v: Any) -> Any:
         if isinstance(v, bool):
