@@ -460,12 +460,42 @@ class ChunkTask:
     mix: np.ndarray | None = None  # mixture weights when ``proposal`` is (K, F)
 
 
+_MALLOC_TUNED = False
+
+
+def tune_malloc() -> bool:
+    """Keep freed numpy temporaries in this process's heap (glibc only; once per process).
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``. Setting any malloc
+    threshold switches glibc's dynamic mmap threshold off, so every temporary array above
+    128 KiB becomes a fresh mmap, page-faulted in and unmapped on each event: half a Dask
+    worker's time went to the kernel. Raising both thresholds here makes a worker behave
+    like a plain process whatever environment it was started with. Returns whether it applied.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return True
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
+        ok &= libc.mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1
+    except (OSError, AttributeError):
+        return False
+    _MALLOC_TUNED = bool(ok)
+    return _MALLOC_TUNED
+
+
 def run_chunk(task: ChunkTask) -> tuple[list[ChunkStats], np.ndarray]:
     """Draw and run one chunk; returns per-plan stats and the paired outcome table.
 
     The paired table counts trials by (outcome under plan 0, outcome under plan 1); with a
     single plan it is the outcome counts on the diagonal. Pure and deterministic in ``task``.
     """
+    tune_malloc()
     rng = np.random.default_rng(task.seed)
     trials = draw(list(task.plans), task.law, rng, task.n, task.proposal, task.mix)
     stats, codes = [], []
