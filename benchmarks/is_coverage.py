@@ -29,6 +29,7 @@ GROUP = ["cabin.stopper:not_installed", "cabin.stopper:misaligned", "cabin.stopp
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--site", default="site31", help="site name or folder (default: the shipped one)")
     ap.add_argument("--procedure", default="guarded")
     ap.add_argument("--seeds", type=int, default=30)
     ap.add_argument("--budget", type=int, default=200_000)
@@ -37,7 +38,7 @@ def main() -> None:
     ap.add_argument("--ref-second-stage", type=int, default=1_000_000)
     ap.add_argument("--ref", type=float, nargs=2, metavar=("P", "SE"), help="reuse a reference")
     a = ap.parse_args()
-    plan = pg.compile_model(pg.load("site31", a.procedure))
+    plan = pg.compile_model(pg.load(a.site, a.procedure))
     law = risk.trial_law(plan)
     t0 = time.perf_counter()
     if a.ref:

@@ -34,6 +34,7 @@ import simpy
 import padguard as pg
 from padguard.engines import risk
 from padguard.engines import risk_campaign as rc
+from padguard.model.derived import implicit_criteria
 from padguard.model.schema import Expr
 from padguard.model.validate import fault_members
 
@@ -80,13 +81,14 @@ class SimpyCount:
         self.window_close = ms(pr.ignition - pr.start + pr.window.duration)
         self.pnr = ms(pr.point_of_no_return if pr.point_of_no_return is not None else pr.ignition)
         self.crit = [(c, ms(c.applies.from_), ms(c.applies.until),
-                      ms(c.debounce if c.debounce is not None else pr.debounce)) for c in pr.criteria]
+                      ms(c.debounce if c.debounce is not None else pr.debounce))
+                     for c in list(pr.criteria) + implicit_criteria(m)]
         self.marks = sorted({self.ign} | {a for _, a, _, _ in self.crit} | {u + 1 for _, _, u, _ in self.crit})
         # sensor value/time tables of the current trial, read by the compiled criteria
         self.sval_ref: list[dict[str, str]] = [{}]
         self.stime_ref: list[dict[str, int]] = [{}]
         self.compiled = {c.name: self._compile(c.all or c.any, "all" if c.all else "any")
-                         for c in pr.criteria}
+                         for c, *_ in self.crit}
         auto = pr.auto
         self.recycle_after = ms(auto.recycle_after) if auto.recycle_after is not None else None
         rp = next((r for r in pr.recycle_points if r.name == auto.recycle_to), None)
@@ -184,12 +186,17 @@ class SimpyCount:
             f = self.efault.get(e)
             if f is not None and f.effect == "jam":
                 return True
+            host = self.eq[e].acts_on
+            if host is not None and (self.pos[host.equipment] not in host.when or host.equipment in self.moving):
+                return True  # a lock cannot move unless its host is in place and at rest
             rng = self.travel[e].get((self.pos[e], to))
             if rng is None:  # from in transit or an undeclared position: the widest range into `to`
                 into = [r for (a, b), r in self.travel[e].items() if b == to]
                 rng = (min(r[0] for r in into), max(r[1] for r in into))
             lo, hi = rng
             dt = lo + math.floor(self.travel_u[k] * ((hi - lo) // 1000 + 1)) * 1000
+            if f is not None and f.effect == "slow":
+                dt = hi + ms(f.delay)
             if e in self.moving:
                 self.moving.pop(e).interrupt()
             self.pos[e], self.dest[e] = IN_TRANSIT, to

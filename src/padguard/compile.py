@@ -17,6 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from padguard.model.derived import implicit_criteria
 from padguard.model.loader import Model
 from padguard.model.schema import Expr, Term
 from padguard.model.validate import IN_TRANSIT, fault_members
@@ -49,6 +50,7 @@ class Effect(IntEnum):
     STUCK = 4  # sensor keeps reporting its last value, freshly
     DROPOUT = 5  # sensor stops reporting (becomes stale)
     READS_WRONG = 6  # sensor reports a wrong value, freshly
+    SLOW = 7  # equipment travels for its declared maximum plus the fault's delay
 
 
 class StepKind(IntEnum):
@@ -158,6 +160,13 @@ class Plan:
     f_prob: np.ndarray
     # every component each fault fails: one, or a common-cause group's members (same kind)
     f_members: list[np.ndarray] = field(default_factory=list)
+    # the criteria as declared (the procedure's, then those implied by step preconditions and
+    # the travel watchdog, see padguard.model.derived), index-aligned with ``criteria``
+    criteria_defs: list = field(default_factory=list)
+    f_delay: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # slow: ms
+    # coupling: host equipment of each item (-1 none) and the host positions it can move in
+    host: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    host_ok: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))  # (E, Pmax+1)
     # row offsets (filled by compile_model)
     T: int = 0
     TC: int = 0
@@ -324,7 +333,7 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     site_sensors = {s.name: s for s in site.sensors}
     groups = {g.name: g for g in site.groups}
     ctx = (site_sensors, groups, sensor_idx, positions_of)
-    crits = proc.criteria
+    crits = list(proc.criteria) + implicit_criteria(model)
     c_expr = [_compile_expr(Expr(all=c.all, any=c.any), *ctx) for c in crits]
     steps = []
     kinds, targets, tos = [], [], []
@@ -372,8 +381,9 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     f_names, f_kind, f_comp, f_eff, f_to, f_prob = [], [], [], [], [], []
     eff_code = {"jam": Effect.JAM, "wrong_position": Effect.WRONG_POSITION,
                 "spontaneous": Effect.SPONTANEOUS, "stuck": Effect.STUCK,
-                "dropout": Effect.DROPOUT, "reads_wrong": Effect.READS_WRONG}
+                "dropout": Effect.DROPOUT, "reads_wrong": Effect.READS_WRONG, "slow": Effect.SLOW}
     f_members: list[np.ndarray] = []
+    f_delay: list[int] = []
     prob_of = {(f.component, f.mode): f.probability for f in faults.faults}
     for f in faults.faults:
         f_names.append(f"{f.component}:{f.mode}")
@@ -394,6 +404,17 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
             f_to.append(positions[idx[0]].index(f.to) if f.to else -1)
         f_comp.append(idx[0])
         f_members.append(np.array(idx, dtype=np.int64))
+        f_delay.append(ms(f.delay) if f.delay is not None else 0)
+
+    host = [-1] * E
+    host_ok = np.ones((E, pmax + 1), dtype=bool)
+    for i, e in enumerate(site.equipment):
+        if e.acts_on is not None:
+            h = equipment.index(e.acts_on.equipment)
+            host[i] = h
+            host_ok[i] = False
+            for v in e.acts_on.when:
+                host_ok[i, positions[h].index(v)] = True  # never "in transit" (last column)
 
     L = Layout()
     offsets = {}
@@ -433,7 +454,8 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
         zones=zones, zone_equip=zone_equip,
         zone_init=ar([1 if z.occupied else 0 for z in site.personnel_zones]),
         faults=f_names, f_kind=ar(f_kind), f_comp=ar(f_comp), f_effect=ar(f_eff), f_to=ar(f_to),
-        f_prob=np.array(f_prob, dtype=np.float64), f_members=f_members,
+        f_prob=np.array(f_prob, dtype=np.float64), f_members=f_members, f_delay=ar(f_delay),
+        host=ar(host), host_ok=host_ok, criteria_defs=crits,
     )
     for name, off in offsets.items():
         setattr(plan, name, off)

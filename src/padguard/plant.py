@@ -112,13 +112,24 @@ def command(plan: Plan, S: np.ndarray, issued: np.ndarray, tr_u: np.ndarray | No
         if kind == StepKind.MOVE:
             to = int(plan.step_to[j])
             pos, dest, arr = S[plan.POS + tgt], S[plan.DEST + tgt], S[plan.ARRIVE + tgt]
-            jam = fault_effect(plan, S[plan.EFAULT + tgt]) == Effect.JAM
+            eff = fault_effect(plan, S[plan.EFAULT + tgt])
+            jam = eff == Effect.JAM
+            if len(plan.host) and plan.host[tgt] >= 0:
+                # a lock acts on its host: it cannot move unless the host is in place
+                h = int(plan.host[tgt])
+                jam = jam | ~plan.host_ok[tgt][np.minimum(S[plan.POS + h], plan.host_ok.shape[1] - 1)] \
+                    | (S[plan.ARRIVE + h] >= 0)
             already = ((pos == to) & (arr < 0)) | ((dest == to) & (arr >= 0))
             go = m & ~jam & ~already
             ignored[j] = m & jam & ~already
             if go.any():
                 u = tr_u[j] if tr_u is not None else np.full(S.shape[1], 0.5)
                 dt = travel_time(plan, tgt, pos, to, u)
+                slow = eff == Effect.SLOW
+                if slow.any():  # the declared maximum plus the fault's delay
+                    frm = np.minimum(pos, plan.transit[tgt])
+                    delay = np.concatenate([[0], plan.f_delay])[S[plan.EFAULT + tgt]]
+                    dt = np.where(slow, plan.tmax[tgt, frm, to] + delay, dt)
                 S[plan.DEST + tgt] = np.where(go, to, dest)
                 S[plan.ARRIVE + tgt] = np.where(go, T + dt, arr)
                 S[plan.POS + tgt] = np.where(go, plan.transit[tgt], pos)

@@ -167,6 +167,19 @@ def _cross_entropy_update(law: TrialLaw, st: ChunkStats, e: int, q_old: np.ndarr
     return np.where((p <= 0) | (p >= 1), p, q)
 
 
+def _with_siblings(plan: Plan, involved: np.ndarray) -> np.ndarray:
+    """Add every fault mode of a component that an involved fault fails (its other modes, and
+    common-cause events over it): a pilot that saw one mode of a switch often misses another
+    (a stuck switch hides behind the same switch reading wrong), and a cut set left out of the
+    defensive component is exactly the bias this mixture exists to prevent."""
+    comps = {(int(plan.f_kind[f]), int(c)) for f in np.flatnonzero(involved) for c in plan.members(f)}
+    out = involved.copy()
+    for f in range(len(plan.faults)):
+        if any((int(plan.f_kind[f]), int(c)) in comps for c in plan.members(f)):
+            out[f] = True
+    return out
+
+
 def rare_event(plan: Plan, law: TrialLaw, event: str, seed: int, executor: Executor | None = None,
                budget: int = 1_000_000, target_re: float = 0.05, progress: Progress | None = None,
                plan_index: int = 0, ce_iterations: int = 3) -> RareResult:
@@ -214,7 +227,7 @@ def rare_event(plan: Plan, law: TrialLaw, event: str, seed: int, executor: Execu
     # error that does not show it. The flat component draws every cut set of involved faults
     # often, and the balance-heuristic weight is at most p(x) / (share x flat(x)).
     target = st.joint_w[e] / st.wsum[e] if st.wsum[e] > 0 else p
-    involved = (target >= INVOLVED * p) & (p > 0) & (p < 1)
+    involved = _with_siblings(plan, (target >= INVOLVED * p) & (p > 0) & (p < 1)) & (p > 0) & (p < 1)
     flat = np.where(involved, np.maximum(p, DEFENSIVE_Q), q)
     Q = np.stack([q, flat])
     mix = np.array([1.0 - DEFENSIVE_SHARE, DEFENSIVE_SHARE])

@@ -64,6 +64,16 @@ class Travel(Strict):
     source: str | None = None
 
 
+class ActsOn(Strict):
+    """Coupling: a lock, latch or door acts on a host and can only move while the host is in
+    one of ``when`` (not in transit). A command given otherwise has no effect: the equipment
+    stays where it is, and its sensors show it."""
+
+    equipment: Name
+    when: list[Name] = Field(min_length=1)
+    source: str | None = None
+
+
 class Equipment(Strict):
     name: Name
     kind: EquipmentKind
@@ -71,6 +81,7 @@ class Equipment(Strict):
     positions: list[Name] = Field(min_length=1)
     initial: Name
     travel: list[Travel] = Field(default_factory=list)
+    acts_on: ActsOn | None = None
     source: str | None = None
 
 
@@ -176,7 +187,11 @@ class Criterion(Strict):
 
 
 class Step(Strict):
-    """One T-minus step: a command to equipment, a personnel movement, or a milestone."""
+    """One T-minus step: a command to equipment, a personnel movement, or a milestone.
+
+    ``requires`` are preconditions (terms, all of which must read OK when the step is due):
+    the count holds at the step, naming them, until they do; the step is not issued before.
+    """
 
     at: CountTime
     move: Name | None = None
@@ -184,6 +199,15 @@ class Step(Strict):
     evacuate: Name | None = None
     occupy: Name | None = None
     milestone: str | None = None
+    requires: list[Term | Expr] | None = None
+    source: str | None = None
+
+
+class TravelWatchdog(Strict):
+    """Every move must be confirmed by the sensors of its equipment within the equipment's
+    maximum travel time into the target plus ``margin``; otherwise the count holds naming it."""
+
+    margin: Duration = 0
     source: str | None = None
 
 
@@ -238,13 +262,14 @@ class Procedure(Strict):
     recycle_points: list[RecyclePoint] = Field(default_factory=list)
     criteria: list[Criterion] = Field(default_factory=list)
     auto: AutoPolicy = Field(default_factory=AutoPolicy)
+    travel_watchdog: TravelWatchdog | None = None
     invariants: list[Invariant] = Field(default_factory=list)
     sources: dict[str, str] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- faults
 
-EquipmentEffect = Literal["jam", "wrong_position", "spontaneous"]
+EquipmentEffect = Literal["jam", "wrong_position", "spontaneous", "slow"]
 
 
 class FaultMode(Strict):
@@ -260,8 +285,10 @@ class FaultMode(Strict):
 
     component: Name
     mode: Name
-    effect: Literal["jam", "wrong_position", "spontaneous", "stuck", "dropout", "reads_wrong"]
+    effect: Literal["jam", "wrong_position", "spontaneous", "slow", "stuck", "dropout", "reads_wrong"]
     to: Name | None = None
+    delay: Duration | None = Field(
+        default=None, description="slow: every travel takes the declared maximum plus this")
     value: Name | None = None
     probability: float | None = Field(default=None, ge=0.0, le=1.0)
     members: list[Name] | None = Field(

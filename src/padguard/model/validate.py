@@ -16,7 +16,7 @@ from padguard.model.yamlsrc import Located
 
 IN_TRANSIT = "in_transit"
 SENSOR_EFFECTS = {"stuck", "dropout", "reads_wrong"}
-EQUIPMENT_EFFECTS = {"jam", "wrong_position", "spontaneous"}
+EQUIPMENT_EFFECTS = {"jam", "wrong_position", "spontaneous", "slow"}
 
 
 def _dupes(names: list[str]) -> set[str]:
@@ -182,6 +182,8 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
             for m in targets:
                 if (m, f.beta_of) not in {(g.component, g.mode) for g in faults.faults}:
                     fp(("faults", i, "beta_of"), f"member '{m}' has no fault mode '{f.beta_of}' for beta to scale")
+        if f.delay is not None and f.effect != "slow":
+            fp(("faults", i, "delay"), "'delay' goes with effect 'slow'")
         for comp in targets:
             if comp in sensors:
                 s = sensors[comp]
@@ -197,7 +199,7 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
             elif comp in equip:
                 e = equip[comp]
                 if f.effect not in EQUIPMENT_EFFECTS:
-                    fp(("faults", i, "effect"), f"'{f.effect}' is a sensor effect; equipment effects are jam, wrong_position, spontaneous")
+                    fp(("faults", i, "effect"), f"'{f.effect}' is a sensor effect; equipment effects are jam, wrong_position, spontaneous, slow")
                 elif f.effect in ("wrong_position", "spontaneous"):
                     if f.to is None:
                         fp(("faults", i, "to"), f"effect '{f.effect}' needs 'to': the position the equipment ends in")
@@ -207,6 +209,8 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
                         fault_targets.setdefault(e.name, set()).add(f.to)
                 if f.value is not None:
                     fp(("faults", i, "value"), "'value' applies to sensors that read wrong")
+                if f.effect == "slow" and (f.delay is None or f.delay <= 0):
+                    fp(("faults", i, "delay"), "effect 'slow' needs 'delay': how much longer than the maximum travel time")
             else:
                 fp(("faults", i, "component"), f"unknown component '{comp}'"
                    f"{_similar(comp, list(equip) + list(sensors) + list(groups))}")
@@ -226,6 +230,19 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
             if p not in reach:
                 sp(("equipment", i, "positions"),
                    f"position '{p}' of '{e.name}' is unreachable: no travel from '{e.initial}' leads there and no fault puts it there")
+
+    for i, e in enumerate(site.equipment):
+        a = e.acts_on
+        if a is None:
+            continue
+        if a.equipment not in equip or a.equipment == e.name:
+            sp(("equipment", i, "acts_on", "equipment"), f"unknown host equipment '{a.equipment}'"
+               f"{_similar(a.equipment, [x for x in equip if x != e.name])}")
+            continue
+        for v in a.when:
+            if v not in equip[a.equipment].positions:
+                sp(("equipment", i, "acts_on", "when"), f"unknown position '{v}' of '{a.equipment}'"
+                   f"{_similar(v, equip[a.equipment].positions)}")
 
     # ---- procedure
     if proc.procedure == "none":
@@ -259,6 +276,8 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
                 pp(("steps", i, "to"), f"'{st.move}' has no travel into '{st.to}'")
         elif st.to is not None:
             pp(("steps", i, "to"), "'to' only goes with 'move'")
+        if st.requires is not None:
+            _check_expr(Expr(all=st.requires), ("steps", i, "requires"), sensors, groups, domain_of_sensor, pp)
         for k in ("evacuate", "occupy"):
             z = getattr(st, k)
             if z is not None and z not in zones:
