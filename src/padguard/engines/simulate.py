@@ -247,9 +247,13 @@ class Simulator(OneCountdown):
         p = self.plan
         if not self._started:
             self._started = True
+            held = int(p.h_dur[:-1].sum()) if len(p.h_dur) > 1 else 0
+            nominal = p.ign - p.start + held  # wall ms of nominal T-0, built-in holds included
             self._ev("start", f"count starts at {format_count_time(p.start / 1000)}; "
-                              f"ignition {format_count_time(p.ign / 1000)}; window closes "
-                              f"{(p.window_close - (p.ign - p.start)) // 1000}s after nominal T-0")
+                              f"ignition {format_count_time(p.ign / 1000)}; nominal T-0 at "
+                              f"+{nominal // 1000}s (built-in holds {held // 1000}s included); window "
+                              f"closes {(p.window_close - nominal) // 1000}s after it, at "
+                              f"+{p.window_close // 1000}s")
             self._apply_schedule()
             self.step()
         n = 0

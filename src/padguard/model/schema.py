@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from padguard.model.times import parse_count_time, parse_duration
 
@@ -25,8 +25,19 @@ def _ct(v: Any) -> float:
     return parse_count_time(v)
 
 
-Duration = Annotated[float, BeforeValidator(_dur)]  # seconds, ms precision
-CountTime = Annotated[float, BeforeValidator(_ct)]  # seconds from T-0, ms precision
+# In YAML these are the strings the docs use ("90s", "1h30m", "6:15"; "T-45m", "T+10s"), or a
+# bare number of seconds: the published JSON Schema says so (not just "number").
+DURATION_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(h|m|s|ms)\s*)+$|^\d+(:\d{1,2}){1,2}(\.\d+)?$"},
+              {"type": "number", "minimum": 0}],
+    "description": "a duration: '90s', '5m', '1h30m', '6:15' (m:ss), '1:02:00', or seconds",
+    "examples": ["90s", "5m", "1h30m", "6:15"]}
+COUNT_TIME_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": r"^\s*T\s*[-+]\s*\S+$"}, {"type": "number"}],
+    "description": "a count time relative to T-0: 'T-45m', 'T-6m15s', 'T-0', 'T+10s', or seconds",
+    "examples": ["T-1h05m", "T-6m15s", "T-0", "T+10s"]}
+Duration = Annotated[float, BeforeValidator(_dur), WithJsonSchema(DURATION_SCHEMA)]  # seconds, ms precision
+CountTime = Annotated[float, BeforeValidator(_ct), WithJsonSchema(COUNT_TIME_SCHEMA)]  # seconds from T-0
 
 
 def _name(v: Any) -> str:
