@@ -100,3 +100,22 @@ def test_site31_ships_a_common_cause_on_the_stopper_switches(site31_guarded):
     assert p.f_prob[f] == pytest.approx(0.05 * 1e-4)
     r = pg.simulate(p, faults=["cabin.stopper:not_installed@T-1h", "stopper_lock:ccf_reads_engaged@T-56m"])
     assert r.outcome == "pad_damaged" and "cabin.stopper unlocked" in r.hazards
+
+
+def test_verify_finds_the_common_cause_case_with_two_faults_not_three(tmp_path):
+    from padguard.engines.verify import verify
+
+    p = ccf_plan(tmp_path)
+    # drop the independent lying switches: only the common-cause event can make both lie
+    keep = [i for i, f in enumerate(p.faults) if f in ("arm.latch:jammed", "latch:ccf_wrong")]
+    import numpy as np
+
+    sub = pg.compile_model(p.model)
+    for name in ("f_kind", "f_comp", "f_effect", "f_to", "f_prob", "f_delay"):
+        setattr(sub, name, getattr(sub, name)[keep])
+    sub.f_members = [sub.f_members[i] for i in keep]
+    sub.faults = [sub.faults[i] for i in keep]
+    assert np.all(sub.f_prob > 0)
+    assert verify(sub, max_faults=1).verdict == "proved"
+    r = verify(sub, max_faults=2)
+    assert r.verdict == "violated" and r.violation.prop == "plume"
