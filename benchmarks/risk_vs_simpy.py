@@ -64,8 +64,8 @@ class SimpyCount:
     def __init__(self, plan: pg.Plan):
         m = plan.model
         self.site, self.proc = m.site, m.procedure
-        if self.proc.holds:
-            raise ValueError("the SimPy baseline does not model built-in holds")
+        if self.proc.holds or any(c.recycle_to for c in self.proc.criteria):
+            raise ValueError("the SimPy baseline does not model built-in holds or cutoff criteria")
         self.faults = m.faults.faults
         self.members = [fault_members(m, f) for f in self.faults]
         self.eq = {e.name: e for e in self.site.equipment}

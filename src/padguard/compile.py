@@ -163,6 +163,8 @@ class Plan:
     # the criteria as declared (the procedure's, then those implied by step preconditions and
     # the travel watchdog, see padguard.model.derived), index-aligned with ``criteria``
     criteria_defs: list = field(default_factory=list)
+    # cutoff criteria: recycle point index a violation recycles to (-1: an ordinary criterion)
+    c_recycle: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     f_delay: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # slow: ms
     # coupling: host equipment of each item (-1 none) and the host positions it can move in
     host: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -456,6 +458,8 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
         faults=f_names, f_kind=ar(f_kind), f_comp=ar(f_comp), f_effect=ar(f_eff), f_to=ar(f_to),
         f_prob=np.array(f_prob, dtype=np.float64), f_members=f_members, f_delay=ar(f_delay),
         host=ar(host), host_ok=host_ok, criteria_defs=crits,
+        c_recycle=ar([[r.name for r in rps].index(c.recycle_to) if getattr(c, "recycle_to", None) else -1
+                      for c in crits]),
     )
     for name, off in offsets.items():
         setattr(plan, name, off)

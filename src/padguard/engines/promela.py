@@ -572,6 +572,10 @@ class _Gen:
 def export(plan: Plan, max_faults: int = 1, properties: tuple[str, ...] = PROPERTIES,
            invariants: list[Any] | None = None) -> str:
     """The Promela text of ``plan`` under up to ``max_faults`` faults."""
+    if len(plan.c_recycle) and (plan.c_recycle >= 0).any():
+        names = [plan.criteria[c] for c in range(plan.C) if plan.c_recycle[c] >= 0]
+        raise PromelaError(f"cutoff criteria ({', '.join(names)}: recycle_to) are not supported by the "
+                           "Promela export yet; padguard verify checks them")
     return _Gen(plan, max_faults, tuple(properties), invariants or []).generate()
 
 

@@ -369,6 +369,13 @@ class Simulator(OneCountdown):
             self._ev("resume", f"count resumes at {format_count_time(self.tc / 1000)}")
         elif tr == Trigger.RECYCLE:
             self._ev("recycle", f"RECYCLE: count clock reset to {format_count_time(self.tc / 1000)}")
+        elif tr == Trigger.CUTOFF:
+            # the cutoff criterion that is not OK (the count has already recycled past its window)
+            reason = next((c for c in range(p.C) if p.c_recycle[c] >= 0 and S[p.CST + c, 0] != 2), 0)
+            ex = explain_criterion(p, S, reason)
+            self._ev("cutoff", f"CUTOFF: criterion {ex['criterion']} is {ex['state']} -- seen: "
+                             f"{describe_readings(ex)}. Count recycled to {format_count_time(self.tc / 1000)}."
+                             "", cutoff=True, **ex)
         elif tr == Trigger.PNR:
             self._ev("pnr", "point of no return passed: from here a violation aborts")
         elif tr == Trigger.IGNITION:

@@ -194,6 +194,11 @@ class Criterion(Strict):
     all: list[Term | Expr] | None = None
     any: list[Term | Expr] | None = None
     clear_hint: str = ""
+    recycle_to: Name | None = Field(
+        default=None,
+        description="cutoff: a violation while it applies stops the count and recycles it to this "
+                    "recycle point (not an abort, even past the point of no return); a built-in "
+                    "hold at the point then holds it")
     source: str | None = None
 
 

@@ -312,6 +312,13 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
         if (c.all is None) == (c.any is None):
             pp(base, "a criterion needs exactly one of 'all' or 'any'")
         _check_expr(Expr(all=c.all, any=c.any), base, sensors, groups, domain_of_sensor, pp)
+        if c.recycle_to is not None:
+            rp = next((r for r in proc.recycle_points if r.name == c.recycle_to), None)
+            if rp is None:
+                pp(base + ("recycle_to",), f"unknown recycle point '{c.recycle_to}'{_similar(c.recycle_to, list(rps))}")
+            elif rp.at >= c.applies.from_:
+                pp(base + ("recycle_to",), f"a cutoff recycles back: recycle point '{rp.name}' "
+                   f"({format_count_time(rp.at)}) must come before the criterion's window")
     if proc.invariants and not out:
         from padguard.model.invariants import problems as invariant_problems
 

@@ -386,6 +386,13 @@ class Sequencer(OneCountdown):
             self._ev(ev, "hold" if held else "abort",
                      f"{verb}: criterion {ex['criterion']} is {ex['state']} -- seen: {describe_readings(ex)}. "
                      f"Clears when {ex['clears_when']}.", **ex)
+        elif tr == Trigger.CUTOFF:
+            # the cutoff criterion that is not OK (the count has already recycled past its window)
+            reason = next((c for c in range(p.C) if p.c_recycle[c] >= 0 and S[p.CST + c, 0] != 2), 0)
+            ex = explain_criterion(p, S, reason)
+            self._ev(ev, "cutoff", f"CUTOFF: criterion {ex['criterion']} is {ex['state']} -- seen: "
+                     f"{describe_readings(ex)}. Count recycled to {format_count_time(self.tc / 1000)}."
+                     "", cutoff=True, **ex)
         elif tr == Trigger.BUILTIN_HOLD:
             self._ev(ev, "hold", f"built-in hold: {p.hold_reason_text(reason)} "
                      f"({(int(S[p.HOLD_UNTIL, 0]) - self.t) // 1000}s)", builtin=True)

@@ -30,6 +30,7 @@ _AUTO_HOLD, _BUILTIN_HOLD, _OPERATOR_HOLD = (int(Trigger.AUTO_HOLD), int(Trigger
                                              int(Trigger.OPERATOR_HOLD))
 _RESUME, _RECYCLE, _PNR = int(Trigger.RESUME), int(Trigger.RECYCLE), int(Trigger.PNR)
 _IGNITION, _WINDOW_CLOSED = int(Trigger.IGNITION), int(Trigger.WINDOW_CLOSED)
+_CUTOFF = int(Trigger.CUTOFF)
 
 
 _VOTE_RESULT = np.array([_UNKNOWN, _VIOLATED, _OK, _OK], dtype=np.int64)
@@ -297,6 +298,15 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         free = trig < 0
     # A running count changes state only on a blocking criterion, a built-in hold, the point
     # of no return or T-0; skip the trigger selection when no column is at any of them.
+    cut_to = None
+    if C and len(plan.c_recycle) and (plan.c_recycle >= 0).any():
+        # a cutoff criterion that is not OK while the count runs: recycle to its point, hold
+        cutb = blocking & (plan.c_recycle >= 0)[:, None]
+        cut = running & free & cutb.any(axis=0)
+        if cut.any():
+            cut_to = plan.c_recycle[np.argmax(cutb, axis=0)]
+            trig = np.where(cut, _CUTOFF, trig)
+            free = trig < 0
     if (running & free & (anyblock | at_builtin | (TC >= min(plan.ign, plan.pnr)))).any():
         run_trig = np.where(anyblock, _AUTO_HOLD,
                             np.where(at_builtin, _BUILTIN_HOLD,
@@ -339,6 +349,9 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         S[plan.HOLD_UNTIL] = np.where(builtin, T + plan.h_dur[hb],
                                       np.where(leave_hold, -1, S[plan.HOLD_UNTIL]))
         S[plan.NEXTB] = np.where(builtin, nextb + 1, nextb)
+        if cut_to is not None:  # the cutoff criterion itself is the reason
+            first = np.where(trig == _CUTOFF, np.argmax(blocking & (plan.c_recycle >= 0)[:, None], axis=0),
+                             first)
         new_reason = np.where(trig == _OPERATOR_HOLD, OPERATOR_REASON,
                               np.where(trig == _BUILTIN_HOLD, C + nextb, first))
         S[plan.REASON] = np.where(enter_hold | (did & (new_mode == _ABORTED) & (trig == _AUTO_HOLD)),
@@ -354,7 +367,9 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         if still.any():
             S[plan.REASON] = np.where(still, first_blocking(), S[plan.REASON])
             S[plan.NHOLDS] += still
-    rec = did & (trig == _RECYCLE)
+    if cut_to is not None:
+        rec_to = np.where(trig == _CUTOFF, cut_to, rec_to)
+    rec = did & ((trig == _RECYCLE) | (trig == _CUTOFF))
     if rec.any():
         ri = np.clip(rec_to, 0, max(len(plan.r_at) - 1, 0))
         S[plan.TC] = np.where(rec, plan.r_at[ri], TC)
