@@ -284,6 +284,7 @@ class Sequencer(OneCountdown):
             self._ev(ev, "operator", f"operator: {name}{' ' + op.value if op.value else ''}",
                      command=name, arg=op.value or None, **(op.data or {}))
             why = None
+            self._recycle_point: int | None = None
             if name not in OPS:
                 why = f"unknown command '{name}' (known: {', '.join(OPS)})"
             elif name in ("resume", "recycle") and self.lasting():
@@ -294,6 +295,7 @@ class Sequencer(OneCountdown):
                     why = f"unknown recycle point '{target}' (known: {', '.join(p.recycle_points) or 'none'})"
                 else:
                     oparg = np.array([p.recycle_points.index(target)])
+                    self._recycle_point = int(oparg[0])
             if why is not None:
                 self._ev(ev, "refused", f"operator {name} refused: {why}", command=name, why=why)
             else:
@@ -361,6 +363,8 @@ class Sequencer(OneCountdown):
                         if p.c_from[c] <= self.tc <= p.c_until[c] and S[p.CST + c, 0] != Tri.OK]
             if blocking:
                 return f" (not OK: {', '.join(blocking)})"
+        if name == "recycle" and self._recycle_point is not None:
+            return rules.recycle_refusal(p, self.t, self.tc, self._recycle_point)
         return ""
 
     def _transition(self, ev: list[LiveEvent], tr: Trigger, mode0: Mode, before: np.ndarray, safety: bool) -> None:
@@ -373,6 +377,13 @@ class Sequencer(OneCountdown):
             self._ev(ev, "hold" if held else "abort",
                      f"{verb}: criterion {ex['criterion']} is {ex['state']} -- seen: {describe_readings(ex)}. "
                      f"Clears when {ex['clears_when']}.", **ex)
+        elif tr == Trigger.CUTOFF:
+            # the cutoff criterion that is not OK (the count has already recycled past its window)
+            reason = next((c for c in range(p.C) if p.c_recycle[c] >= 0 and S[p.CST + c, 0] != 2), 0)
+            ex = explain_criterion(p, S, reason)
+            self._ev(ev, "cutoff", f"CUTOFF: criterion {ex['criterion']} is {ex['state']} -- seen: "
+                     f"{describe_readings(ex)}. Count recycled to {format_count_time(self.tc / 1000)}."
+                     "", cutoff=True, **ex)
         elif tr == Trigger.BUILTIN_HOLD:
             self._ev(ev, "hold", f"built-in hold: {p.hold_reason_text(reason)} "
                      f"({(int(S[p.HOLD_UNTIL, 0]) - self.t) // 1000}s)", builtin=True)
