@@ -195,7 +195,7 @@ def demo(quick: Annotated[bool, typer.Option(help="print only key events")] = Fa
 
 def _register_optional() -> None:
     """Commands of later subsystems register themselves here when their module exists."""
-    for mod in ("padguard.engines.verify_cli", "padguard.engines.risk_cli", "padguard.links.cli"):
+    for mod in ("padguard.engines.verify_cli", "padguard.engines.risk_cli", "padguard.links.cli", "padguard.console.cli"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

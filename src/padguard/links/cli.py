@@ -1,4 +1,4 @@
-"""Commands of the live edge: ``pad-sim``, ``pad-ctl``, ``run``, ``op``, ``log``, ``replay``.
+"""Commands of the live edge: ``pad-sim``, ``pad-ctl``, ``run``, ``log``, ``replay`` (``op``: console/cli.py).
 
 Registered on the main typer app by :func:`register`. asyncua and the database drivers are
 imported only inside the commands, so the rest of the CLI starts as fast as before.
@@ -178,8 +178,11 @@ def run(
     clock: Annotated[str, typer.Option(help="wall (the wall clock x speed) or pad (a pad-sim's clock, for dry runs)")] = "wall",
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: opcua-map.yaml beside the site)")] = None,
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
-    control: Annotated[str, typer.Option(help="HOST:PORT of the control endpoint (port 0 picks one)")] = "127.0.0.1:8484",
-    control_file: Annotated[Path | None, typer.Option(help="write the control URL here once listening")] = None,
+    console: Annotated[str | None, typer.Option(help="serve the web console on HOST:PORT (port 0 picks one; non-loopback needs TLS)")] = None,
+    console_file: Annotated[Path | None, typer.Option(help="write the console URL here once listening")] = None,
+    users: Annotated[str | None, typer.Option(help="console users file (default: $PADGUARD_USERS or ./padguard-users.json)")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="console TLS certificate (PEM)")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="console TLS private key (PEM)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="events as JSON lines")] = False,
     quiet: Annotated[bool, typer.Option(help="print only holds, commands and the outcome")] = False,
 ) -> None:
@@ -194,9 +197,12 @@ def run(
         _die("--speed must be > 0")
     if not link.startswith("opc.tcp://"):
         _die(f"--link must be an opc.tcp:// URL (got {link})")
-    host, _, port = control.rpartition(":")
-    if not host or not port.isdigit():
-        _die(f"--control must be HOST:PORT (got {control})")
+    frontend = None
+    if console is not None:
+        from padguard.console.cli import console_options
+        from padguard.console.server import ConsoleServer
+
+        frontend = ConsoleServer(console_options(console, users, tls_cert, tls_key))
     try:
         parse_url(archive)
     except ArchiveError as exc:
@@ -215,9 +221,8 @@ def run(
     def note(text: str) -> None:
         base.err.print(text, style="bold yellow", markup=False, highlight=False)
 
-    opts = RunOptions(link=link, archive=archive, count_id=count, speed=speed, clock=clock,
-                      control_host=host, control_port=int(port))
-    rt = Runtime(plan, lm, opts, on_event=on_event, on_note=note)
+    opts = RunOptions(link=link, archive=archive, count_id=count, speed=speed, clock=clock)
+    rt = Runtime(plan, lm, opts, on_event=on_event, on_note=note, frontend=frontend)
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -227,11 +232,12 @@ def run(
         ready = asyncio.create_task(rt.ready.wait())
         await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
         if rt.ready.is_set():
-            if control_file:
-                control_file.write_text(f"{rt.control_url}\n")
+            if console_file and rt.control_url:
+                console_file.write_text(f"{rt.control_url}\n")
             if not as_json:
                 base.err.print(f"count '{count}' {'RESTARTED (holding)' if rt.restarted else 'started'}; "
-                               f"archive {describe(archive)}; control {rt.control_url}", highlight=False, markup=False)
+                               f"archive {describe(archive)}; console {rt.control_url or 'off (--console HOST:PORT)'}",
+                               highlight=False, markup=False)
         else:
             ready.cancel()
         return await task
@@ -249,35 +255,6 @@ def run(
     raise typer.Exit(code)
 
 
-# --------------------------------------------------------------------------- op
-def op(
-    command: Annotated[str, typer.Argument(help="hold | resume | recycle | scrub | abort | status | events")],
-    arg: Annotated[str | None, typer.Argument(help="recycle: the recycle point")] = None,
-    control: Annotated[str, typer.Option(help="control URL of the running count")] = "http://127.0.0.1:8484",
-) -> None:
-    """Send an operator command to a running count (answered once it is archived and applied)."""
-    from padguard.links import control as ctl
-    from padguard.sequencer.live import OPS
-
-    if command not in (*OPS, "status", "events"):
-        _die(f"unknown command '{command}': expected {', '.join(OPS)}, status or events")
-    base = control if control.startswith("http") else f"http://{control}"
-    try:
-        if command == "status":
-            code, body = ctl.request(base, "GET", "/status")
-        elif command == "events":
-            code, body = ctl.request(base, "GET", f"/events?after={int(arg or 0)}")
-        else:
-            code, body = ctl.request(base, "POST", "/command", {"command": command, "arg": arg})
-    except OSError as exc:
-        _die(f"no running count at {base}: {exc}")
-    except ValueError:
-        _die(f"'{arg}' is not a sequence number")
-    print(json.dumps(body, indent=2))
-    if code != 200:
-        raise typer.Exit(1)
-
-
 # --------------------------------------------------------------------------- log
 def _open_ro(archive: str, count: str):
     from padguard.store.archive import ArchiveError, open_archive
@@ -291,6 +268,16 @@ def _open_ro(archive: str, count: str):
         return a
     except ArchiveError as exc:
         _die(str(exc))
+
+
+def who_text(d: dict | None) -> str:
+    """user (role) session@peer [approved by user (role)] of a console command or audit record."""
+    if not d or not d.get("user"):
+        return ""
+    out = f"{d['user']} ({d.get('role', '?')}) {d.get('session', '')}@{d.get('peer', '')}"
+    if d.get("approver"):
+        out += f" approved by {d['approver']} ({d.get('approver_role', '?')})"
+    return out
 
 
 def log_cmd(
@@ -349,10 +336,11 @@ def log_cmd(
             from rich.table import Table
 
             t = Table(title=f"{describe(archive)} / {count}: {len(rows)} records")
-            for col in ("seq", "t", "count", "kind", "name", "value"):
+            for col in ("seq", "t", "count", "kind", "name", "value", "who"):
                 t.add_column(col, overflow="fold")
             for r in rows:
-                t.add_row(str(r.seq), f"+{r.t / 1000:.1f}s", format_count_time(r.tc / 1000), r.kind, r.name, r.value)
+                t.add_row(str(r.seq), f"+{r.t / 1000:.1f}s", format_count_time(r.tc / 1000), r.kind, r.name, r.value,
+                          who_text(r.data))
             if out:
                 from rich.console import Console
 
@@ -469,6 +457,5 @@ def register(app: typer.Typer) -> None:
     app.command("pad-sim")(pad_sim)
     app.command("pad-ctl")(pad_ctl)
     app.command("run")(run)
-    app.command("op")(op)
     app.command("log")(log_cmd)
     app.command("replay")(replay_cmd)

@@ -1,7 +1,7 @@
 """``padguard run``: the live sequencer against a pad over OPC UA, every record archived first.
 
 One asyncio loop. Everything that can change the count arrives in one inbox: samples from the
-OPC UA subscription, operator commands from the control endpoint, link events, ticks of the
+OPC UA subscription, operator commands from the console (``padguard.console``), link events, ticks of the
 clock. The loop drains the inbox, turns what it found into input records, one batch per
 instant, and runs each batch through the pure :class:`~padguard.sequencer.live.Sequencer`.
 Then it *group-commits*: the inputs and every event they caused are written to the archive and
@@ -33,12 +33,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from padguard.compile import NEVER, Plan
-from padguard.links import control
 from padguard.links.mapping import LinkMap
 from padguard.sequencer.live import OPS, LiveEvent, Rec, Sequencer, batches
 from padguard.store.archive import Archive, ArchiveError, describe, open_archive
@@ -53,12 +52,18 @@ class RunOptions:
     count_id: str = "main"
     speed: float = 1.0
     clock: str = "wall"  # "wall" or "pad"
-    control_host: str = "127.0.0.1"
-    control_port: int = 8484
     snapshot_every: int = 500  # batches between state snapshots (faster restarts)
     clock_tolerance_s: float = 1.0  # system clock vs monotonic clock disagreement that holds
     max_pad_jump_ms: int = 600_000  # a pad clock leaping further forward than this holds
     tick_s: float = 0.25  # longest wall-clock sleep between two looks at the clock
+
+
+class Frontend(Protocol):
+    """What serves the count to people (the console): started before anything is written."""
+
+    async def start(self, rt: Runtime) -> str | None: ...
+
+    async def stop(self) -> None: ...
 
 
 def model_texts(plan: Plan) -> dict[str, str | None]:
@@ -82,7 +87,7 @@ class Runtime:
 
     def __init__(self, plan: Plan, lm: LinkMap, opts: RunOptions,
                  on_event: Callable[[Rec], None] | None = None,
-                 on_note: Callable[[str], None] | None = None):
+                 on_note: Callable[[str], None] | None = None, frontend: Frontend | None = None):
         if opts.clock not in ("wall", "pad"):
             raise ValueError("clock must be 'wall' or 'pad'")
         if opts.clock == "pad" and (lm.mapping.dry_run is None):
@@ -98,7 +103,10 @@ class Runtime:
         self.batch = 0
         self.archive: Archive | None = None
         self.seq: Sequencer | None = None
+        self.frontend = frontend
         self.control_url: str | None = None
+        #: called with each batch of records once durable (the console's feed)
+        self.listeners: list[Callable[[list[Rec]], None]] = []
         self.link_state = "connecting"
         self.restarted = False
         self.recovery: dict[str, Any] = {}
@@ -265,8 +273,10 @@ class Runtime:
 
         quiet_asyncua()
         self._staged = []
-        # The control port first: if it is taken, nothing has been written yet.
-        server, self.control_url = await control.serve(self._http, self.opts.control_host, self.opts.control_port)
+        # The console first: if its port is taken, nothing has been written yet.
+        server = self.frontend
+        if server is not None:
+            self.control_url = await server.start(self)
         # Then the link: a new count's clock starts with readings flowing, not with a stale hold
         # (if the pad does not answer, the count starts anyway and holds for link loss).
         link = asyncio.create_task(self._link_loop())
@@ -323,15 +333,15 @@ class Runtime:
             await self._shutdown(link, server)
         return self.exit_code
 
-    async def _shutdown(self, link: asyncio.Task, server: asyncio.Server) -> None:
+    async def _shutdown(self, link: asyncio.Task, server: Frontend | None) -> None:
         self._done.set()
         link.cancel()
         with contextlib.suppress(BaseException):
             await link
         await self._disconnect()
-        server.close()
-        with contextlib.suppress(Exception):
-            await server.wait_closed()
+        if server is not None:
+            with contextlib.suppress(Exception):
+                await server.stop()
         if self.archive is not None:
             self.archive.close()
 
@@ -346,6 +356,7 @@ class Runtime:
         self._pending = []
         pad_instants: list[int] = []
         ops: list[tuple[Rec, asyncio.Future]] = []
+        audits: list[tuple[Rec, asyncio.Future]] = []
         processed = False
         decode, plan = self.lm.decode, self.plan
         for it in items:
@@ -368,13 +379,18 @@ class Runtime:
                     samples.append(Rec("sample", 0, name, f"<{status}>", -2, {"status": status}))
                 continue
             if kind == "op":
-                _, name, arg, fut, source = it
+                _, name, arg, fut, who = it
                 if samples and not pad:
                     self._process(self.now(), samples)
                     samples = []
-                ev = self._process(self.now(), [Rec("operator", 0, name, arg or "", data={"source": source})])
+                ev = self._process(self.now(), [Rec("operator", 0, name, arg or "", data=who)])
                 ops.append((ev, fut))
                 processed = True
+            elif kind == "audit":  # bookkeeping (a request, an approval, an acknowledgement): never an input
+                _, name, value, data, fut = it
+                rec = Rec("audit", self.seq.t, name, value, data=data, batch=self.batch, tc=self.seq.tc)
+                self.archive.append([rec])
+                audits.append((rec, fut))
             elif kind in ("safety", "link_down", "link_up", "stop"):
                 if samples and not pad:
                     self._process(self.now(), samples)
@@ -405,6 +421,12 @@ class Runtime:
         if not processed and not pad:
             self._process(self.now(), [Rec("tick", 0)])
         self.archive.commit()  # durable before anything below leaves the process
+        for rec, fut in audits:
+            self.recent.append(rec)
+            if not fut.done():
+                fut.set_result(rec.seq)
+        if audits:
+            self._notify([rec for rec, _ in audits])
         await self._act(ops)
         if pad_instants:
             await self._ack(max(pad_instants))
@@ -439,6 +461,7 @@ class Runtime:
                                      batch=self.batch, tc=self.seq.tc) for r in again])
             self.archive.commit()
             sends = again + sends
+        self._notify([rec for rec, _ in staged])
         for rec in sends:
             await self._send(rec)
         for ev, fut in ops or []:
@@ -446,6 +469,10 @@ class Runtime:
                 refused = [e.text for e in ev if e.kind == "refused"]
                 fut.set_result({"accepted": not refused, "refused": refused, "events": [e.text for e in ev],
                                 "mode": self.seq.mode.name, "seq": self.archive.last_seq})
+
+    def _notify(self, recs: list[Rec]) -> None:
+        for cb in self.listeners:
+            cb(recs)
 
     async def _send(self, rec: Rec) -> None:
         """One command to the pad; its answer is archived (with the next commit)."""
@@ -596,7 +623,7 @@ class Runtime:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(cl.disconnect(), 2.0)
 
-    # ------------------------------------------------------------------ control endpoint
+    # ------------------------------------------------------------------ the console's interface (the console asks, the runtime decides)
     def status(self) -> dict[str, Any]:
         assert self.seq is not None
         st = self.seq.status()
@@ -606,30 +633,22 @@ class Runtime:
                    "recovery": self.recovery or None})
         return st
 
-    async def operator(self, command: str, arg: str | None = None, source: str = "api") -> dict[str, Any]:
-        """Apply an operator command; returns once it is archived and applied."""
-        if self._done.is_set():
+    async def operator(self, command: str, arg: str | None = None, who: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Apply an operator command; returns once it is archived and applied.
+
+        ``who`` (user, role, session, peer, approver...) is archived with the command."""
+        if self._done.is_set() or self.seq is None or self.seq.final:
             return {"accepted": False, "refused": ["the count has ended"], "events": []}
+        if command not in OPS:
+            return {"accepted": False, "refused": [f"unknown command '{command}'"], "events": []}
         fut = asyncio.get_running_loop().create_future()
-        self.inbox.put_nowait(("op", command, arg, fut, source))
+        self.inbox.put_nowait(("op", command, None if arg is None else str(arg), fut, dict(who or {"source": "api"})))
         return await fut
 
-    async def _http(self, method: str, target: str, body: dict | None) -> tuple[int, dict[str, Any]]:
-        path, q = control.route(target)
-        if self.seq is None or not self.ready.is_set():
-            return 503, {"error": "the count is starting"}
-        if path == "/status" and method == "GET":
-            return 200, self.status()
-        if path == "/events" and method == "GET":
-            after = int(q.get("after", "0") or 0)
-            return 200, {"events": [r.to_dict() for r in self.recent if r.seq > after]}
-        if path == "/command":
-            if method != "POST":
-                return 405, {"error": "POST a JSON body {\"command\": ..., \"arg\": ...}"}
-            if not isinstance(body, dict) or body.get("command") not in OPS:
-                return 400, {"error": f"expected {{\"command\": one of {', '.join(OPS)}, \"arg\": optional}}"}
-            if self._done.is_set() or self.seq is None or self.seq.final:
-                return 409, {"accepted": False, "refused": ["the count has ended"], "events": []}
-            res = await self.operator(body["command"], body.get("arg"), "http")
-            return (200 if res["accepted"] else 409), res
-        return 404, {"error": f"no route {method} {path}; try GET /status, GET /events, POST /command"}
+    async def audit(self, name: str, value: str, data: dict[str, Any]) -> int:
+        """Archive a bookkeeping record (a request, an approval, an acknowledgement); its seq once durable."""
+        if self._done.is_set():
+            raise RuntimeError("the runtime has stopped")
+        fut = asyncio.get_running_loop().create_future()
+        self.inbox.put_nowait(("audit", name, value, data, fut))
+        return await fut
