@@ -138,6 +138,7 @@ function buildStatic() {
   const sel = $("recycle-point"); sel.textContent = "";
   for (const p of layout.recycle_points) sel.appendChild(el("option", "", p)).value = p;
   const t = $("cd-holds"); t.textContent = "";
+  if (!layout.holds.length) { t.insertRow().insertCell().textContent = "none in this procedure"; }
   const hr = t.insertRow(); for (const h of ["built-in hold", "at", "duration"]) hr.appendChild(el("th", "", h));
   for (const h of layout.holds) { const r = t.insertRow(); r.insertCell().textContent = h.name; r.insertCell().textContent = fmtT(h.tc_ms); r.insertCell().textContent = fmtDur(h.duration_ms); }
   for (const b of document.querySelectorAll(".cmd")) b.addEventListener("click", () => preview(b.dataset.cmd));
@@ -157,14 +158,14 @@ let padRefs = {};
 function buildPad() {
   const eqs = layout.equipment, wrap = $("pad-wrap");
   wrap.textContent = ""; padRefs = { eq: {}, sen: {} };
-  const W = 250, cols = Math.max(1, Math.min(6, Math.ceil(Math.sqrt(eqs.length))));
-  const heights = eqs.map((e) => 62 + Math.ceil(e.sensors.length / 2) * 18);
+  const W = 300, cols = Math.max(1, Math.min(6, Math.ceil(Math.sqrt(eqs.length))));
+  const heights = eqs.map((e) => 66 + e.sensors.length * 17);
   const inPlume = eqs.filter((e) => e.plume), outPlume = eqs.filter((e) => !e.plume);
   const order = [...inPlume, ...outPlume];
   let rowsH = [], x = 0, y = 0, col = 0, rowMax = 0; const pos = {};
   order.forEach((e, i) => {
     const h = heights[eqs.indexOf(e)];
-    if (col === cols) { y += rowMax + 14; col = 0; rowMax = 0; }
+    if (col === cols || (i === inPlume.length && col > 0)) { y += rowMax + (i === inPlume.length ? 30 : 14); col = 0; rowMax = 0; }
     pos[e.name] = [20 + col * (W + 14), 40 + y]; rowMax = Math.max(rowMax, h); col++;
     if (i === inPlume.length - 1) rowsH.push(y + rowMax);
   });
@@ -184,14 +185,14 @@ function buildPad() {
     const [px, py] = pos[e.name], h = heights[i];
     const g = sv("g", { class: "eq", transform: `translate(${px},${py})`, "data-eq": e.name });
     g.appendChild(sv("rect", { class: "box", width: W, height: h, rx: 5 }));
-    const ico = { lock: "\u{1F512}", shield: "\u{1F6E1}", mast: "\u2759", tower: "\u2630", arm: "\u2712", cabin: "\u25A3" }[e.kind] || "\u25A1";
-    g.appendChild(sv("text", { class: "ico", x: 8, y: 18 }, ico));
+    if (e.kind === "lock") g.appendChild(sv("path", { class: "lockico", d: "M10 10 v-4 a4 4 0 0 1 8 0 v4 M8 10 h12 v9 h-12 z" }));
+    else if (e.kind === "shield") g.appendChild(sv("path", { class: "lockico", d: "M14 4 l7 3 v5 c0 4 -3 7 -7 8 c-4 -1 -7 -4 -7 -8 v-5 z" }));
     g.appendChild(sv("text", { x: 28, y: 18 }, e.name + ` (${e.kind})`));
     const ptxt = sv("text", { class: "pos", x: 8, y: 38 }, "--"); g.appendChild(ptxt);
     const safe = sv("text", { x: 8, y: 54 }, e.plume ? `safe at ignition: ${e.plume.safe.join("/")}` : `positions: ${e.positions.join(" / ")}`); g.appendChild(safe);
     padRefs.eq[e.name] = { g, ptxt, e };
     e.sensors.forEach((s, k) => {
-      const sx = 8 + (k % 2) * (W / 2), sy = 72 + Math.floor(k / 2) * 18;
+      const sx = 8, sy = 74 + k * 17;
       const sg = sv("g", { class: "sen", transform: `translate(${sx},${sy})`, "data-sensor": s });
       sg.appendChild(sv("circle", { cx: 4, cy: -4, r: 4 }));
       const t = sv("text", { class: "v", x: 12, y: 0 }, s); sg.appendChild(t);
@@ -208,7 +209,7 @@ function renderPad(st) {
     const e = r.e, hazard = e.plume && q.sensed && !e.plume.safe.includes(q.sensed) && q.state !== "stale";
     r.g.setAttribute("class", `eq ${q.state}${hazard ? " hazard" : ""}`);
     const label = { stale: "STALE: position unknown", disagree: "DISAGREE: sensors differ", unsensed: "no sensor", transit: "IN TRANSIT" }[q.state];
-    r.ptxt.textContent = (label || q.sensed) + (q.state === "partial" ? " (a sensor is STALE)" : "") + (hazard ? `  [${e.plume.hazard.toUpperCase()}]` : "");
+    r.ptxt.textContent = (label || q.sensed) + (q.state === "partial" ? " (a sensor is STALE)" : "") + (hazard ? `  (unsafe at ignition: ${e.plume.hazard.toUpperCase()})` : "");
     for (const name of e.sensors) {
       const s = sens[name], ref = padRefs.sen[name]; if (!s || !ref) continue;
       const cls = s.malformed ? "malformed" : (s.stale || !s.fresh) ? "stale" : (q.state === "disagree" ? "disagree" : "");
