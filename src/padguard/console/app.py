@@ -2,7 +2,9 @@
 
 Security, in the order a request meets it:
 
-1. body size limit (:class:`BodyLimit`, before any parsing; chunked bodies counted too);
+1. framing and size (:class:`BodyLimit`, before any parsing): a body over the limit (declared or
+   chunked) gets 413, Content-Length with Transfer-Encoding (the request-smuggling shape) gets
+   400, and either closes the connection, so no remainder is ever read as a second request;
 2. Host header must be one this console serves (DNS rebinding);
 3. ``POST`` needs ``Content-Type: application/json`` and, when the browser sends ``Origin``,
    this console's own origin;
@@ -34,6 +36,7 @@ from padguard.console.hub import Hub, LiveHub, ReplayHub
 
 COOKIE = "padguard_session"
 MAX_BODY = 16 * 1024
+MAX_HEAD = 16 * 1024
 Name = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
 
 
@@ -70,6 +73,14 @@ class BodyLimit:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        names = [k for k, _ in scope.get("headers", [])]
+        if sum(len(k) + len(v) for k, v in scope.get("headers", [])) + len(scope.get("raw_path", b"")) > MAX_HEAD:
+            return await _plain(send, 431, f"request headers over {MAX_HEAD} bytes")
+        if b"transfer-encoding" in names and b"content-length" in names:
+            # RFC 9112 6.1: ambiguous framing (the request-smuggling shape); refuse and close
+            return await _plain(send, 400, "Content-Length and Transfer-Encoding together")
+        if names.count(b"content-length") > 1:
+            return await _plain(send, 400, "more than one Content-Length")
         for k, v in scope.get("headers", []):
             if k == b"content-length":
                 try:
@@ -128,13 +139,17 @@ def create_app(hub: Hub, users: auth.Users, *, tls: bool = False, hosts: list[st
         if request.method == "POST":
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype != "application/json":
-                return JSONResponse({"detail": "POST needs Content-Type: application/json"}, 415)
+                return JSONResponse({"detail": "POST needs Content-Type: application/json"}, 415,
+                                    headers={"Connection": "close"})
             origin = request.headers.get("origin")
             if origin is not None and origin != _own_origin(request, tls):
-                return JSONResponse({"detail": f"cross-origin request refused (Origin {origin})"}, 403)
+                return JSONResponse({"detail": f"cross-origin request refused (Origin {origin})"}, 403,
+                                    headers={"Connection": "close"})
             if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-                return JSONResponse({"detail": "cross-site request refused"}, 403)
+                return JSONResponse({"detail": "cross-site request refused"}, 403, headers={"Connection": "close"})
         resp = await call_next(request)
+        if request.method == "POST" and resp.status_code >= 400:
+            resp.headers["Connection"] = "close"  # nothing pipelined behind a refused request is read
         resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                                    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
                                                    "base-uri 'none'; form-action 'self'")

@@ -101,7 +101,7 @@ class ConsoleServer:
         o = self.opts
         hosts = [o.host] if o.host not in ("0.0.0.0", "::") else ["*"]
         app = create_app(self.hub, auth.Users(o.users), tls=o.tls, hosts=hosts)
-        cfg = uvicorn.Config(app, host=o.host, port=o.port, log_level="warning", access_log=False,
+        cfg = uvicorn.Config(app, host=o.host, port=o.port, log_level="warning", access_log=False, http="h11",
                              ssl_certfile=o.certfile, ssl_keyfile=o.keyfile, lifespan="off",
                              h11_max_incomplete_event_size=16 * 1024, timeout_keep_alive=30,
                              limit_concurrency=1000, server_header=False)
