@@ -39,6 +39,7 @@ class DryRun:
                  faults: tuple[str, ...] = (), users: Path | None = None, paused: bool = False,
                  map_path: Path | None = None):
         self.tmp = Path(tmp)
+        self.tmp.mkdir(parents=True, exist_ok=True)
         self.speed, self.site, self.procedure, self.faults = speed, site, procedure, faults
         self.users = users or self.tmp / "users.json"
         self.tokens = make_users(self.users) if users is None else {}
