@@ -113,12 +113,14 @@ class LiveHub(Hub):
         self._dirty.set()
 
     async def run(self) -> None:
-        """Build one frame per change, at most every ``frame_interval_s``, and wake the streams."""
+        """Build one frame per change, at most every ``frame_interval_s`` (and never spending more
+        than a third of the loop on frames: a big pad gets fewer frames, never a slower count)."""
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            t0 = time.perf_counter()
             self._build()
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(max(self._interval, 2 * (time.perf_counter() - t0)))
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run())
