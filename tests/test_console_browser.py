@@ -85,6 +85,15 @@ def test_ms28_dry_run_in_a_real_browser(tmp_path):
             op.wait_for_selector(f".alarm-item.acked[data-seq='{seq}']")
             assert "acknowledged by olga (operator)" in op.text_content(f".alarm-item[data-seq='{seq}']")
             shot(op, tmp_path, "alarms")
+            # the network drops: the page says its data is stale, then reconnects by itself
+            ctx_op.set_offline(True)
+            op.evaluate("es.close(); es.onerror()")  # (offline emulation does not cut an open stream)
+            op.wait_for_selector("#stale-banner:not(.hidden)", timeout=15000)
+            assert op.text_content("#cd-mode") == "UNKNOWN (stale)"
+            ctx_op.set_offline(False)
+            op.wait_for_selector("#conn:has-text('LIVE')", timeout=20000)
+            op.wait_for_selector("#stale-banner.hidden")
+            op.wait_for_selector("#cd-mode:has-text('HOLDING')")
             # the crew reseats the stopper; the operator asks for a recycle: shown first, then sent
             assert rig.pad_call("clear", "cabin.stopper") == "ok"
             op.click("nav a[data-tab=commands]")

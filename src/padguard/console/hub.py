@@ -23,6 +23,10 @@ from padguard.sequencer.live import INPUTS, Rec, Sequencer, batches
 HIDDEN = ("sample", "tick", "snapshot")
 
 
+def _seq(r: Rec) -> int:
+    return r.seq
+
+
 def rec_line(r: Rec) -> dict[str, Any]:
     """One event-log line: the archive's record as stored."""
     return r.to_dict()
@@ -107,7 +111,10 @@ class LiveHub(Hub):
                 for q in self.requests.values():  # a new hold voids what was asked about the old one
                     if q.state == "pending" and q.hold_seq != self.hold_seq:
                         q.state = "void"
-            self.recent.append(r)
+            if self.recent and r.seq < self.recent[-1].seq:  # (an audit record committed with earlier events)
+                bisect.insort(self.recent, r, key=_seq)
+            else:
+                self.recent.append(r)
         if len(self.recent) > 5000:
             del self.recent[:-4000]
         self._dirty.set()
@@ -163,8 +170,8 @@ class LiveHub(Hub):
             pass
 
     def events(self, after: int = 0, kinds: list[str] | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        out = [rec_line(r) for r in self.recent if r.seq > after and (not kinds or r.kind in kinds or r.name in kinds)]
-        return out[-limit:]
+        i = bisect.bisect_right(self.recent, after, key=_seq)
+        return [rec_line(r) for r in self.recent[i:] if not kinds or r.kind in kinds or r.name in kinds][-limit:]
 
     def new_request(self, command: str, arg: str | None, comment: str, sess: auth.Session) -> auth.Request:
         q = auth.Request(secrets.token_hex(6), command, arg, comment, sess.user, sess.role, sess.id[:8], sess.peer,

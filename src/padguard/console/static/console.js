@@ -72,12 +72,18 @@ function connect() {
   es.onerror = () => {
     setConn("down", "DISCONNECTED");
     checkStale();
-    if (es.readyState === EventSource.CLOSED) setTimeout(async () => {
-      const r = await api("GET", "/api/me");
-      if (r.status === 401) location.reload(); else connect();
-    }, 1500);
+    if (es.readyState === EventSource.CLOSED) reconnectSoon();
   };
   es.onopen = () => { lastBeat = performance.now(); };
+}
+function reconnectSoon() {
+  // the browser gave up on the stream (or the server went away): try again until it answers
+  setTimeout(async () => {
+    try {
+      const r = await api("GET", "/api/me");
+      if (r.status === 401) location.reload(); else connect();
+    } catch (e) { reconnectSoon(); }
+  }, 1500);
 }
 function setConn(cls, text) { const c = $("conn"); c.className = "conn " + cls; c.textContent = text; }
 function checkStale() {
@@ -279,7 +285,10 @@ function renderAlarms(st) {
     for (const c of st.criteria.filter((c) => c.applies && c.state !== "OK")) hb.appendChild(el("p", "", `${c.criterion} is ${c.state}; clears when ${c.clears_when}`));
     for (const [k, v] of Object.entries(st.conditions)) hb.appendChild(el("p", "", `condition ${k}: ${v}`));
   } else hb.appendChild(el("span", "note", `not holding (${st.mode})`));
-  const box = $("alarms"); box.textContent = "";
+  const box = $("alarms");
+  const key = JSON.stringify(st.alarms.map((a) => [a.seq, a.acked && a.acked.seq]));
+  if (box.dataset.key === key) return;  // unchanged: keep what the operator is typing
+  box.dataset.key = key; box.textContent = "";
   if (!st.alarms.length) box.appendChild(el("p", "note", "no alarms"));
   for (const a of st.alarms) {
     const d = el("div", "alarm-item" + (a.acked ? " acked" : ""));
