@@ -284,6 +284,12 @@ def test_a_rejected_or_superseded_request_never_runs(rig):
     assert rig.hub.requests[rid2].state == "void"
     assert post(so, so_csrf, f"/api/requests/{rid2}/approve", {}).status_code == 409
     assert rig.rt.asked == []
+    # the hold ends some other way (here: the count resumes by itself): the request is void
+    rid3 = post(op, op_csrf, "/api/command", {"command": "resume"}).json()["request"]["id"]
+    rig.rt._emit([Rec("event", rig.rt.seq.t, "resume", "count resumes")])
+    assert rig.hub.requests[rid3].state == "void"
+    assert post(so, so_csrf, f"/api/requests/{rid3}/approve", {}).status_code == 409
+    assert rig.rt.asked == []
     assert post(so, so_csrf, "/api/requests/nope/approve", {}).status_code == 404
     assert post(so, so_csrf, f"/api/requests/{rid}/delete", {}).status_code == 404
 

@@ -111,6 +111,10 @@ class LiveHub(Hub):
                 for q in self.requests.values():  # a new hold voids what was asked about the old one
                     if q.state == "pending" and q.hold_seq != self.hold_seq:
                         q.state = "void"
+            elif r.kind == "event" and r.name in ("resume", "recycle", "scrub", "abort", "ignition"):
+                for q in self.requests.values():  # the hold it answered is over
+                    if q.state == "pending":
+                        q.state = "void"
             if self.recent and r.seq < self.recent[-1].seq:  # (an audit record committed with earlier events)
                 bisect.insort(self.recent, r, key=_seq)
             else:
