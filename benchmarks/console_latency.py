@@ -44,8 +44,8 @@ import json, sys, time
 from pathlib import Path
 from padguard.console.rig import DryRun
 tmp, site, speed, faults = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]), tuple(a for a in sys.argv[4].split(",") if a)
-mp = Path(sys.argv[5]) if len(sys.argv) > 5 else None
-rig = DryRun(tmp, speed=speed, site=site, faults=faults, map_path=mp)
+mp = Path(sys.argv[5]) if sys.argv[5] != "-" else None
+rig = DryRun(tmp, speed=speed, site=site, faults=faults, map_path=mp, pad_url=sys.argv[6])
 seen = []
 def listen(recs):
     now = time.time()
@@ -80,10 +80,24 @@ for line in sys.stdin:
 
 
 class Server:
-    """The server side in a child process, driven over stdin/stdout."""
+    """The pad (`padguard pad-sim`, lockstep) in one child process, the runtime with its console
+    (as `padguard run --console` runs them) in another, driven over stdin/stdout."""
 
     def __init__(self, tmp: Path, site: str, speed: float, faults: str, map_path: Path | None = None):
-        args = [sys.executable, "-c", CHILD, str(tmp), site, str(speed), faults] + ([str(map_path)] if map_path else [])
+        tmp.mkdir(parents=True, exist_ok=True)
+        ef = tmp / "pad.url"
+        pad = [sys.executable, "-m", "padguard.cli", "pad-sim", site, "--endpoint", "opc.tcp://127.0.0.1:0",
+               "--speed", str(speed), "--lockstep", "--travel-u", "0.5", "--endpoint-file", str(ef)]
+        pad += [x for f in faults.split(",") if f for x in ("--fault", f)]
+        pad += ["--map", str(map_path)] if map_path else []
+        self.pad = subprocess.Popen(pad, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 120
+        while not (ef.exists() and ef.read_text().strip()):
+            if time.monotonic() > end or self.pad.poll() is not None:
+                raise RuntimeError("pad-sim did not start")
+            time.sleep(0.05)
+        args = [sys.executable, "-c", CHILD, str(tmp), site, str(speed), faults, str(map_path or "-"),
+                ef.read_text().strip()]
         self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self.info = json.loads(self.p.stdout.readline())
 
@@ -95,6 +109,8 @@ class Server:
     def stop(self) -> dict:
         out = self.ask("stop")
         self.p.wait(60)
+        self.pad.terminate()
+        self.pad.wait(30)
         return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import json
 import secrets
 import time
@@ -97,6 +98,7 @@ class LiveHub(Hub):
         self.frame_version = -1
         self._changed = asyncio.Event()
         self._dirty = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._interval = frame_interval_s
         self._task: asyncio.Task | None = None
         rt.listeners.append(self.on_records)
@@ -122,6 +124,8 @@ class LiveHub(Hub):
         if len(self.recent) > 5000:
             del self.recent[:-4000]
         self._dirty.set()
+        if any(r.kind in ("event", "audit", "operator") for r in recs):
+            self._urgent.set()  # a decision: on screen now, not at the next paced frame
 
     async def run(self) -> None:
         """Build one frame per change, at most every ``frame_interval_s`` (and never spending more
@@ -129,9 +133,12 @@ class LiveHub(Hub):
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            self._urgent.clear()
             t0 = time.perf_counter()
             self._build()
-            await asyncio.sleep(max(self._interval, 2 * (time.perf_counter() - t0)))
+            pace = max(self._interval, 2 * (time.perf_counter() - t0), len(self.frame) / 2e6)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._urgent.wait(), pace)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run())

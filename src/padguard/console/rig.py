@@ -37,7 +37,7 @@ class DryRun:
 
     def __init__(self, tmp: Path, *, speed: float = 200, site: str | Path = "site31", procedure: str = "guarded",
                  faults: tuple[str, ...] = (), users: Path | None = None, paused: bool = False,
-                 map_path: Path | None = None):
+                 map_path: Path | None = None, pad_url: str | None = None):
         self.tmp = Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.speed, self.site, self.procedure, self.faults = speed, site, procedure, faults
@@ -45,6 +45,8 @@ class DryRun:
         self.tokens = make_users(self.users) if users is None else {}
         self.paused = paused
         self.map_path = map_path
+        self.pad_url = pad_url  # a pad-sim already serving (another process), else one is started here
+        self.pad = None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -64,12 +66,13 @@ class DryRun:
         mp = self.map_path or default_map_path(str(self.site))
         pplan = pad_plan(site_model(str(self.site)))
         self.lm_pad = load_linkmap(pplan, mp, for_pad=True)
-        twin = PadTwin(pplan, travel_u=0.5)
-        for f in self.faults:
-            twin.schedule_fault(f)
-        self.pad = PadServer(twin, self.lm_pad, "opc.tcp://127.0.0.1:0", speed=0 if self.paused else self.speed,
-                             lockstep=True)
-        self.pad_url = await self.pad.start()
+        if self.pad_url is None:
+            twin = PadTwin(pplan, travel_u=0.5)
+            for f in self.faults:
+                twin.schedule_fault(f)
+            self.pad = PadServer(twin, self.lm_pad, "opc.tcp://127.0.0.1:0", speed=0 if self.paused else self.speed,
+                                 lockstep=True)
+            self.pad_url = await self.pad.start()
         plan = pg.compile_model(pg.load(self.site, self.procedure))
         lm = load_linkmap(plan, mp)
         self.archive = f"sqlite:///{self.tmp / 'count.db'}?sync=normal"
@@ -97,7 +100,8 @@ class DryRun:
                     await asyncio.wait_for(self.task, 30)
                 except Exception:  # noqa: BLE001 - teardown
                     pass
-            await self.pad.stop()
+            if self.pad is not None:
+                await self.pad.stop()
 
         try:
             self.call(_stop(), 60)

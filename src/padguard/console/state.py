@@ -57,7 +57,9 @@ def layout(plan: Plan) -> dict[str, Any]:
             "equipment": eq, "zones": [{"name": z.name, "equipment": z.equipment} for z in site.personnel_zones],
             "steps": steps, "holds": holds, "recycle_points": list(plan.recycle_points),
             "start_tc_ms": int(plan.start), "ignition_tc_ms": int(plan.ign), "pnr_tc_ms": int(plan.pnr),
-            "window_close_ms": int(plan.window_close), "criteria": list(plan.criteria)}
+            "window_close_ms": int(plan.window_close), "criteria": list(plan.criteria),
+            "sensors": [{"name": n, "equipment": plan.equipment[int(plan.s_equip[s])], "limit_ms": int(plan.s_limit[s])}
+                        for s, n in enumerate(plan.sensors)]}
 
 
 def view(plan: Plan, seq: Sequencer, *, automatic: bool, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -69,20 +71,22 @@ def view(plan: Plan, seq: Sequencer, *, automatic: bool, extra: dict[str, Any] |
     vals = S[p.SVAL:p.SVAL + p.S, 0]
     times = S[p.STIME:p.STIME + p.S, 0]
     fresh = rules.fresh(p, S, None)[:, 0] if p.S else np.zeros(0, dtype=bool)
-    sensors = []
+    # Sensors go out compact, in the layout's order (a 1,000-sensor pad is most of a frame):
+    # [value, age in ms (None: never sampled), flags: "f" fresh, "s" stale, "m" malformed].
+    sensors: list[list[Any]] = []
     by_equip: dict[int, list[int]] = {}
+    cond = seq.conditions
     for s in range(p.S):
         code = int(vals[s])
-        sensors.append({"name": p.sensors[s], "equipment": p.equipment[int(p.s_equip[s])],
-                        "value": p.decode_sensor(s, code), "age_ms": int(t - times[s]) if code != -1 else None,
-                        "fresh": bool(fresh[s]), "limit_ms": int(p.s_limit[s]),
-                        "malformed": f"malformed:{p.sensors[s]}" in seq.conditions,
-                        "stale": f"stale:{p.sensors[s]}" in seq.conditions or (code != -1 and not bool(fresh[s]))})
+        name = p.sensors[s]
+        flags = ("f" if fresh[s] else "") + ("s" if f"stale:{name}" in cond or (code != -1 and not fresh[s]) else "") \
+            + ("m" if f"malformed:{name}" in cond else "")
+        sensors.append([p.decode_sensor(s, code), int(t - times[s]) if code != -1 else None, flags])
         by_equip.setdefault(int(p.s_equip[s]), []).append(s)
     equipment = []
     for e, name in enumerate(p.equipment):
         ss = by_equip.get(e, [])
-        seen = {sensors[s]["value"] for s in ss if sensors[s]["fresh"]}
+        seen = {sensors[s][0] for s in ss if fresh[s]}
         if not ss:
             sensed, state = None, "unsensed"
         elif not seen:
@@ -91,7 +95,7 @@ def view(plan: Plan, seq: Sequencer, *, automatic: bool, extra: dict[str, Any] |
             sensed, state = None, "disagree"
         else:
             sensed = seen.pop()
-            state = "transit" if sensed == IN_TRANSIT else ("partial" if any(not sensors[s]["fresh"] for s in ss) else "ok")
+            state = "transit" if sensed == IN_TRANSIT else ("partial" if any(not fresh[s] for s in ss) else "ok")
         equipment.append({"name": name, "sensed": sensed, "state": state})
     criteria = []
     for c in range(p.C):

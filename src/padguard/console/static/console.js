@@ -209,7 +209,8 @@ function buildPad() {
   wrap.appendChild(svg);
 }
 function renderPad(st) {
-  const sens = {}; for (const s of st.sensors) sens[s.name] = s;
+  const sens = {};
+  st.sensors.forEach((v, i) => { const f = v[2]; sens[layout.sensors[i].name] = { value: v[0], age_ms: v[1], fresh: f.includes("f"), stale: f.includes("s"), malformed: f.includes("m") }; });
   for (const q of st.equipment) {
     const r = padRefs.eq[q.name]; if (!r) continue;
     const e = r.e, hazard = e.plume && q.sensed && !e.plume.safe.includes(q.sensed) && q.state !== "stale";
