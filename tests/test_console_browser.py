@@ -92,8 +92,8 @@ def test_ms28_dry_run_in_a_real_browser(tmp_path):
             assert op.text_content("#cd-mode") == "UNKNOWN (stale)"
             ctx_op.set_offline(False)
             op.wait_for_selector("#conn:has-text('LIVE')", timeout=20000)
-            op.wait_for_selector("#stale-banner.hidden")
-            op.wait_for_selector("#cd-mode:has-text('HOLDING')")
+            op.wait_for_selector("#stale-banner.hidden", state="attached")
+            op.wait_for_selector("#cd-mode:has-text('HOLDING')", state="attached")
             # the crew reseats the stopper; the operator asks for a recycle: shown first, then sent
             assert rig.pad_call("clear", "cabin.stopper") == "ok"
             op.click("nav a[data-tab=commands]")
