@@ -100,7 +100,7 @@ def test_ms28_dry_run_in_a_real_browser(tmp_path):
             op.select_option("#recycle-point", "stopper")
             op.click("button.cmd[data-cmd=recycle]")
             text = op.text_content("#preview-text")
-            assert "stopper" in text and "TWO-PERSON RULE" in text
+            assert "stopper" in text and "T-00:55:00" in text and "TWO-PERSON RULE" in text
             shot(op, tmp_path, "commands")
             op.click("#preview-send")
             op.wait_for_selector("#cmd-msg:has-text('waiting for approval')")

@@ -219,6 +219,18 @@ def test_bind_policy(tmp_path):
         check_options(ConsoleOptions(host="0.0.0.0", users=str(users), certfile=str(users)))
     with pytest.raises(ConsoleError, match="no users file"):
         check_options(ConsoleOptions(users=str(tmp_path / "none.json")))
+    # a taken port is a clean error, before anything else starts
+    import padguard as pg
+    from padguard.console.hub import Hub
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    srv = ConsoleServer(ConsoleOptions(port=taken.getsockname()[1], users=str(users)),
+                        Hub(pg.compile_model(pg.load("site31", "guarded"))))
+    with pytest.raises(OSError, match="in use"):
+        asyncio.run(srv.start())
+    taken.close()
     res = runner.invoke(app, ["console", str(tmp_path / "c.db"), "--bind", "0.0.0.0:8080", "--users", str(users)])
     assert res.exit_code == 2 and "without TLS" in flat(res.output)
     res = runner.invoke(app, ["run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--console", "0.0.0.0:0",

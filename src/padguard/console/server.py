@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import socket
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,8 +106,12 @@ class ConsoleServer:
                              ssl_certfile=o.certfile, ssl_keyfile=o.keyfile, lifespan="off",
                              h11_max_incomplete_event_size=16 * 1024, timeout_keep_alive=30,
                              limit_concurrency=1000, server_header=False)
+        # Bind here, so a taken port is an OSError for the caller (uvicorn would sys.exit).
+        fam = socket.AF_INET6 if ":" in o.host else socket.AF_INET
+        sock = socket.create_server((o.host, o.port), family=fam, backlog=1024)
+        sock.set_inheritable(True)
         self.server = _Server(cfg)
-        self.task = asyncio.create_task(self.server.serve())
+        self.task = asyncio.create_task(self.server.serve(sockets=[sock]))
         while not self.server.started:
             if self.task.done():
                 exc = self.task.exception() if not self.task.cancelled() else None

@@ -56,6 +56,7 @@ def layout(plan: Plan) -> dict[str, Any]:
     return {"site": site.site, "site_name": site.name, "procedure": plan.model.procedure.procedure,
             "equipment": eq, "zones": [{"name": z.name, "equipment": z.equipment} for z in site.personnel_zones],
             "steps": steps, "holds": holds, "recycle_points": list(plan.recycle_points),
+            "recycle_at": {n: int(plan.r_at[i]) for i, n in enumerate(plan.recycle_points)},
             "start_tc_ms": int(plan.start), "ignition_tc_ms": int(plan.ign), "pnr_tc_ms": int(plan.pnr),
             "window_close_ms": int(plan.window_close), "criteria": list(plan.criteria),
             "sensors": [{"name": n, "equipment": plan.equipment[int(plan.s_equip[s])], "limit_ms": int(plan.s_limit[s])}

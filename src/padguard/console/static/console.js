@@ -336,12 +336,12 @@ function msg(text, ok) { const m = $("cmd-msg"); m.textContent = text; m.classNa
 function preview(cmd) {
   if (!state) return;
   const arg = cmd === "recycle" ? $("recycle-point").value : null;
-  const step = layout.steps.find((s) => s.name === arg);
+  const at = arg !== null ? layout.recycle_at[arg] : undefined;
   const two = ["resume", "recycle"].includes(cmd) && state.automatic_hold;
   const what = {
     hold: state.past_pnr ? "Hold the count. PAST THE POINT OF NO RETURN a hold is an ABORT." : `Hold the count at ${state.count}. Equipment stays where it is; an operator resumes.`,
     resume: `Resume the count from ${state.count} (now ${state.mode}${state.reason ? ", held for " + state.reason : ""}). Refused unless every criterion in force is OK and no fail-safe condition is active.`,
-    recycle: `Recycle: set the count clock back to the recycle point '${arg}'${step ? " (" + fmtT(step.tc_ms) + ")" : ""} and re-run the steps from there. Refused if the restarted count would not end in the launch window.`,
+    recycle: `Recycle: set the count clock back to the recycle point '${arg}'${at !== undefined ? " (" + fmtT(at) + ")" : ""} and re-run the steps from there. Refused if the restarted count would not end in the launch window.`,
     scrub: "SCRUB today's attempt: the count ends and cannot be resumed.",
     abort: "ABORT the count: it ends now.",
   }[cmd];
