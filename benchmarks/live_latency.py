@@ -72,7 +72,7 @@ def make_runtime(site: Path, proc: str, archive: str, link: str = "opc.tcp://127
     """A runtime on a fresh count (a new count id, so one PostgreSQL database serves every run)."""
     plan = pg.compile_model(pg.load(site, proc))
     lm = load_linkmap(plan, site / "opcua-map.yaml")
-    opts = RunOptions(insecure=True, link=link, archive=archive, control_port=0, count_id=f"bench-{uuid.uuid4().hex[:10]}")
+    opts = RunOptions(insecure=True, link=link, archive=archive, count_id=f"bench-{uuid.uuid4().hex[:10]}")
     return Runtime(plan, lm, opts, on_event=on_event)
 
 

@@ -105,7 +105,7 @@ def test_a_changed_model_cannot_restart_a_count(tmp_path):
     (["--link", "opc.tcp://127.0.0.1:1", "--speed", "0"], "--speed must be > 0"),
     (["--link", "opc.tcp://127.0.0.1:1", "--clock", "moon"], "--clock must be wall or pad"),
     (["--link", "opc.tcp://127.0.0.1:1", "--map", "/nonexistent.yaml"], "no mapping file"),
-    (["--link", "opc.tcp://127.0.0.1:1", "--control", "nowhere"], "--control must be HOST:PORT"),
+    (["--link", "opc.tcp://127.0.0.1:1", "--console", "nowhere"], "console: expected HOST:PORT"),
 ])
 def test_run_rejects_bad_input_cleanly(args, msg):
     res = runner.invoke(app, ["run", "site31", "guarded", *args, "--insecure"])

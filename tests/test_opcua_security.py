@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 import padguard as pg
 from padguard.cli import app
-from padguard.links import control
 from padguard.links.padsim import call_sim
 from padguard.links.runtime import RunOptions, Runtime
 from padguard.links.security import LinkSecurity, make_certs
@@ -73,7 +72,7 @@ def test_ms28_secured_dry_run(certdir, tmp_path):
         from padguard.links.mapping import default_map_path, load_linkmap
 
         rt = Runtime(plan, load_linkmap(plan, default_map_path("site31")),
-                     RunOptions(link=url, archive=db, clock="pad", control_port=0,
+                     RunOptions(link=url, archive=db, clock="pad",
                                 security=LinkSecurity(certdir, "sequencer")))
         task = asyncio.create_task(rt.run())
         await asyncio.wait_for(rt.ready.wait(), 60)
@@ -83,8 +82,8 @@ def test_ms28_secured_dry_run(certdir, tmp_path):
         await until(lambda: rt.seq.mode == Mode.HOLDING, 30, "the automatic hold")
         assert await call_sim(url, lm_pad, "set_speed", 0, security=op) == "ok"
         assert await call_sim(url, lm_pad, "clear", "cabin.stopper", security=op) == "ok"
-        code, body = await control.arequest(rt.control_url, "POST", "/command", {"command": "recycle", "arg": "stopper"})
-        assert code == 200 and body["mode"] == "COUNTING", body
+        body = await rt.operator("recycle", "stopper", who={"user": "test", "role": "launch_director"})
+        assert body["accepted"] and body["mode"] == "COUNTING", body
         assert await call_sim(url, lm_pad, "set_speed", 2000, security=op) == "ok"
         code = await asyncio.wait_for(task, 180)
         await pad.stop()

@@ -1,4 +1,4 @@
-"""Commands of the live edge: ``pad-sim``, ``pad-ctl``, ``run``, ``op``, ``log``, ``replay``.
+"""Commands of the live edge: ``pad-sim``, ``pad-ctl``, ``run``, ``log``, ``replay`` (``op``: console/cli.py).
 
 Registered on the main typer app by :func:`register`. asyncua and the database drivers are
 imported only inside the commands, so the rest of the CLI starts as fast as before.
@@ -183,7 +183,8 @@ def pad_ctl(
     site: Annotated[str, typer.Option(help="the site the pad serves (for its mapping)")] = "site31",
     endpoint: Annotated[str, typer.Option(help="the pad-sim's URL")] = "opc.tcp://127.0.0.1:4840",
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: beside the site)")] = None,
-    control: Annotated[str, typer.Option(help="the running count's control URL (to place an @T-... time)")] = "http://127.0.0.1:8484",
+    console: Annotated[str, typer.Option(help="the running count's console URL (to place an @T-... time; "
+                                              "credentials from $PADGUARD_TOKEN or $PADGUARD_TOKEN_FILE)")] = "http://127.0.0.1:8080",
     security: SecurityDir = None,
     policy: Policy = "Basic256Sha256",
     mode: SecMode = "SignAndEncrypt",
@@ -209,7 +210,7 @@ def pad_ctl(
     except ModelError as exc:
         _base().fail_model(exc)
     if what == "inject" and arg and "@" in arg and arg.rpartition("@")[2].strip()[:1] in ("T", "t"):
-        arg = _at_count_time(arg, endpoint, lm, control)
+        arg = _at_count_time(arg, endpoint, lm, console, security=_security(security, "operator", policy, mode))
     try:
         res = asyncio.run(call_sim(endpoint, lm, what, arg, security=_security(security, "operator", policy, mode)))
     except (OSError, TimeoutError, ValueError) as exc:
@@ -221,11 +222,14 @@ def pad_ctl(
     print(res)
 
 
-def _at_count_time(arg: str, endpoint: str, lm, control: str) -> str:
+def _at_count_time(arg: str, endpoint: str, lm, console: str, security=None) -> str:
     """``FAULT@T-40m`` -> ``FAULT@+Nms`` in pad time: the pad has no count clock, so ask the
-    running count where its clock is, and the pad where its own is. Exact while the count keeps
-    counting until then (a hold before T-40m stops the count clock, not the pad's)."""
-    from padguard.links import control as ctl
+    running count (its console's API) where its clock is, and the pad where its own is. Exact
+    while the count keeps counting until then (a hold before T-40m stops the count clock, not
+    the pad's)."""
+    import httpx
+
+    from padguard.console.cli import api, read_token
     from padguard.links.padsim import call_sim
     from padguard.model.times import parse_count_time
 
@@ -234,21 +238,23 @@ def _at_count_time(arg: str, endpoint: str, lm, control: str) -> str:
         target = int(round(parse_count_time(at.strip()) * 1000))
     except ValueError as exc:
         _die(f"bad time '{at}': {exc}; use T-40m (the running count's clock) or +25m (pad time)")
-    base = control if control.startswith("http") else f"http://{control}"
+    base = console if console.startswith("http") else f"http://{console}"
+    token = read_token(None)
     try:
-        code, st = ctl.request(base, "GET", "/status")
-    except OSError as exc:
-        _die(f"'@{at}' is a count time: pad-ctl asks the running count for its clock, and there is none at "
-             f"{base} ({exc}); start `padguard run` first, or give pad time @+TIME")
+        code, body = api(base, token, "GET", "/api/state")
+    except httpx.HTTPError as exc:
+        _die(f"'@{at}' is a count time: pad-ctl asks the running count's console for its clock, and there is "
+             f"none at {base} ({exc}); start `padguard run ... --console HOST:PORT` first, or give pad time @+TIME")
+    st = body.get("state", {}) if isinstance(body, dict) else {}
     if code != 200 or "tc_ms" not in st:
-        _die(f"the count at {base} answered {code}: {st}")
+        _die(f"the count's console at {base} answered {code}: {body}")
     if st.get("mode") not in ("COUNTING", "TERMINAL"):
         _die(f"the count is {st.get('mode')}: its clock is not running, so {at} has no pad time; inject now "
              "(no @) or at pad time @+TIME")
     if target <= st["tc_ms"]:
         _die(f"the count is already at {format_count_time(st['tc_ms'] / 1000)}: {at} has passed")
     try:
-        pad_t = int(json.loads(asyncio.run(call_sim(endpoint, lm, "status")))["t_ms"])
+        pad_t = int(json.loads(asyncio.run(call_sim(endpoint, lm, "status", security=security)))["t_ms"])
     except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
         _die(f"cannot reach the pad-sim at {endpoint}: {type(exc).__name__}: {exc}")
     return f"{spec}@+{pad_t + target - st['tc_ms']}ms"
@@ -266,8 +272,11 @@ def run(
     clock: Annotated[str, typer.Option(help="wall (the wall clock x speed) or pad (a pad-sim's clock, for dry runs)")] = "wall",
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: opcua-map.yaml beside the site)")] = None,
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
-    control: Annotated[str, typer.Option(help="HOST:PORT of the control endpoint (port 0 picks one)")] = "127.0.0.1:8484",
-    control_file: Annotated[Path | None, typer.Option(help="write the control URL here once listening")] = None,
+    console: Annotated[str | None, typer.Option(help="serve the web console on HOST:PORT (port 0 picks one; non-loopback needs TLS)")] = None,
+    console_file: Annotated[Path | None, typer.Option(help="write the console URL here once listening")] = None,
+    users: Annotated[str | None, typer.Option(help="console users file (default: $PADGUARD_USERS or ./padguard-users.json)")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="console TLS certificate (PEM)")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="console TLS private key (PEM)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="events as JSON lines")] = False,
     quiet: Annotated[bool, typer.Option(help="print only holds, commands and the outcome")] = False,
     wait_link: Annotated[float, typer.Option(help="a fresh count: seconds to wait for the pad to answer "
@@ -288,16 +297,19 @@ def run(
     base.require("live", "asyncua", what="run")  # before anything: never start a count it cannot link
     if archive.startswith("postgres"):
         base.require("live", "psycopg", what="a PostgreSQL archive")
-    base.check_output(control_file, "--control-file")
+    base.check_output(console_file, "--console-file")
     if clock not in ("wall", "pad"):
         _die("--clock must be wall or pad")
     if speed <= 0:
         _die("--speed must be > 0")
     if not link.startswith("opc.tcp://"):
         _die(f"--link must be an opc.tcp:// URL (got {link})")
-    host, _, port = control.rpartition(":")
-    if not host or not port.isdigit():
-        _die(f"--control must be HOST:PORT (got {control})")
+    frontend = None
+    if console is not None:
+        from padguard.console.cli import console_options
+        from padguard.console.server import ConsoleServer
+
+        frontend = ConsoleServer(console_options(console, users, tls_cert, tls_key))
     try:
         parse_url(archive)
     except ArchiveError as exc:
@@ -329,8 +341,8 @@ def run(
         base.err.print(text, style="bold yellow", markup=False, highlight=False)
 
     opts = RunOptions(link=link, archive=archive, count_id=count, speed=speed, clock=clock,
-                      control_host=host, control_port=int(port), security=sec, insecure=insecure)
-    rt = Runtime(plan, lm, opts, on_event=on_event, on_note=note)
+                      security=sec, insecure=insecure)
+    rt = Runtime(plan, lm, opts, on_event=on_event, on_note=note, frontend=frontend)
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -340,12 +352,12 @@ def run(
         ready = asyncio.create_task(rt.ready.wait())
         await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
         if rt.ready.is_set():
-            if control_file:
-                control_file.write_text(f"{rt.control_url}\n")
+            if console_file and rt.control_url:
+                console_file.write_text(f"{rt.control_url}\n")
             if not as_json:
                 base.err.print(f"count '{count}' {'RESTARTED (holding)' if rt.restarted else 'started'}; "
-                               f"archive {describe(archive)}; control {rt.control_url}; link "
-                               f"{sec.describe() if sec else 'INSECURE (--insecure): no OPC UA security'}",
+                               f"archive {describe(archive)}; console {rt.control_url or 'off (--console HOST:PORT)'}; "
+                               f"link {sec.describe() if sec else 'INSECURE (--insecure): no OPC UA security'}",
                                highlight=False, markup=False)
         else:
             ready.cancel()
@@ -504,35 +516,6 @@ def _probe_link(link: str, lm, clock: str, wait_s: float = 30.0, security=None) 
              "(an earlier count, or no --lockstep). Restart it (padguard pad-sim ... --lockstep) for a fresh count.")
 
 
-# --------------------------------------------------------------------------- op
-def op(
-    command: Annotated[str, typer.Argument(help="hold | resume | recycle | scrub | abort | status | events")],
-    arg: Annotated[str | None, typer.Argument(help="recycle: the recycle point")] = None,
-    control: Annotated[str, typer.Option(help="control URL of the running count")] = "http://127.0.0.1:8484",
-) -> None:
-    """Send an operator command to a running count (answered once it is archived and applied)."""
-    from padguard.links import control as ctl
-    from padguard.sequencer.live import OPS
-
-    if command not in (*OPS, "status", "events"):
-        _die(f"unknown command '{command}': expected {', '.join(OPS)}, status or events")
-    base = control if control.startswith("http") else f"http://{control}"
-    try:
-        if command == "status":
-            code, body = ctl.request(base, "GET", "/status")
-        elif command == "events":
-            code, body = ctl.request(base, "GET", f"/events?after={int(arg or 0)}")
-        else:
-            code, body = ctl.request(base, "POST", "/command", {"command": command, "arg": arg})
-    except OSError as exc:
-        _die(f"no running count at {base}: {exc}")
-    except ValueError:
-        _die(f"'{arg}' is not a sequence number")
-    print(json.dumps(body, indent=2))
-    if code != 200:
-        raise typer.Exit(1)
-
-
 # --------------------------------------------------------------------------- log
 def _no_password(archive: str) -> None:
     """A database password on the command line is visible to every user (ps): refuse it."""
@@ -559,6 +542,16 @@ def _open_ro(archive: str, count: str | None):
         return a
     except ArchiveError as exc:
         _die(str(exc))
+
+
+def who_text(d: dict | None) -> str:
+    """user (role) session@peer [approved by user (role)] of a console command or audit record."""
+    if not d or not d.get("user"):
+        return ""
+    out = f"{d['user']} ({d.get('role', '?')}) {d.get('session', '')}@{d.get('peer', '')}"
+    if d.get("approver"):
+        out += f" approved by {d['approver']} ({d.get('approver_role', '?')})"
+    return out
 
 
 def log_cmd(
@@ -636,10 +629,11 @@ def log_cmd(
             from rich.table import Table
 
             t = Table(title=f"{describe(archive)} / {count}: {len(rows)} records")
-            for col in ("seq", "t", "count", "kind", "name", "value"):
+            for col in ("seq", "t", "count", "kind", "name", "value", "who"):
                 t.add_column(col, overflow="fold")
             for r in rows:
-                t.add_row(str(r.seq), f"+{r.t / 1000:.1f}s", format_count_time(r.tc / 1000), r.kind, r.name, r.value)
+                t.add_row(str(r.seq), f"+{r.t / 1000:.1f}s", format_count_time(r.tc / 1000), r.kind, r.name, r.value,
+                          who_text(r.data))
             if out:
                 from rich.console import Console
 
@@ -778,6 +772,5 @@ def register(app: typer.Typer) -> None:
     app.command("pad-sim")(pad_sim)
     app.command("pad-ctl")(pad_ctl)
     app.command("run")(run)
-    app.command("op")(op)
     app.command("log")(log_cmd)
     app.command("replay")(replay_cmd)

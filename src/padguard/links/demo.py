@@ -64,7 +64,7 @@ async def run_live_demo(archive: str, speed: float = 300.0, on_event: Callable[[
     url = await pad.start()
     out = LiveDemo(archive=archive)
     rt = Runtime(plan, load_linkmap(plan, default_map_path("site31")),
-                 RunOptions(link=url, archive=archive, count_id="main", clock="pad", control_port=0,
+                 RunOptions(link=url, archive=archive, count_id="main", clock="pad",
                             security=LinkSecurity(pki.name, SEQUENCER)),
                  on_event=on_event)
     task = asyncio.create_task(rt.run())
@@ -86,12 +86,12 @@ async def run_live_demo(archive: str, speed: float = 300.0, on_event: Callable[[
         out.hold_reason = st.get("reason")
         await call_sim(url, lm_pad, "set_speed", 0, security=op_sec)  # the pad crew works; the pad clock waits
         say(f"HOLDING ({out.hold_reason}); the pad is paused while the crew works")
-        res: dict[str, Any] = await rt.operator("resume", None, source="demo")
+        res: dict[str, Any] = await rt.operator("resume", None, who={"source": "demo"})
         out.refused_resume = list(res.get("refused", []))
         say(f"operator: resume -> {'refused: ' + '; '.join(out.refused_resume) if out.refused_resume else 'accepted'}")
         await call_sim(url, lm_pad, "clear", "cabin.stopper", security=op_sec)
         say("pad crew: cabin.stopper repaired (fault cleared)")
-        res = await rt.operator("recycle", "stopper", source="demo")
+        res = await rt.operator("recycle", "stopper", who={"source": "demo"})
         say(f"operator: recycle stopper -> {'accepted' if res.get('accepted') else res.get('refused')}")
         await call_sim(url, lm_pad, "set_speed", speed, security=op_sec)
         out.exit_code = await asyncio.wait_for(task, timeout_s)

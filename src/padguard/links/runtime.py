@@ -1,7 +1,7 @@
 """``padguard run``: the live sequencer against a pad over OPC UA, every record archived first.
 
 One asyncio loop. Everything that can change the count arrives in one inbox: samples from the
-OPC UA subscription, operator commands from the control endpoint, link events, ticks of the
+OPC UA subscription, operator commands from the console (``padguard.console``), link events, ticks of the
 clock. The loop drains the inbox, turns what it found into input records, one batch per
 instant, and runs each batch through the pure :class:`~padguard.sequencer.live.Sequencer`.
 Then it *group-commits*: the inputs and every event they caused are written to the archive and
@@ -35,12 +35,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from padguard.compile import NEVER, Plan, Tri
-from padguard.links import control
 from padguard.links.mapping import LinkMap
 from padguard.sequencer.live import OPS, LiveEvent, Rec, Sequencer, batches
 from padguard.store.archive import Archive, ArchiveError, describe, open_archive
@@ -58,8 +57,6 @@ class RunOptions:
     count_id: str = "main"
     speed: float = 1.0
     clock: str = "wall"  # "wall" or "pad"
-    control_host: str = "127.0.0.1"
-    control_port: int = 8484
     snapshot_every: int = 500  # batches between state snapshots (faster restarts)
     clock_tolerance_s: float = 1.0  # system clock vs monotonic clock disagreement that holds
     max_pad_jump_ms: int = 600_000  # a pad clock leaping further forward than this holds
@@ -85,6 +82,14 @@ def boot_id() -> str:
         return "unknown"
 
 
+class Frontend(Protocol):
+    """What serves the count to people (the console): started before anything is written."""
+
+    async def start(self, rt: Runtime) -> str | None: ...
+
+    async def stop(self) -> None: ...
+
+
 def model_texts(plan: Plan) -> dict[str, str | None]:
     """The model files' text, archived with the count so a replay never depends on the disk."""
     out: dict[str, str | None] = {}
@@ -106,7 +111,7 @@ class Runtime:
 
     def __init__(self, plan: Plan, lm: LinkMap, opts: RunOptions,
                  on_event: Callable[[Rec], None] | None = None,
-                 on_note: Callable[[str], None] | None = None):
+                 on_note: Callable[[str], None] | None = None, frontend: Frontend | None = None):
         if opts.clock not in ("wall", "pad"):
             raise ValueError("clock must be 'wall' or 'pad'")
         if opts.clock == "pad" and (lm.mapping.dry_run is None):
@@ -125,7 +130,10 @@ class Runtime:
         self.batch = 0
         self.archive: Archive | None = None
         self.seq: Sequencer | None = None
+        self.frontend = frontend
         self.control_url: str | None = None
+        #: called with each batch of records once durable (the console's feed)
+        self.listeners: list[Callable[[list[Rec]], None]] = []
         self.link_state = "connecting"
         self.restarted = False
         self.recovery: dict[str, Any] = {}
@@ -361,8 +369,10 @@ class Runtime:
 
         quiet_asyncua()
         self._staged = []
-        # The control port first: if it is taken, nothing has been written yet.
-        server, self.control_url = await control.serve(self._http, self.opts.control_host, self.opts.control_port)
+        # The console first: if its port is taken, nothing has been written yet.
+        server = self.frontend
+        if server is not None:
+            self.control_url = await server.start(self)
         # Then the link: a new count's clock starts only with readings flowing (bounded wait;
         # a pad that does not answer in time means the count is not started at all).
         link = asyncio.create_task(self._link_loop())
@@ -500,15 +510,15 @@ class Runtime:
         if not fail_ok:
             await self._release()
 
-    async def _shutdown(self, link: asyncio.Task, server: asyncio.Server) -> None:
+    async def _shutdown(self, link: asyncio.Task, server: Frontend | None) -> None:
         self._done.set()
         link.cancel()
         with contextlib.suppress(BaseException):
             await link
         await self._disconnect()
-        server.close()
-        with contextlib.suppress(Exception):
-            await server.wait_closed()
+        if server is not None:
+            with contextlib.suppress(Exception):
+                await server.stop()
         if self._inflight is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(self._inflight), 30)
@@ -592,13 +602,18 @@ class Runtime:
                 samples.append(self._sample(s, raw, good, status, src, wall, now_t))
                 continue
             if kind == "op":
-                _, name, arg, fut, source = it
+                _, name, arg, fut, who = it
                 if samples and not pad:
                     self._process(self.now(), samples)
                     samples = []
-                ev = self._process(self.now(), [Rec("operator", 0, name, arg or "", data={"source": source})])
+                ev = self._process(self.now(), [Rec("operator", 0, name, arg or "", data=who)])
                 self._waiting.append((self.archive.last_seq, "op", (fut, ev)))
                 processed = True
+            elif kind == "audit":  # bookkeeping (a request, an approval, an acknowledgement): never an input
+                _, name, value, data, fut = it
+                rec = Rec("audit", self.seq.t, name, value, data=data, batch=self.batch, tc=self.seq.tc)
+                self.archive.append([rec])
+                self._waiting.append((self.archive.last_seq, "audit", (rec, fut)))
             elif kind in ("safety", "link_down", "link_up", "stop", "clear"):
                 if samples and not pad:
                     self._process(self.now(), samples)
@@ -654,11 +669,13 @@ class Runtime:
         self._waiting = [w for w in self._waiting if w[0] > durable]
         sends: list[Rec] = []
         answers: list[asyncio.Future] = []
+        shown: list[Rec] = []  # what the console is told about, once durable
         ack = None
         for _, what, payload in ready:
             if what == "event":
                 rec, ev, decided, epoch = payload
                 self.recent.append(rec)
+                shown.append(rec)
                 self.on_event(rec)
                 if ev.replay:
                     raise RuntimeError("a replayed event reached the live runtime")  # can never happen
@@ -672,6 +689,12 @@ class Runtime:
                         self._retry[rec.seq] = [rec, 0, time.monotonic(), "link down"]
             elif what == "op":
                 answers.append(payload)
+            elif what == "audit":
+                rec, fut = payload
+                self.recent.append(rec)
+                shown.append(rec)
+                if not fut.done():
+                    fut.set_result(rec.seq)
             elif what == "ack":
                 ack = payload if ack is None else max(ack, payload)
         now = time.monotonic()
@@ -686,6 +709,8 @@ class Runtime:
                     sends.insert(0, r[0])
                     self._attempt = getattr(self, "_attempt", {})
                     self._attempt[seq_] = r[1]
+        if shown:
+            self._notify(sorted(shown, key=lambda r: r.seq))
         for rec in sends:
             await self._send(rec)
         for fut, ev in answers:
@@ -727,6 +752,10 @@ class Runtime:
         self.expired.append(rec)
         self.note(text)
         self.inbox.put_nowait(("safety", "command", text))
+
+    def _notify(self, recs: list[Rec]) -> None:
+        for cb in self.listeners:
+            cb(recs)
 
     async def _send(self, rec: Rec) -> None:
         """One command to the pad; its answer is archived (with the next commit).
@@ -919,7 +948,7 @@ class Runtime:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(cl.disconnect(), 2.0)
 
-    # ------------------------------------------------------------------ control endpoint
+    # ------------------------------------------------------------------ the console's interface (the console asks, the runtime decides)
     def status(self) -> dict[str, Any]:
         assert self.seq is not None
         st = self.seq.status()
@@ -933,30 +962,22 @@ class Runtime:
                                      else "INSECURE: no OPC UA security (--insecure)")})
         return st
 
-    async def operator(self, command: str, arg: str | None = None, source: str = "api") -> dict[str, Any]:
-        """Apply an operator command; returns once it is archived and applied."""
-        if self._done.is_set():
+    async def operator(self, command: str, arg: str | None = None, who: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Apply an operator command; returns once it is archived and applied.
+
+        ``who`` (user, role, session, peer, approver...) is archived with the command."""
+        if self._done.is_set() or self.seq is None or self.seq.final:
             return {"accepted": False, "refused": ["the count has ended"], "events": []}
+        if command not in OPS:
+            return {"accepted": False, "refused": [f"unknown command '{command}'"], "events": []}
         fut = asyncio.get_running_loop().create_future()
-        self.inbox.put_nowait(("op", command, arg, fut, source))
+        self.inbox.put_nowait(("op", command, None if arg is None else str(arg), fut, dict(who or {"source": "api"})))
         return await fut
 
-    async def _http(self, method: str, target: str, body: dict | None) -> tuple[int, dict[str, Any]]:
-        path, q = control.route(target)
-        if self.seq is None or not self.ready.is_set():
-            return 503, {"error": "the count is starting"}
-        if path == "/status" and method == "GET":
-            return 200, self.status()
-        if path == "/events" and method == "GET":
-            after = int(q.get("after", "0") or 0)
-            return 200, {"events": [r.to_dict() for r in self.recent if r.seq > after]}
-        if path == "/command":
-            if method != "POST":
-                return 405, {"error": "POST a JSON body {\"command\": ..., \"arg\": ...}"}
-            if not isinstance(body, dict) or body.get("command") not in OPS:
-                return 400, {"error": f"expected {{\"command\": one of {', '.join(OPS)}, \"arg\": optional}}"}
-            if self._done.is_set() or self.seq is None or self.seq.final:
-                return 409, {"accepted": False, "refused": ["the count has ended"], "events": []}
-            res = await self.operator(body["command"], body.get("arg"), "http")
-            return (200 if res["accepted"] else 409), res
-        return 404, {"error": f"no route {method} {path}; try GET /status, GET /events, POST /command"}
+    async def audit(self, name: str, value: str, data: dict[str, Any]) -> int:
+        """Archive a bookkeeping record (a request, an approval, an acknowledgement); its seq once durable."""
+        if self._done.is_set():
+            raise RuntimeError("the runtime has stopped")
+        fut = asyncio.get_running_loop().create_future()
+        self.inbox.put_nowait(("audit", name, value, data, fut))
+        return await fut
