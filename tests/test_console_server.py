@@ -234,7 +234,7 @@ def test_bind_policy(tmp_path):
     res = runner.invoke(app, ["console", str(tmp_path / "c.db"), "--bind", "0.0.0.0:8080", "--users", str(users)])
     assert res.exit_code == 2 and "without TLS" in flat(res.output)
     res = runner.invoke(app, ["run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--console", "0.0.0.0:0",
-                              "--users", str(users)])
+                              "--users", str(users), "--insecure"])
     assert res.exit_code == 2 and "without TLS" in flat(res.output)
 
 

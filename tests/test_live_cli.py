@@ -85,8 +85,7 @@ def test_replayed_data_never_drives_a_live_count(tmp_path):
     with pytest.raises(ArchiveError, match="replayed data can never drive a live count"):
         rt._open()
     rt.archive.close()
-    res = runner.invoke(app, ["run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--archive", url, "--insecure",
-                              "--control", "127.0.0.1:0"])
+    res = runner.invoke(app, ["run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--archive", url, "--insecure"])
     assert res.exit_code == 2 and "replayed data can never drive" in res.output.replace("\n", "")
 
 

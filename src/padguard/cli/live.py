@@ -13,7 +13,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -667,22 +667,6 @@ def _verify_or_die(a, archive: str, count: str, expect_head: str | None = None, 
 
 
 # --------------------------------------------------------------------------- replay
-def plan_from_meta(meta: dict[str, Any]):
-    """Compile the model archived with a count (never the files on disk, which may have changed)."""
-    from padguard.compile import compile_model
-    from padguard.model.loader import load
-
-    texts = meta.get("model") or {}
-    if not texts.get("site") or not texts.get("procedure"):
-        raise ModelError([])
-    with tempfile.TemporaryDirectory() as d:
-        Path(d, "site.yaml").write_text(texts["site"])
-        Path(d, "procedure.yaml").write_text(texts["procedure"])
-        if texts.get("faults"):
-            Path(d, "faults.yaml").write_text(texts["faults"])
-        return compile_model(load(Path(d, "site.yaml"), Path(d, "procedure.yaml")))
-
-
 def replay_cmd(
     archive: Annotated[str, typer.Argument(help="sqlite:///FILE, a file path, or postgresql://...")],
     count: Annotated[str | None, typer.Option(help="count id (default: the latest, main or main-N)")] = None,
@@ -693,6 +677,7 @@ def replay_cmd(
     count = count if count is not None else _latest(archive)
     from rich.markup import escape
 
+    from padguard.links.runtime import plan_from_meta
     from padguard.sequencer.live import INPUTS, Sequencer
 
     a = _open_ro(archive, count)

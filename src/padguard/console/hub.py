@@ -247,7 +247,7 @@ class ReplayHub(Hub):
 
 def load_replay(archive_url: str, count: str) -> ReplayHub:
     """Open an archive read-only and prepare its replay (raises ArchiveError / ModelError)."""
-    from padguard.links.cli import plan_from_meta
+    from padguard.links.runtime import plan_from_meta
     from padguard.store.archive import ArchiveError, open_archive
 
     with open_archive(archive_url, count) as a:

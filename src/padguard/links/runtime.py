@@ -30,6 +30,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -88,6 +89,23 @@ class Frontend(Protocol):
     async def start(self, rt: Runtime) -> str | None: ...
 
     async def stop(self) -> None: ...
+
+
+def plan_from_meta(meta: dict[str, Any]):
+    """Compile the model archived with a count (never the files on disk, which may have changed)."""
+    from padguard.compile import compile_model
+    from padguard.model.errors import ModelError
+    from padguard.model.loader import load
+
+    texts = meta.get("model") or {}
+    if not texts.get("site") or not texts.get("procedure"):
+        raise ModelError([])
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "site.yaml").write_text(texts["site"])
+        Path(d, "procedure.yaml").write_text(texts["procedure"])
+        if texts.get("faults"):
+            Path(d, "faults.yaml").write_text(texts["faults"])
+        return compile_model(load(Path(d, "site.yaml"), Path(d, "procedure.yaml")))
 
 
 def model_texts(plan: Plan) -> dict[str, str | None]:
