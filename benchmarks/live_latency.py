@@ -167,7 +167,7 @@ def start_pad(site: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     pad = subprocess.Popen([sys.executable, "-m", "padguard.cli", "pad-sim", str(site), "--endpoint",
                             "opc.tcp://127.0.0.1:0", "--endpoint-file", str(epf), *extra],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(2400):
+    for _ in range(12000):
         if epf.exists() and epf.read_text().strip():
             return pad, epf.read_text().strip()
         if pad.poll() is not None:
