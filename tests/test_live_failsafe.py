@@ -115,3 +115,21 @@ def test_a_recursive_alias_is_a_clear_error(tmp_path, text):
     with pytest.raises(ModelError, match="recursive alias") as exc:
         load_yaml(f)
     assert exc.value.problems[0].line is not None
+
+
+def test_a_huge_or_untimed_sample_value_is_bounded_and_judged(tmp_path):
+    from padguard.links.runtime import RunOptions, Runtime
+
+    plan = pg.compile_model(pg.load("site31", "guarded"))
+    lm = load_linkmap(plan, default_map_path("site31"))
+    rt = Runtime(plan, lm, RunOptions(link="opc.tcp://127.0.0.1:1", archive=str(tmp_path / "c.db"), insecure=True))
+    s = plan.sensor_index("stopper_a")
+    now = time.time()
+    rec = rt._sample(s, "x" * 1_000_000, True, "", now, now, 0)
+    assert rec.code == -2 and len(rec.value) <= 260 and "longer than 256" in rec.data["malformed"]
+    assert rt._sample(s, "engaged", True, "", None, now, 0).data["stale"] == "no source or server timestamp"
+    assert "ago" in rt._sample(s, "engaged", True, "", now - 3600, now, 0).data["stale"]
+    assert "future" in rt._sample(s, "engaged", True, "", now + 365 * 86400, now, 0).data["stale"]
+    fresh = rt._sample(s, "engaged", True, "", now - 0.01, now, 0)
+    assert "stale" not in fresh.data and fresh.code == plan.encode_sensor(s, "engaged")
+    assert "re-delivered" in rt._sample(s, "engaged", True, "", now - 0.01, now, 0).data["stale"]

@@ -67,8 +67,11 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
     for i, e in enumerate(site.equipment):
         if e.name in _dupes([x.name for x in site.equipment]) and [x.name for x in site.equipment].index(e.name) != i:
             sp(("equipment", i, "name"), f"duplicate equipment name '{e.name}'")
+    first_sensor: dict[str, int] = {}
     for i, s in enumerate(site.sensors):
-        if [x.name for x in site.sensors].index(s.name) != i:
+        first_sensor.setdefault(s.name, i)
+    for i, s in enumerate(site.sensors):
+        if first_sensor[s.name] != i:  # (a dict, not list.index: a pad can have 10,000 sensors)
             sp(("sensors", i, "name"), f"duplicate sensor name '{s.name}'")
         if s.name in equip:
             sp(("sensors", i, "name"), f"sensor name '{s.name}' is already an equipment name")

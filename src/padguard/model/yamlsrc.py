@@ -47,6 +47,8 @@ def fmt_path(path: Path_) -> str:
 #: Bounds of the loader: a model file is small and hand-written. An alias "bomb" (aliases of
 #: aliases, each expanding many times) or a deep nesting is refused, quickly, with a line.
 MAX_BYTES = 4_000_000
+#: libyaml's parser when PyYAML has it (same nodes and marks, about 10x faster on large files)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 
@@ -114,7 +116,7 @@ def load_yaml(path: str | Path, text: str | None = None) -> Located:
         raise ModelError([Problem(name, None, "", f"the file is {len(text):,} characters; a model file is at "
                                   f"most {MAX_BYTES:,}")])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
