@@ -20,7 +20,7 @@ import padguard as pg
 from padguard.engines import risk_campaign as rc
 
 
-def _cpu() -> tuple[float, float]:
+def _cpu(_: object = None) -> tuple[float, float]:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime, r.ru_stime
 

@@ -32,7 +32,8 @@ def test_entry_point_is_installed():
 def test_demo_shows_three_outcomes_and_why():
     out = run("demo").stdout
     assert "PAD DAMAGED" in out and "cabin.stopper unlocked" in out
-    assert "AUTOMATIC HOLD: criterion cabin_stowed_locked is VIOLATED" in out
+    # the stopper's travel watchdog holds first (T-54m20s), before cabin_stowed_locked applies at T-50m
+    assert "AUTOMATIC HOLD: criterion watchdog_cabin_stopper_engaged is VIOLATED" in out
     assert "stopper_a=disengaged" in out and "Clears when" in out
     assert "LAUNCHED AFTER HOLDS" in out
     # the legacy part must show the ignored stopper command, the cause a newcomer needs to see

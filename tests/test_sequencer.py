@@ -44,15 +44,15 @@ def provoke(plan, mode: Mode, trig: Trigger):
     op = None
     if trig == Trigger.AUTO_HOLD:
         S = state(plan, mode, -30 if mode != Mode.TERMINAL else -5, ok=False)
-    elif trig == Trigger.CUTOFF:  # the tiny model's criterion made a cutoff criterion (recycle to T-100s)
-        plan.c_recycle = np.zeros(plan.C, dtype=np.int64)
-        S = state(plan, mode, -30 if mode != Mode.TERMINAL else -5, ok=False)
     elif trig == Trigger.BUILTIN_HOLD:
         S = state(plan, mode, -50, nextb=0)
     elif trig == Trigger.PNR:
         S = state(plan, mode, -10)
     elif trig == Trigger.IGNITION:
         S = state(plan, mode, 0)
+    elif trig == Trigger.CUTOFF:
+        plan.c_recycle = np.array([0])  # the tiny criterion as a cutoff back to 'retract' (T-100s)
+        S = state(plan, mode, -30 if mode != Mode.TERMINAL else -5, ok=False)
     elif trig == Trigger.WINDOW_CLOSED:
         S = state(plan, mode, -30, t_s=10_000)
     elif trig == Trigger.RESUME and mode != Mode.TERMINAL:
@@ -122,11 +122,12 @@ def test_table_is_consistent():
         assert NEXT[m, t] == to and why
     for m in (Mode.LAUNCHED, Mode.SCRUBBED, Mode.ABORTED):
         assert all(NEXT[m, t] == -1 for t in Trigger)
-    # Nothing leaves TERMINAL except ignition, abort, or a cutoff criterion's recycle (a model
-    # declares that window, e.g. the Shuttle's T-31 s..T-6.6 s): no hold, no scrub past the PNR.
-    assert {TRANSITIONS[k][0] for k in TRANSITIONS if k[0] == Mode.TERMINAL and k[1] != Trigger.CUTOFF} \
-        == {Mode.LAUNCHED, Mode.ABORTED}
-    assert TRANSITIONS[(Mode.TERMINAL, Trigger.CUTOFF)][0] == Mode.COUNTING
+    # Nothing leaves TERMINAL except ignition, abort, or a cutoff criterion's recycle back into
+    # the count: no hold, no scrub past the PNR.
+    assert {TRANSITIONS[k][0] for k in TRANSITIONS if k[0] == Mode.TERMINAL} == \
+        {Mode.LAUNCHED, Mode.ABORTED, Mode.COUNTING}
+    assert [k[1] for k in TRANSITIONS if k[0] == Mode.TERMINAL and TRANSITIONS[k][0] == Mode.COUNTING] == \
+        [Trigger.CUTOFF]
     assert "| TERMINAL | AUTO_HOLD | ABORTED |" in table_markdown()
 
 

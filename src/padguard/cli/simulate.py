@@ -137,8 +137,10 @@ def demo(quick: Annotated[bool, typer.Option(help="print only key events")] = Fa
     r2 = sim.result()
     n_before = len(r2.events)
     show(r2, "2. GUARDED, same fault: the sequencer holds")
-    console.print("[bold]Why:[/] both stopper switches read 'disengaged' while cabin_stowed_locked applied, "
-                  "so the sequencer held the count and said what would clear it.\n")
+    console.print("[bold]Why:[/] the stopper was commanded to engage and both of its switches still read "
+                  "'disengaged' when its travel watchdog expired (maximum travel time plus margin), so the "
+                  "sequencer held the count at once, named the stopper and said what would clear it; "
+                  "cabin_stowed_locked would have held it at T-50m in any case.\n")
 
     sim.advance(5 * 60_000)
     sim.clear("cabin.stopper")

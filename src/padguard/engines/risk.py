@@ -475,6 +475,10 @@ def tune_malloc() -> bool:
     global _MALLOC_TUNED
     if _MALLOC_TUNED:
         return True
+    import os
+
+    if os.environ.get("PADGUARD_MALLOC_TUNE") == "0":  # for benchmarks/risk_dask.py's contrast run
+        return False
     try:
         import ctypes
         import ctypes.util
