@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-import padguard as pg
+# pytest-xdist's workers set COLUMNS=80, which would make the CLI wrap its output as if on an
+# 80-column terminal; the tests read output as a pipe or a log sees it (one line per message).
+os.environ.pop("COLUMNS", None)
+
+import padguard as pg  # noqa: E402
 
 TINY_SITE = """\
 site: tiny

@@ -74,18 +74,19 @@ def test_replay_reproduces_the_archive_and_catches_tampering(tmp_path):
     db.commit()
     db.close()
     res = runner.invoke(app, ["replay", url, "--quiet"])
-    assert res.exit_code == 1 and "REPLAY DIFFERS" in res.output
+    assert res.exit_code == 1 and "ARCHIVE TAMPERED" in res.output  # the hash chain catches it first
 
 
 def test_replayed_data_never_drives_a_live_count(tmp_path):
     url = archive_of_virtual_run(tmp_path / "r.db", faults=(), mode="replay")
     plan = pg.compile_model(pg.load("site31", "guarded"))
     lm = load_linkmap(plan, default_map_path("site31"))
-    rt = Runtime(plan, lm, RunOptions(link="opc.tcp://127.0.0.1:1", archive=url))
+    rt = Runtime(plan, lm, RunOptions(insecure=True, link="opc.tcp://127.0.0.1:1", archive=url))
     with pytest.raises(ArchiveError, match="replayed data can never drive a live count"):
         rt._open()
     rt.archive.close()
-    res = runner.invoke(app, ["run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--archive", url])
+    res = runner.invoke(app, ["run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--archive", url, "--insecure",
+                              "--control", "127.0.0.1:0"])
     assert res.exit_code == 2 and "replayed data can never drive" in res.output.replace("\n", "")
 
 
@@ -93,7 +94,7 @@ def test_a_changed_model_cannot_restart_a_count(tmp_path):
     url = archive_of_virtual_run(tmp_path / "c.db", faults=())
     plan = pg.compile_model(pg.load("site31", "legacy"))
     lm = load_linkmap(plan, default_map_path("site31"))
-    rt = Runtime(plan, lm, RunOptions(link="opc.tcp://127.0.0.1:1", archive=url))
+    rt = Runtime(plan, lm, RunOptions(insecure=True, link="opc.tcp://127.0.0.1:1", archive=url))
     with pytest.raises(ArchiveError, match="different model"):
         rt._open()
 
@@ -104,10 +105,10 @@ def test_a_changed_model_cannot_restart_a_count(tmp_path):
     (["--link", "opc.tcp://127.0.0.1:1", "--speed", "0"], "--speed must be > 0"),
     (["--link", "opc.tcp://127.0.0.1:1", "--clock", "moon"], "--clock must be wall or pad"),
     (["--link", "opc.tcp://127.0.0.1:1", "--map", "/nonexistent.yaml"], "no mapping file"),
-    (["--link", "opc.tcp://127.0.0.1:1", "--control", "nowhere"], "--control must be HOST:PORT"),
+    (["--link", "opc.tcp://127.0.0.1:1", "--console", "nowhere"], "console: expected HOST:PORT"),
 ])
 def test_run_rejects_bad_input_cleanly(args, msg):
-    res = runner.invoke(app, ["run", "site31", "guarded", *args])
+    res = runner.invoke(app, ["run", "site31", "guarded", *args, "--insecure"])
     assert res.exit_code == 2 and msg in res.output.replace("\n", "") and "Traceback" not in res.output
 
 
@@ -151,7 +152,7 @@ def test_pad_ctl_drives_a_running_pad_sim():
 def test_runtime_notices_clock_jumps(tmp_path):
     plan = pg.compile_model(pg.load("site31", "guarded"))
     lm = load_linkmap(plan, default_map_path("site31"))
-    rt = Runtime(plan, lm, RunOptions(link="opc.tcp://127.0.0.1:1", archive=str(tmp_path / "c.db"), clock="wall"))
+    rt = Runtime(plan, lm, RunOptions(insecure=True, link="opc.tcp://127.0.0.1:1", archive=str(tmp_path / "c.db"), clock="wall"))
     rt._open()
     rt._start_clock()
     rt._check_clock()

@@ -13,7 +13,8 @@ the archive is checked:
   received are, in order, a subsequence of the commands archived for sending;
 * each restart rebuilds its state from the archive and finds every archived decision again,
   and at the end the whole archive replays to exactly its own decisions;
-* the restarted runtime comes back HOLDING and an operator can resume it.
+* the restarted runtime comes back HOLDING and an operator can resume it (through the console's
+  API: a restart is an automatic hold, so an operator requests and a launch director approves).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from pathlib import Path
 import pytest
 
 import padguard as pg
-from padguard.links import control
+from padguard.console.auth import Users
+from padguard.console.cli import api
 from padguard.links.mapping import default_map_path, load_linkmap, site_model
 from padguard.links.padsim import PadServer
 from padguard.links.twin import PadTwin, pad_plan
@@ -69,10 +71,33 @@ class PadThread:
         self.thread.join(10)
 
 
+def make_users(path: Path) -> tuple[str, str]:
+    """A users file with an operator and a launch director; their API tokens."""
+    u = Users(path)
+    u.add("olga", "operator", "olga-password")
+    u.add("lev", "launch_director", "lev-password")
+    toks = u.new_token("olga"), u.new_token("lev")
+    u.save()
+    return toks
+
+
+def resume(base: str, toks: tuple[str, str]) -> tuple[int, dict]:
+    """Resume after the restart hold: the operator requests, the launch director approves."""
+    code, body = api(base, toks[0], "POST", "/api/command", {"command": "resume"})
+    assert code == 202 and body["pending"], body
+    return api(base, toks[1], "POST", f"/api/requests/{body['request']['id']}/approve", {})
+
+
+def status(base: str, toks: tuple[str, str]) -> tuple[int, dict]:
+    code, body = api(base, toks[0], "GET", "/api/state")
+    return code, body.get("state", body)
+
+
 def start_runtime(url: str, db: str, control_file: Path) -> subprocess.Popen:
     control_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "padguard.cli", "run", "site31", "guarded", "--link", url, "--archive", db,
-           "--clock", "pad", "--control", "127.0.0.1:0", "--control-file", str(control_file), "--json"]
+           "--clock", "pad", "--console", "127.0.0.1:0", "--console-file", str(control_file), "--json",
+           "--users", str(control_file.parent / "users.json"), "--insecure"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -136,17 +161,18 @@ def test_kill_9_at_random_points_loses_nothing(tmp_path):
     cf = tmp_path / "control.url"
     before: list = []
     answered: list[tuple[str, int]] = []
+    toks = make_users(tmp_path / "users.json")
     try:
         for k in range(5):
             p = start_runtime(pad.url, db, cf)
             base = wait_control(p, cf)
-            code, st = control.request(base, "GET", "/status")
+            code, st = status(base, toks)
             assert code == 200
             if k > 0:
                 assert st["restarted"] and st["mode"] == "HOLDING", st
                 assert st["reason"] == "operator"  # a safety hold: only an operator resumes it
                 assert st["recovery"]["mismatches"] == 0
-                code, body = control.request(base, "POST", "/command", {"command": "resume"})
+                code, body = resume(base, toks)
                 assert code == 200 and body["mode"] == "COUNTING", body
                 answered.append(("resume", body["seq"]))
             time.sleep(rng.uniform(0.05, 1.0))
@@ -158,13 +184,13 @@ def test_kill_9_at_random_points_loses_nothing(tmp_path):
         # a last restart: resume, count on for two more minutes, then stop it the polite way
         p = start_runtime(pad.url, db, cf)
         base = wait_control(p, cf)
-        code, body = control.request(base, "POST", "/command", {"command": "resume"})
+        code, body = resume(base, toks)
         assert code == 200, body
-        tc0 = body_tc = control.request(base, "GET", "/status")[1]["tc_ms"]
+        tc0 = body_tc = status(base, toks)[1]["tc_ms"]
         end = time.monotonic() + 120
         while body_tc < tc0 + 120_000 and time.monotonic() < end:
             time.sleep(0.05)
-            body_tc = control.request(base, "GET", "/status")[1]["tc_ms"]
+            body_tc = status(base, toks)[1]["tc_ms"]
         assert body_tc >= tc0 + 120_000, "the count did not move after the restarts"
         p.send_signal(signal.SIGTERM)
         assert p.wait(60) == 0, p.stderr.read()
@@ -172,6 +198,8 @@ def test_kill_9_at_random_points_loses_nothing(tmp_path):
         recs = check_archive(db, before, answered + [("resume", body["seq"])], acked, commands, full_replay=True)
         assert recs[-1].kind == "end" and recs[-1].value == "HOLDING"
         assert [r.name for r in recs if r.kind == "safety"] == ["restart"] * 5 + ["stopped"]
-        assert [r.name for r in recs if r.kind == "operator"] == ["resume"] * 5
+        ops = [r for r in recs if r.kind == "operator"]
+        assert [r.name for r in ops] == ["resume"] * 5
+        assert all(r.data["user"] == "olga" and r.data["approver"] == "lev" for r in ops)
     finally:
         pad.stop()

@@ -241,6 +241,6 @@ def test_init_copies_a_shipped_site_as_a_starting_point(tmp_path):
 def test_run_starts_no_count_it_cannot_link(tmp_path):
     db = tmp_path / "count.db"
     p = pg("run", "site31", "guarded", "--link", "opc.tcp://127.0.0.1:1", "--archive", f"sqlite:///{db}",
-           "--wait-link", "0", rc=2)
+           "--wait-link", "0", "--insecure", rc=2)
     assert "cannot reach the pad at opc.tcp://127.0.0.1:1" in p.stderr and "no count was started" in p.stderr
     assert not db.exists()

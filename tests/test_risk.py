@@ -166,3 +166,19 @@ def test_binomial_intervals_match_textbook_values():
     assert lo == pytest.approx(0.01643, abs=1e-4) and hi == pytest.approx(0.11284, abs=1e-4)
     est = rs.weighted_estimate(wsum=2.0, w2sum=4.0, hits=1, n=10)  # one hit of weight 2 in 10
     assert est.p == pytest.approx(0.2) and est.se == pytest.approx(0.2)
+
+
+def test_real_dask_worker_processes_give_the_same_bits(tmp_path):
+    """Real worker processes (Dask's nanny starts them with OPENBLAS_NUM_THREADS=1 and
+    MALLOC_TRIM_THRESHOLD_=65536) agree bit for bit with this process, importance weights too."""
+    distributed = pytest.importorskip("distributed")
+    plan = pg.compile_model(pg.load(write_mini(tmp_path / "m", 2e-3, 1e-3, 5e-3, 5e-3), "guarded"))
+    kw = dict(seed=77, method="is", chunk=4096, is_budget=2 * rc.IS_CHUNK)
+    base = rc.campaign([plan], 4096 + 5, **kw).numbers()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            env = client.run(lambda: __import__("os").environ.get("OPENBLAS_NUM_THREADS"))
+            assert set(env.values()) == {"1"}  # really the worker environment of the issue
+        with rc.executor_for(cluster=cluster.scheduler_address) as ex:
+            assert rc.campaign([plan], 4096 + 5, executor=ex, **kw).numbers() == base

@@ -44,6 +44,9 @@ def provoke(plan, mode: Mode, trig: Trigger):
     op = None
     if trig == Trigger.AUTO_HOLD:
         S = state(plan, mode, -30 if mode != Mode.TERMINAL else -5, ok=False)
+    elif trig == Trigger.CUTOFF:  # the tiny model's criterion made a cutoff criterion (recycle to T-100s)
+        plan.c_recycle = np.zeros(plan.C, dtype=np.int64)
+        S = state(plan, mode, -30 if mode != Mode.TERMINAL else -5, ok=False)
     elif trig == Trigger.BUILTIN_HOLD:
         S = state(plan, mode, -50, nextb=0)
     elif trig == Trigger.PNR:
@@ -70,12 +73,15 @@ C, H, TM, L, SC, A = Mode.COUNTING, Mode.HOLDING, Mode.TERMINAL, Mode.LAUNCHED, 
 T = Trigger
 EXPECTED: dict[Mode, dict[Trigger, Mode | None]] = {
     C: {T.AUTO_HOLD: H, T.BUILTIN_HOLD: H, T.OPERATOR_HOLD: H, T.RESUME: None, T.RECYCLE: None,
-        T.PNR: TM, T.IGNITION: L, T.WINDOW_CLOSED: SC, T.OPERATOR_SCRUB: SC, T.OPERATOR_ABORT: A},
+        T.PNR: TM, T.IGNITION: L, T.WINDOW_CLOSED: SC, T.OPERATOR_SCRUB: SC, T.OPERATOR_ABORT: A,
+        T.CUTOFF: C},  # a cutoff criterion not OK: stop and recycle to its point (Shuttle T-31 s..T-6.6 s)
     H: {T.AUTO_HOLD: None, T.BUILTIN_HOLD: None, T.OPERATOR_HOLD: None, T.RESUME: C, T.RECYCLE: C,
-        T.PNR: None, T.IGNITION: None, T.WINDOW_CLOSED: SC, T.OPERATOR_SCRUB: SC, T.OPERATOR_ABORT: A},
+        T.PNR: None, T.IGNITION: None, T.WINDOW_CLOSED: SC, T.OPERATOR_SCRUB: SC, T.OPERATOR_ABORT: A,
+        T.CUTOFF: None},
     # past the point of no return: no hold, no scrub, no recycle; a violation or a hold is an abort
     TM: {T.AUTO_HOLD: A, T.BUILTIN_HOLD: None, T.OPERATOR_HOLD: A, T.RESUME: None, T.RECYCLE: None,
-         T.PNR: None, T.IGNITION: L, T.WINDOW_CLOSED: None, T.OPERATOR_SCRUB: None, T.OPERATOR_ABORT: A},
+         T.PNR: None, T.IGNITION: L, T.WINDOW_CLOSED: None, T.OPERATOR_SCRUB: None, T.OPERATOR_ABORT: A,
+         T.CUTOFF: C},  # inside its cutoff window a violation recycles, it does not abort
     L: dict.fromkeys(Trigger),
     SC: dict.fromkeys(Trigger),
     A: dict.fromkeys(Trigger),
@@ -116,8 +122,11 @@ def test_table_is_consistent():
         assert NEXT[m, t] == to and why
     for m in (Mode.LAUNCHED, Mode.SCRUBBED, Mode.ABORTED):
         assert all(NEXT[m, t] == -1 for t in Trigger)
-    # Nothing leaves TERMINAL except ignition or abort: no hold, no scrub past the PNR.
-    assert {TRANSITIONS[k][0] for k in TRANSITIONS if k[0] == Mode.TERMINAL} == {Mode.LAUNCHED, Mode.ABORTED}
+    # Nothing leaves TERMINAL except ignition, abort, or a cutoff criterion's recycle (a model
+    # declares that window, e.g. the Shuttle's T-31 s..T-6.6 s): no hold, no scrub past the PNR.
+    assert {TRANSITIONS[k][0] for k in TRANSITIONS if k[0] == Mode.TERMINAL and k[1] != Trigger.CUTOFF} \
+        == {Mode.LAUNCHED, Mode.ABORTED}
+    assert TRANSITIONS[(Mode.TERMINAL, Trigger.CUTOFF)][0] == Mode.COUNTING
     assert "| TERMINAL | AUTO_HOLD | ABORTED |" in table_markdown()
 
 

@@ -63,8 +63,9 @@ def test_guarded_ms28_holds_naming_criterion_values_and_clear(site31_guarded):
     sim = Simulator(site31_guarded, seed=0, faults=[MS28])
     sim.run(stop_on_hold=True)
     hold = [e for e in sim.events if e.kind == "hold"][0]
-    assert hold.tc == -50 * 60_000  # the criterion applies from T-50m
-    assert hold.data["criterion"] == "cabin_stowed_locked"
+    # the travel watchdog: stopper commanded at T-55m, max travel 30 s, margin 10 s
+    assert hold.tc == -(55 * 60 - 40) * 1000
+    assert hold.data["criterion"] == "watchdog_cabin_stopper_engaged"
     assert hold.data["state"] == "VIOLATED"
     readings = {r["sensor"]: r["value"] for t in hold.data["terms"] for r in t["readings"]}
     assert readings["stopper_a"] == "disengaged" and readings["stopper_b"] == "disengaged"

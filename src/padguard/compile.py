@@ -17,9 +17,10 @@ from enum import IntEnum
 
 import numpy as np
 
+from padguard.model.derived import implicit_criteria
 from padguard.model.loader import Model
 from padguard.model.schema import Expr, Term
-from padguard.model.validate import IN_TRANSIT
+from padguard.model.validate import IN_TRANSIT, fault_members
 
 MS = 1000
 
@@ -49,6 +50,7 @@ class Effect(IntEnum):
     STUCK = 4  # sensor keeps reporting its last value, freshly
     DROPOUT = 5  # sensor stops reporting (becomes stale)
     READS_WRONG = 6  # sensor reports a wrong value, freshly
+    SLOW = 7  # equipment travels for its declared maximum plus the fault's delay
 
 
 class StepKind(IntEnum):
@@ -152,10 +154,21 @@ class Plan:
     # faults
     faults: list[str]  # "component:mode"
     f_kind: np.ndarray  # 0 equipment, 1 sensor
-    f_comp: np.ndarray
+    f_comp: np.ndarray  # the (first) component each fault fails
     f_effect: np.ndarray  # Effect codes
     f_to: np.ndarray  # position / value code, -1 if none
     f_prob: np.ndarray
+    # every component each fault fails: one, or a common-cause group's members (same kind)
+    f_members: list[np.ndarray] = field(default_factory=list)
+    # the criteria as declared (the procedure's, then those implied by step preconditions and
+    # the travel watchdog, see padguard.model.derived), index-aligned with ``criteria``
+    criteria_defs: list = field(default_factory=list)
+    # cutoff criteria: recycle point index a violation recycles to (-1: an ordinary criterion)
+    c_recycle: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    f_delay: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # slow: ms
+    # coupling: host equipment of each item (-1 none) and the host positions it can move in
+    host: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    host_ok: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))  # (E, Pmax+1)
     # row offsets (filled by compile_model)
     T: int = 0
     TC: int = 0
@@ -229,7 +242,28 @@ class Plan:
         return ps[code] if 0 <= code < len(ps) else IN_TRANSIT
 
     def component_faults(self, component: str) -> list[int]:
-        return [i for i, f in enumerate(self.faults) if f.split(":")[0] == component]
+        """Faults of ``component``: its own modes, and common-cause events it is a member of."""
+        out = []
+        for i, f in enumerate(self.faults):
+            name = f.split(":")[0]
+            if name == component:
+                out.append(i)
+            elif len(self.members(i)) > 1 and component in self.member_names(i):
+                out.append(i)
+        return out
+
+    def members(self, fault: int) -> np.ndarray:
+        """Component indices (equipment or sensors, per f_kind) that fault ``fault`` fails."""
+        if self.f_members:
+            return self.f_members[fault]
+        return np.array([self.f_comp[fault]], dtype=np.int64)
+
+    def member_names(self, fault: int) -> list[str]:
+        names = self.sensors if self.f_kind[fault] else self.equipment
+        return [names[int(c)] for c in self.members(fault)]
+
+    def is_common_cause(self, fault: int) -> bool:
+        return len(self.members(fault)) > 1
 
     def hold_reason_text(self, reason: int) -> str:
         if reason == OPERATOR_REASON:
@@ -301,7 +335,7 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     site_sensors = {s.name: s for s in site.sensors}
     groups = {g.name: g for g in site.groups}
     ctx = (site_sensors, groups, sensor_idx, positions_of)
-    crits = proc.criteria
+    crits = list(proc.criteria) + implicit_criteria(model)
     c_expr = [_compile_expr(Expr(all=c.all, any=c.any), *ctx) for c in crits]
     steps = []
     kinds, targets, tos = [], [], []
@@ -349,22 +383,40 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     f_names, f_kind, f_comp, f_eff, f_to, f_prob = [], [], [], [], [], []
     eff_code = {"jam": Effect.JAM, "wrong_position": Effect.WRONG_POSITION,
                 "spontaneous": Effect.SPONTANEOUS, "stuck": Effect.STUCK,
-                "dropout": Effect.DROPOUT, "reads_wrong": Effect.READS_WRONG}
+                "dropout": Effect.DROPOUT, "reads_wrong": Effect.READS_WRONG, "slow": Effect.SLOW}
+    f_members: list[np.ndarray] = []
+    f_delay: list[int] = []
+    prob_of = {(f.component, f.mode): f.probability for f in faults.faults}
     for f in faults.faults:
         f_names.append(f"{f.component}:{f.mode}")
         f_eff.append(eff_code[f.effect])
-        f_prob.append(f.probability)
-        if f.component in sensor_idx:
-            si = sensor_idx[f.component]
+        members = fault_members(model, f)
+        if f.probability is not None:
+            f_prob.append(f.probability)
+        else:  # beta factor over the members' independent probability of mode beta_of
+            f_prob.append(float(f.beta) * max(float(prob_of[(m, f.beta_of)] or 0.0) for m in members))
+        if members[0] in sensor_idx:
+            idx = [sensor_idx[m] for m in members]
             f_kind.append(1)
-            f_comp.append(si)
-            dom = positions[s_equip[si]] + [IN_TRANSIT]
+            dom = positions[s_equip[idx[0]]] + [IN_TRANSIT]
             f_to.append(dom.index(f.value) if f.value else -1)
         else:
-            ei = equipment.index(f.component)
+            idx = [equipment.index(m) for m in members]
             f_kind.append(0)
-            f_comp.append(ei)
-            f_to.append(positions[ei].index(f.to) if f.to else -1)
+            f_to.append(positions[idx[0]].index(f.to) if f.to else -1)
+        f_comp.append(idx[0])
+        f_members.append(np.array(idx, dtype=np.int64))
+        f_delay.append(ms(f.delay) if f.delay is not None else 0)
+
+    host = [-1] * E
+    host_ok = np.ones((E, pmax + 1), dtype=bool)
+    for i, e in enumerate(site.equipment):
+        if e.acts_on is not None:
+            h = equipment.index(e.acts_on.equipment)
+            host[i] = h
+            host_ok[i] = False
+            for v in e.acts_on.when:
+                host_ok[i, positions[h].index(v)] = True  # never "in transit" (last column)
 
     L = Layout()
     offsets = {}
@@ -404,7 +456,10 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
         zones=zones, zone_equip=zone_equip,
         zone_init=ar([1 if z.occupied else 0 for z in site.personnel_zones]),
         faults=f_names, f_kind=ar(f_kind), f_comp=ar(f_comp), f_effect=ar(f_eff), f_to=ar(f_to),
-        f_prob=np.array(f_prob, dtype=np.float64),
+        f_prob=np.array(f_prob, dtype=np.float64), f_members=f_members, f_delay=ar(f_delay),
+        host=ar(host), host_ok=host_ok, criteria_defs=crits,
+        c_recycle=ar([[r.name for r in rps].index(c.recycle_to) if getattr(c, "recycle_to", None) else -1
+                      for c in crits]),
     )
     for name, off in offsets.items():
         setattr(plan, name, off)

@@ -85,7 +85,9 @@ def travel_time(plan: Plan, e: int, frm: np.ndarray, to: int, u: np.ndarray) -> 
     ``u`` in [0, 1) picks the point in the declared [min, max] range: sampled by the simulator
     and the risk engine, enumerated by the verifier (see :func:`travel_choices`).
     """
-    frm = np.where(frm >= plan.transit[e], plan.tmin.shape[1] - 1, frm)
+    # Every code from the equipment's own in-transit code up reads its own "from in transit"
+    # row (row len(positions) of its table; rows past it are padding for longer items).
+    frm = np.minimum(frm, plan.transit[e])
     lo = plan.tmin[e, frm, to]
     hi = plan.tmax[e, frm, to]
     span = (hi - lo) // plan.res
@@ -94,7 +96,7 @@ def travel_time(plan: Plan, e: int, frm: np.ndarray, to: int, u: np.ndarray) -> 
 
 def travel_choices(plan: Plan, e: int, frm: int, to: int) -> np.ndarray:
     """The u values that hit each distinct travel time once (for exhaustive exploration)."""
-    frm = plan.tmin.shape[1] - 1 if frm >= plan.transit[e] else frm
+    frm = min(frm, int(plan.transit[e]))
     span = int((plan.tmax[e, frm, to] - plan.tmin[e, frm, to]) // plan.res)
     return (np.arange(span + 1) + 0.5) / (span + 1)
 
@@ -110,13 +112,24 @@ def command(plan: Plan, S: np.ndarray, issued: np.ndarray, tr_u: np.ndarray | No
         if kind == StepKind.MOVE:
             to = int(plan.step_to[j])
             pos, dest, arr = S[plan.POS + tgt], S[plan.DEST + tgt], S[plan.ARRIVE + tgt]
-            jam = fault_effect(plan, S[plan.EFAULT + tgt]) == Effect.JAM
+            eff = fault_effect(plan, S[plan.EFAULT + tgt])
+            jam = eff == Effect.JAM
+            if len(plan.host) and plan.host[tgt] >= 0:
+                # a lock acts on its host: it cannot move unless the host is in place
+                h = int(plan.host[tgt])
+                jam = jam | ~plan.host_ok[tgt][np.minimum(S[plan.POS + h], plan.host_ok.shape[1] - 1)] \
+                    | (S[plan.ARRIVE + h] >= 0)
             already = ((pos == to) & (arr < 0)) | ((dest == to) & (arr >= 0))
             go = m & ~jam & ~already
             ignored[j] = m & jam & ~already
             if go.any():
                 u = tr_u[j] if tr_u is not None else np.full(S.shape[1], 0.5)
                 dt = travel_time(plan, tgt, pos, to, u)
+                slow = eff == Effect.SLOW
+                if slow.any():  # the declared maximum plus the fault's delay
+                    frm = np.minimum(pos, plan.transit[tgt])
+                    delay = np.concatenate([[0], plan.f_delay])[S[plan.EFAULT + tgt]]
+                    dt = np.where(slow, plan.tmax[tgt, frm, to] + delay, dt)
                 S[plan.DEST + tgt] = np.where(go, to, dest)
                 S[plan.ARRIVE + tgt] = np.where(go, T + dt, arr)
                 S[plan.POS + tgt] = np.where(go, plan.transit[tgt], pos)
@@ -157,48 +170,68 @@ def inject(plan: Plan, S: np.ndarray, fault: int, mask: np.ndarray | None = None
            value: int | None = None) -> None:
     """Make fault ``fault`` active now in the columns selected by ``mask``.
 
-    For a sensor that reads wrong, ``value`` is the code it reports; by default the fault's
-    declared value, else the first value that differs from the truth.
+    A common-cause fault fails every member of its group at this same instant, each as the
+    fault's effect says; the fault code (``fault + 1``) marks each member, so the fault is one
+    event (see :func:`active_faults`). For a sensor that reads wrong, ``value`` is the code it
+    reports; by default the fault's declared value, else the first value that differs from the
+    truth.
     """
     N = S.shape[1]
     m = np.ones(N, dtype=bool) if mask is None else mask
-    comp = int(plan.f_comp[fault])
     eff = int(plan.f_effect[fault])
     code = fault + 1
-    if plan.f_kind[fault] == 0:
-        S[plan.EFAULT + comp] = np.where(m, code, S[plan.EFAULT + comp])
-        if eff == Effect.JAM:
-            moving = m & (S[plan.ARRIVE + comp] >= 0)
-            S[plan.ARRIVE + comp] = np.where(moving, -1, S[plan.ARRIVE + comp])
-            S[plan.POS + comp] = np.where(moving, plan.transit[comp], S[plan.POS + comp])
-        elif eff == Effect.SPONTANEOUS:
-            S[plan.POS + comp] = np.where(m, plan.f_to[fault], S[plan.POS + comp])
-            S[plan.ARRIVE + comp] = np.where(m, -1, S[plan.ARRIVE + comp])
-            S[plan.DEST + comp] = np.where(m, plan.f_to[fault], S[plan.DEST + comp])
-    else:
-        # A healthy sensor has sampled continuously up to this instant: its last good sample
-        # (the value a stuck sensor freezes at, the last one before a dropout) is taken now.
-        healthy = m & (S[plan.SFAULT + comp] == 0)
-        e = int(plan.s_equip[comp])
-        S[plan.SVAL + comp] = np.where(healthy, S[plan.POS + e], S[plan.SVAL + comp])
-        S[plan.STIME + comp] = np.where(healthy, S[plan.T], S[plan.STIME + comp])
-        S[plan.SFAULT + comp] = np.where(m, code, S[plan.SFAULT + comp])
-        if eff == Effect.READS_WRONG:
-            if value is None:
-                value = int(plan.f_to[fault])
-            if value < 0:
-                e = int(plan.s_equip[comp])
-                dom = int(plan.transit[e]) + 1
-                wrong = (S[plan.POS + e] + 1) % dom
-            else:
-                wrong = np.full(N, value)
-            S[plan.SWRONG + comp] = np.where(m, wrong, S[plan.SWRONG + comp])
+    for comp in (int(c) for c in plan.members(fault)):
+        if plan.f_kind[fault] == 0:
+            S[plan.EFAULT + comp] = np.where(m, code, S[plan.EFAULT + comp])
+            if eff == Effect.JAM:
+                moving = m & (S[plan.ARRIVE + comp] >= 0)
+                S[plan.ARRIVE + comp] = np.where(moving, -1, S[plan.ARRIVE + comp])
+                S[plan.POS + comp] = np.where(moving, plan.transit[comp], S[plan.POS + comp])
+            elif eff == Effect.SPONTANEOUS:
+                S[plan.POS + comp] = np.where(m, plan.f_to[fault], S[plan.POS + comp])
+                S[plan.ARRIVE + comp] = np.where(m, -1, S[plan.ARRIVE + comp])
+                S[plan.DEST + comp] = np.where(m, plan.f_to[fault], S[plan.DEST + comp])
+        else:
+            # A healthy sensor has sampled continuously up to this instant: its last good sample
+            # (the value a stuck sensor freezes at, the last one before a dropout) is taken now.
+            healthy = m & (S[plan.SFAULT + comp] == 0)
+            e = int(plan.s_equip[comp])
+            S[plan.SVAL + comp] = np.where(healthy, S[plan.POS + e], S[plan.SVAL + comp])
+            S[plan.STIME + comp] = np.where(healthy, S[plan.T], S[plan.STIME + comp])
+            S[plan.SFAULT + comp] = np.where(m, code, S[plan.SFAULT + comp])
+            if eff == Effect.READS_WRONG:
+                v = int(plan.f_to[fault]) if value is None else value
+                if v < 0:
+                    dom = int(plan.transit[e]) + 1
+                    wrong = (S[plan.POS + e] + 1) % dom
+                else:
+                    wrong = np.full(N, v)
+                S[plan.SWRONG + comp] = np.where(m, wrong, S[plan.SWRONG + comp])
 
 
 def clear(plan: Plan, S: np.ndarray, fault: int, mask: np.ndarray | None = None) -> None:
-    """Repair a fault: the component behaves normally again (it does not move by itself)."""
+    """Repair a fault: the components behave normally again (they do not move by themselves)."""
     N = S.shape[1]
     m = np.ones(N, dtype=bool) if mask is None else mask
-    comp = int(plan.f_comp[fault])
-    row = (plan.EFAULT if plan.f_kind[fault] == 0 else plan.SFAULT) + comp
-    S[row] = np.where(m & (S[row] == fault + 1), 0, S[row])
+    base = plan.EFAULT if plan.f_kind[fault] == 0 else plan.SFAULT
+    for comp in plan.members(fault):
+        row = base + int(comp)
+        S[row] = np.where(m & (S[row] == fault + 1), 0, S[row])
+
+
+def active_faults(plan: Plan, S: np.ndarray) -> np.ndarray:
+    """How many distinct fault events are active per column: a common-cause fault marking
+    several members counts once (the fault budget of ``verify`` counts these)."""
+    rows = []
+    if plan.E:
+        rows.append(S[plan.EFAULT:plan.EFAULT + plan.E])
+    if plan.S:
+        rows.append(S[plan.SFAULT:plan.SFAULT + plan.S])
+    if not rows:
+        return np.zeros(S.shape[1], dtype=np.int64)
+    codes = np.concatenate(rows)
+    n = (codes != 0).sum(axis=0)
+    for f in range(len(plan.faults)):
+        if plan.is_common_cause(f):  # each extra member of an active common-cause event is not another fault
+            n -= ((codes == f + 1).sum(axis=0) - 1).clip(min=0)
+    return n

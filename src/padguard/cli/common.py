@@ -50,7 +50,7 @@ OUTCOME_STYLE = {"pad_damaged": "bold white on red", "launched_on_time": "bold g
 def fail_model(exc: ModelError) -> None:
     err.print(f"[bold red]invalid model[/] ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}):")
     for p in exc.problems:
-        err.print(f"  {p}", markup=False)
+        err.print(f"  {p}", markup=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

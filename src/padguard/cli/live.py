@@ -1,4 +1,4 @@
-"""Commands of the live edge: ``pad-sim``, ``pad-ctl``, ``run``, ``op``, ``log``, ``replay``.
+"""Commands of the live edge: ``pad-sim``, ``pad-ctl``, ``run``, ``log``, ``replay`` (``op``: console/cli.py).
 
 Registered on the main typer app by :func:`register`. asyncua and the database drivers are
 imported only inside the commands, so the rest of the CLI starts as fast as before.
@@ -68,6 +68,39 @@ def _print_rec(rec, as_json: bool = False) -> None:
     base.console.print(rec.value, style=style, markup=False, highlight=False)
 
 
+def _security(directory: Path | None, role: str, policy: str, mode: str):
+    """A LinkSecurity from a `padguard certs` directory, or None; a clear error if it cannot work."""
+    if directory is None:
+        return None
+    from padguard.links.security import LinkSecurity, SecurityError
+
+    try:
+        return LinkSecurity(directory, role, policy, mode)
+    except SecurityError as exc:
+        _die(str(exc))
+
+
+SecurityDir = Annotated[Path | None, typer.Option("--security", help="a `padguard certs` directory: certificates, trust list, users")]
+Policy = Annotated[str, typer.Option(help="Basic256Sha256 | Aes128_Sha256_RsaOaep | Aes256_Sha256_RsaPss")]
+SecMode = Annotated[str, typer.Option("--mode", help="Sign | SignAndEncrypt")]
+
+
+# --------------------------------------------------------------------------- certs
+def certs(
+    directory: Annotated[Path, typer.Argument(help="where to write the keys, certificates, trust list and users")],
+    host: Annotated[str | None, typer.Option(help="host name in the certificates (default: this machine)")] = None,
+    days: Annotated[int, typer.Option(help="validity in days")] = 365,
+) -> None:
+    """Create OPC UA certificates for a secured pad link: pad, sequencer, operator, trust list, passwords."""
+    from padguard.links.security import make_certs
+
+    if (directory / "users.json").exists():
+        _die(f"{directory} already holds padguard certificates (users.json); remove it or pick another directory")
+    written = asyncio.run(make_certs(directory, host, days))
+    _base().console.print(f"wrote {len(written)} files to {directory} (keys and passwords 0600): "
+                          "pad-sim --security DIR, run --security DIR, pad-ctl --security DIR", highlight=False)
+
+
 # --------------------------------------------------------------------------- pad-sim
 def pad_sim(
     site: Annotated[str, typer.Argument(help="shipped site name (site31) or path to site.yaml/folder")],
@@ -80,8 +113,13 @@ def pad_sim(
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: opcua-map.yaml beside the site)")] = None,
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
     endpoint_file: Annotated[Path | None, typer.Option(help="write the served URL here once listening")] = None,
+    security: SecurityDir = None,
 ) -> None:
-    """Serve the digital twin as an OPC UA pad: sensors as variables, commands as methods."""
+    """Serve the digital twin as an OPC UA pad: sensors as variables, commands as methods.
+
+    With --security DIR only secured endpoints are served, clients must be in the trust list and
+    log in, and only the sequencer may move equipment or ignite. Without it, anyone who reaches
+    the port can (a test pad on loopback only)."""
     _base().require("live", "asyncua", what="pad-sim")
     _base().check_output(endpoint_file, "--endpoint-file")
     from padguard.links.mapping import site_model
@@ -104,7 +142,8 @@ def pad_sim(
             twin.schedule_fault(f)
     except (ScenarioError, KeyError) as exc:
         _die(f"bad fault: {exc}")
-    server = PadServer(twin, lm, endpoint, speed=speed, lockstep=lockstep)
+    sec = _security(security, "pad", "Basic256Sha256", "SignAndEncrypt")
+    server = PadServer(twin, lm, endpoint, speed=speed, lockstep=lockstep, security=sec)
     console = _base().console
 
     async def main() -> None:
@@ -115,7 +154,9 @@ def pad_sim(
         if endpoint_file:
             endpoint_file.write_text(url + "\n")
         console.print(f"[bold]pad-sim[/] {plan.model.site.name}: serving at {url} "
-                      f"(speed {speed:g}x{', lockstep' if lockstep else ''}); Ctrl-C stops")
+                      f"(speed {speed:g}x{', lockstep' if lockstep else ''}; "
+                      f"{'secured: Basic256Sha256/Aes128/Aes256, Sign and SignAndEncrypt' if sec else 'NO SECURITY'}); "
+                      "Ctrl-C stops")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -142,7 +183,11 @@ def pad_ctl(
     site: Annotated[str, typer.Option(help="the site the pad serves (for its mapping)")] = "site31",
     endpoint: Annotated[str, typer.Option(help="the pad-sim's URL")] = "opc.tcp://127.0.0.1:4840",
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: beside the site)")] = None,
-    control: Annotated[str, typer.Option(help="the running count's control URL (to place an @T-... time)")] = "http://127.0.0.1:8484",
+    console: Annotated[str, typer.Option(help="the running count's console URL (to place an @T-... time; "
+                                              "credentials from $PADGUARD_TOKEN or $PADGUARD_TOKEN_FILE)")] = "http://127.0.0.1:8080",
+    security: SecurityDir = None,
+    policy: Policy = "Basic256Sha256",
+    mode: SecMode = "SignAndEncrypt",
 ) -> None:
     """Drive a running pad-sim: inject or clear a fault (now or at a time), change its speed, read its status."""
     _base().require("live", "asyncua", what="pad-ctl")
@@ -165,9 +210,9 @@ def pad_ctl(
     except ModelError as exc:
         _base().fail_model(exc)
     if what == "inject" and arg and "@" in arg and arg.rpartition("@")[2].strip()[:1] in ("T", "t"):
-        arg = _at_count_time(arg, endpoint, lm, control)
+        arg = _at_count_time(arg, endpoint, lm, console, security=_security(security, "operator", policy, mode))
     try:
-        res = asyncio.run(call_sim(endpoint, lm, what, arg))
+        res = asyncio.run(call_sim(endpoint, lm, what, arg, security=_security(security, "operator", policy, mode)))
     except (OSError, TimeoutError, ValueError) as exc:
         _die(f"cannot reach the pad-sim at {endpoint}: {exc}")
     except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
@@ -177,11 +222,14 @@ def pad_ctl(
     print(res)
 
 
-def _at_count_time(arg: str, endpoint: str, lm, control: str) -> str:
+def _at_count_time(arg: str, endpoint: str, lm, console: str, security=None) -> str:
     """``FAULT@T-40m`` -> ``FAULT@+Nms`` in pad time: the pad has no count clock, so ask the
-    running count where its clock is, and the pad where its own is. Exact while the count keeps
-    counting until then (a hold before T-40m stops the count clock, not the pad's)."""
-    from padguard.links import control as ctl
+    running count (its console's API) where its clock is, and the pad where its own is. Exact
+    while the count keeps counting until then (a hold before T-40m stops the count clock, not
+    the pad's)."""
+    import httpx
+
+    from padguard.console.cli import api, read_token
     from padguard.links.padsim import call_sim
     from padguard.model.times import parse_count_time
 
@@ -190,21 +238,23 @@ def _at_count_time(arg: str, endpoint: str, lm, control: str) -> str:
         target = int(round(parse_count_time(at.strip()) * 1000))
     except ValueError as exc:
         _die(f"bad time '{at}': {exc}; use T-40m (the running count's clock) or +25m (pad time)")
-    base = control if control.startswith("http") else f"http://{control}"
+    base = console if console.startswith("http") else f"http://{console}"
+    token = read_token(None)
     try:
-        code, st = ctl.request(base, "GET", "/status")
-    except OSError as exc:
-        _die(f"'@{at}' is a count time: pad-ctl asks the running count for its clock, and there is none at "
-             f"{base} ({exc}); start `padguard run` first, or give pad time @+TIME")
+        code, body = api(base, token, "GET", "/api/state")
+    except httpx.HTTPError as exc:
+        _die(f"'@{at}' is a count time: pad-ctl asks the running count's console for its clock, and there is "
+             f"none at {base} ({exc}); start `padguard run ... --console HOST:PORT` first, or give pad time @+TIME")
+    st = body.get("state", {}) if isinstance(body, dict) else {}
     if code != 200 or "tc_ms" not in st:
-        _die(f"the count at {base} answered {code}: {st}")
+        _die(f"the count's console at {base} answered {code}: {body}")
     if st.get("mode") not in ("COUNTING", "TERMINAL"):
         _die(f"the count is {st.get('mode')}: its clock is not running, so {at} has no pad time; inject now "
              "(no @) or at pad time @+TIME")
     if target <= st["tc_ms"]:
         _die(f"the count is already at {format_count_time(st['tc_ms'] / 1000)}: {at} has passed")
     try:
-        pad_t = int(json.loads(asyncio.run(call_sim(endpoint, lm, "status")))["t_ms"])
+        pad_t = int(json.loads(asyncio.run(call_sim(endpoint, lm, "status", security=security)))["t_ms"])
     except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
         _die(f"cannot reach the pad-sim at {endpoint}: {type(exc).__name__}: {exc}")
     return f"{spec}@+{pad_t + target - st['tc_ms']}ms"
@@ -222,14 +272,24 @@ def run(
     clock: Annotated[str, typer.Option(help="wall (the wall clock x speed) or pad (a pad-sim's clock, for dry runs)")] = "wall",
     map_path: Annotated[Path | None, typer.Option("--map", help="OPC UA mapping (default: opcua-map.yaml beside the site)")] = None,
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
-    control: Annotated[str, typer.Option(help="HOST:PORT of the control endpoint (port 0 picks one)")] = "127.0.0.1:8484",
-    control_file: Annotated[Path | None, typer.Option(help="write the control URL here once listening")] = None,
+    console: Annotated[str | None, typer.Option(help="serve the web console on HOST:PORT (port 0 picks one; non-loopback needs TLS)")] = None,
+    console_file: Annotated[Path | None, typer.Option(help="write the console URL here once listening")] = None,
+    users: Annotated[str | None, typer.Option(help="console users file (default: $PADGUARD_USERS or ./padguard-users.json)")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="console TLS certificate (PEM)")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="console TLS private key (PEM)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="events as JSON lines")] = False,
     quiet: Annotated[bool, typer.Option(help="print only holds, commands and the outcome")] = False,
     wait_link: Annotated[float, typer.Option(help="a fresh count: seconds to wait for the pad to answer "
                                                   "before giving up (nothing is started without it)")] = 30.0,
+    security: SecurityDir = None,
+    policy: Policy = "Basic256Sha256",
+    mode: SecMode = "SignAndEncrypt",
+    insecure: Annotated[bool, typer.Option("--insecure", help="allow an unsecured link (a test pad on loopback)")] = False,
 ) -> None:
-    """Run the count live: the sequencer against the pad over OPC UA, archived before acting."""
+    """Run the count live: the sequencer against the pad over OPC UA, archived before acting.
+
+    The link must be secured (--security DIR from `padguard certs`) unless --insecure is given,
+    and then every line the runtime prints says INSECURE."""
     from padguard.links.runtime import RunOptions, Runtime
     from padguard.store.archive import ArchiveError, parse_url
 
@@ -237,40 +297,52 @@ def run(
     base.require("live", "asyncua", what="run")  # before anything: never start a count it cannot link
     if archive.startswith("postgres"):
         base.require("live", "psycopg", what="a PostgreSQL archive")
-    base.check_output(control_file, "--control-file")
+    base.check_output(console_file, "--console-file")
     if clock not in ("wall", "pad"):
         _die("--clock must be wall or pad")
     if speed <= 0:
         _die("--speed must be > 0")
     if not link.startswith("opc.tcp://"):
         _die(f"--link must be an opc.tcp:// URL (got {link})")
-    host, _, port = control.rpartition(":")
-    if not host or not port.isdigit():
-        _die(f"--control must be HOST:PORT (got {control})")
+    frontend = None
+    if console is not None:
+        from padguard.console.cli import console_options
+        from padguard.console.server import ConsoleServer
+
+        frontend = ConsoleServer(console_options(console, users, tls_cert, tls_key))
     try:
         parse_url(archive)
     except ArchiveError as exc:
         _die(str(exc))
+    _no_password(archive)
+    if security is None and not insecure:
+        _die("refusing an unsecured OPC UA link: give --security DIR (create it with `padguard certs DIR`), "
+             "or --insecure for a test pad on loopback")
+    if security is not None and insecure:
+        _die("--security and --insecure contradict each other")
+    sec = _security(security, "sequencer", policy, mode)
     count = _choose_count(archive, count)
     plan = base.load_plan(site, procedure, faults_file)
     lm = _linkmap(plan, map_path, site, for_pad=False)
     if clock == "pad" and lm.mapping.dry_run is None:
         _die("--clock pad needs a mapping with dry_run nodes (a padguard pad-sim)")
     if not _exists(archive, count):
-        _probe_link(link, lm, clock, wait_link)
+        _probe_link(link, lm, clock, wait_link, sec)
     keep = {"hold", "resume", "recycle", "command", "ignition", "scrub", "abort", "safety", "refused", "operator"}
 
     def on_event(rec) -> None:
         if quiet and rec.name not in keep:
             return
+        if insecure and not as_json:
+            base.err.print("[INSECURE LINK] ", style="bold red", end="", markup=False, highlight=False)
         _print_rec(rec, as_json)
 
     def note(text: str) -> None:
         base.err.print(text, style="bold yellow", markup=False, highlight=False)
 
     opts = RunOptions(link=link, archive=archive, count_id=count, speed=speed, clock=clock,
-                      control_host=host, control_port=int(port))
-    rt = Runtime(plan, lm, opts, on_event=on_event, on_note=note)
+                      security=sec, insecure=insecure)
+    rt = Runtime(plan, lm, opts, on_event=on_event, on_note=note, frontend=frontend)
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -280,11 +352,13 @@ def run(
         ready = asyncio.create_task(rt.ready.wait())
         await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
         if rt.ready.is_set():
-            if control_file:
-                control_file.write_text(f"{rt.control_url}\n")
+            if console_file and rt.control_url:
+                console_file.write_text(f"{rt.control_url}\n")
             if not as_json:
                 base.err.print(f"count '{count}' {'RESTARTED (holding)' if rt.restarted else 'started'}; "
-                               f"archive {describe(archive)}; control {rt.control_url}", highlight=False, markup=False)
+                               f"archive {describe(archive)}; console {rt.control_url or 'off (--console HOST:PORT)'}; "
+                               f"link {sec.describe() if sec else 'INSECURE (--insecure): no OPC UA security'}",
+                               highlight=False, markup=False)
         else:
             ready.cancel()
         return await task
@@ -400,7 +474,7 @@ def demo_live(speed: float, archive: str | None, quiet: bool = False) -> None:
         raise typer.Exit(1)
 
 
-def _probe_link(link: str, lm, clock: str, wait_s: float = 30.0) -> None:
+def _probe_link(link: str, lm, clock: str, wait_s: float = 30.0, security=None) -> None:
     """Before a fresh count is archived: the pad must answer (nothing starts a count it cannot
     link; a restarted count instead holds until the link is back), and on the pad's clock the
     pad's clock must not have run on without it (an earlier count, or a pad-sim without
@@ -413,8 +487,11 @@ def _probe_link(link: str, lm, clock: str, wait_s: float = 30.0) -> None:
 
         quiet_asyncua()
         if clock == "pad":
-            return int(json.loads(await call_sim(link, lm, "status"))["t_ms"])
-        async with Client(link, timeout=5):
+            return int(json.loads(await call_sim(link, lm, "status", security=security))["t_ms"])
+        cl = Client(link, timeout=5)
+        if security is not None:
+            await security.apply_client(cl)
+        async with cl:
             return None
 
     import time
@@ -439,39 +516,21 @@ def _probe_link(link: str, lm, clock: str, wait_s: float = 30.0) -> None:
              "(an earlier count, or no --lockstep). Restart it (padguard pad-sim ... --lockstep) for a fresh count.")
 
 
-# --------------------------------------------------------------------------- op
-def op(
-    command: Annotated[str, typer.Argument(help="hold | resume | recycle | scrub | abort | status | events")],
-    arg: Annotated[str | None, typer.Argument(help="recycle: the recycle point")] = None,
-    control: Annotated[str, typer.Option(help="control URL of the running count")] = "http://127.0.0.1:8484",
-) -> None:
-    """Send an operator command to a running count (answered once it is archived and applied)."""
-    from padguard.links import control as ctl
-    from padguard.sequencer.live import OPS
-
-    if command not in (*OPS, "status", "events"):
-        _die(f"unknown command '{command}': expected {', '.join(OPS)}, status or events")
-    base = control if control.startswith("http") else f"http://{control}"
-    try:
-        if command == "status":
-            code, body = ctl.request(base, "GET", "/status")
-        elif command == "events":
-            code, body = ctl.request(base, "GET", f"/events?after={int(arg or 0)}")
-        else:
-            code, body = ctl.request(base, "POST", "/command", {"command": command, "arg": arg})
-    except OSError as exc:
-        _die(f"no running count at {base}: {exc}")
-    except ValueError:
-        _die(f"'{arg}' is not a sequence number")
-    print(json.dumps(body, indent=2))
-    if code != 200:
-        raise typer.Exit(1)
-
-
 # --------------------------------------------------------------------------- log
+def _no_password(archive: str) -> None:
+    """A database password on the command line is visible to every user (ps): refuse it."""
+    from padguard.store.archive import password_in
+
+    if password_in(archive):
+        _die("the archive URL carries a password, which every user of this machine can read in the process "
+             "list: leave it out (postgresql://USER@HOST/DB) and put it in PGPASSWORD, ~/.pgpass or the "
+             "file named by PGPASSFILE (libpq reads them)")
+
+
 def _open_ro(archive: str, count: str | None):
     from padguard.store.archive import ArchiveError, open_archive
 
+    _no_password(archive)
     if count is None:
         count = _latest(archive)
     try:
@@ -485,6 +544,16 @@ def _open_ro(archive: str, count: str | None):
         _die(str(exc))
 
 
+def who_text(d: dict | None) -> str:
+    """user (role) session@peer [approved by user (role)] of a console command or audit record."""
+    if not d or not d.get("user"):
+        return ""
+    out = f"{d['user']} ({d.get('role', '?')}) {d.get('session', '')}@{d.get('peer', '')}"
+    if d.get("approver"):
+        out += f" approved by {d['approver']} ({d.get('approver_role', '?')})"
+    return out
+
+
 def log_cmd(
     archive: Annotated[str, typer.Argument(help="sqlite:///FILE, a file path, or postgresql://...")],
     count: Annotated[str | None, typer.Option(help="count id (default: the latest, main or main-N)")] = None,
@@ -496,14 +565,21 @@ def log_cmd(
     out: Annotated[Path | None, typer.Option(help="write to this file instead of stdout")] = None,
     all_kinds: Annotated[bool, typer.Option("--all", help="include samples, ticks and snapshots in the table")] = False,
     counts: Annotated[bool, typer.Option("--counts", help="list the counts in the archive")] = False,
+    check: Annotated[bool, typer.Option("--verify", help="check the hash chain and sequence numbers; exit 1 if broken")] = False,
+    expect_head: Annotated[str | None, typer.Option(help="with --verify: the head hash kept elsewhere (catches a cut-off tail)")] = None,
 ) -> None:
-    """List, filter and export an archived count (table, JSON lines, CSV)."""
+    """List, filter and export an archived count (table, JSON lines, CSV); --verify checks its chain."""
     count = count if count is not None else _latest(archive)
     from padguard.store.archive import COLUMNS
 
     if fmt not in ("table", "jsonl", "csv"):
         _die("--format must be table, jsonl or csv")
     _base().check_output(out, "--out")
+    if check:
+        a = _open_ro(archive, count)
+        _verify_or_die(a, archive, count, expect_head)
+        a.close()
+        return
     a = _open_ro(archive, count) if not counts else None
     if counts:
         from padguard.store.archive import ArchiveError, open_archive
@@ -544,7 +620,7 @@ def log_cmd(
                 fh.write(json.dumps(r.to_dict()) + "\n")
         elif fmt == "csv":
             w = csv.writer(fh)
-            w.writerow([c for c in COLUMNS if c != "count_id"] + ["count"])
+            w.writerow([c for c in COLUMNS if c not in ("count_id", "hash")] + ["count"])
             for r in rows:
                 w.writerow([r.seq, r.batch, r.t, r.tc, f"{r.wall:.6f}", r.kind, r.name, r.value,
                             "" if r.code is None else r.code, "" if r.data is None else json.dumps(r.data),
@@ -553,10 +629,11 @@ def log_cmd(
             from rich.table import Table
 
             t = Table(title=f"{describe(archive)} / {count}: {len(rows)} records")
-            for col in ("seq", "t", "count", "kind", "name", "value"):
+            for col in ("seq", "t", "count", "kind", "name", "value", "who"):
                 t.add_column(col, overflow="fold")
             for r in rows:
-                t.add_row(str(r.seq), f"+{r.t / 1000:.1f}s", format_count_time(r.tc / 1000), r.kind, r.name, r.value)
+                t.add_row(str(r.seq), f"+{r.t / 1000:.1f}s", format_count_time(r.tc / 1000), r.kind, r.name, r.value,
+                          who_text(r.data))
             if out:
                 from rich.console import Console
 
@@ -568,6 +645,25 @@ def log_cmd(
             fh.close()
     if out:
         _base().err.print(f"wrote {len(rows)} records to {out}")
+
+
+def _verify_or_die(a, archive: str, count: str, expect_head: str | None = None, quiet: bool = False) -> None:
+    """Check the archive's hash chain; print where it breaks and exit 1 if it does."""
+    from padguard.store.archive import verify
+
+    base = _base()
+    res = verify(a)
+    if expect_head is not None and res["head"] != expect_head:
+        res["problems"].append(f"the head is {res['head'][:16]}..., expected {expect_head[:16]}... "
+                               "(records cut off the end, or the chain was recomputed)")
+    if res["problems"]:
+        for p in res["problems"]:
+            base.err.print(f"  {p}", markup=False, highlight=False)
+        _die(f"ARCHIVE TAMPERED OR DAMAGED: {describe(archive)} / {count}: {len(res['problems'])} problem(s) "
+             f"in {res['records']} records", 1)
+    if not quiet:
+        base.console.print(f"hash chain intact: {res['records']} records, seq 1..{res['records']}, head {res['head']}",
+                           highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------- replay
@@ -600,6 +696,7 @@ def replay_cmd(
     from padguard.sequencer.live import INPUTS, Sequencer
 
     a = _open_ro(archive, count)
+    _verify_or_die(a, archive, count, quiet=quiet or as_json)
     meta = a.meta() or {}
     try:
         plan = plan_from_meta(meta)
@@ -671,9 +768,9 @@ def register(app: typer.Typer) -> None:
     """Add the live commands to the main app."""
     import padguard.links.mapping  # noqa: F401 - registers the mapping file kind with `padguard check`
 
+    app.command("certs")(certs)
     app.command("pad-sim")(pad_sim)
     app.command("pad-ctl")(pad_ctl)
     app.command("run")(run)
-    app.command("op")(op)
     app.command("log")(log_cmd)
     app.command("replay")(replay_cmd)

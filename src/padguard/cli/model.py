@@ -21,17 +21,19 @@ def check(files: Annotated[list[Path], typer.Argument(help="site, procedure and 
     console.print(f"[green]OK[/]: {len(files)} file{'s' * (len(files) != 1)} valid")
 
 
-def schema(kind: Annotated[str, typer.Argument(help="site | procedure | faults")] = "site",
+def schema(kind: Annotated[str, typer.Argument(help="site | procedure | faults (model files); simulate | verify | risk (--json outputs)")] = "site",
            out: Annotated[Path | None, typer.Option(help="write to this file")] = None) -> None:
-    """Print the JSON Schema of a model file kind (for editors)."""
+    """Print the JSON Schema of a model file kind (for editors) or of a --json output."""
     from padguard.model.schema import Faults, Procedure, Site
+    from padguard.output_schema import SCHEMAS
 
     check_output(out, "--out")
     cls = {"site": Site, "procedure": Procedure, "faults": Faults}.get(kind)
-    if cls is None:
-        err.print(f"unknown kind '{kind}': expected site, procedure or faults")
+    if cls is None and kind not in SCHEMAS:
+        err.print(f"unknown kind '{kind}': expected site, procedure, faults, simulate, verify or risk")
         raise typer.Exit(2)
-    text = json.dumps(cls.model_json_schema(by_alias=True), indent=2)
+    data = cls.model_json_schema(by_alias=True) if cls is not None else SCHEMAS[kind]
+    text = json.dumps(data, indent=2)
     if out:
         out.write_text(text)
         console.print(f"wrote {out}")

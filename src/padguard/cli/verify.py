@@ -60,7 +60,7 @@ def _load(site: str, procedure: str, faults: str | None, resolution_ms: int) -> 
     except ModelError as exc:
         err.print(f"[bold red]invalid model[/] ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}):")
         for p in exc.problems:
-            err.print(f"  {p}", markup=False)
+            err.print(f"  {p}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
@@ -72,7 +72,7 @@ def _invariants(plan: Plan, extra: list[str]) -> list[Any]:
     except ModelError as exc:
         err.print("[bold red]invalid invariant[/]:")
         for p in exc.problems:
-            err.print(f"  {p}", markup=False)
+            err.print(f"  {p}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     for i, text in enumerate(extra):
         try:

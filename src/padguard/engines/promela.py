@@ -86,7 +86,13 @@ class _Gen:
     def nfaults(self) -> str:
         p = self.p
         parts = [f"(EFT[{e}] != 0)" for e in range(p.E)] + [f"(SFT[{s}] != 0)" for s in range(p.S)]
-        return "(" + " + ".join(parts) + ")" if parts else "0"
+        # a common-cause event marks every member but is one fault (plant.active_faults)
+        for f in range(len(p.faults)):
+            if p.is_common_cause(f):
+                row = "SFT" if p.f_kind[f] else "EFT"
+                hits = " + ".join(f"({row}[{int(c)}] == {f + 1})" for c in p.members(f))
+                parts.append(f"- ((({hits}) > 0) -> (({hits}) - 1) : 0)")
+        return "(" + " + ".join(parts).replace("+ -", "-") + ")" if parts else "0"
 
     def fresh_expr(self, s: int) -> str:
         p = self.p
@@ -470,8 +476,14 @@ class _Gen:
         for f in order:
             c = int(p.f_comp[f])
             row = "SFT" if p.f_kind[f] else "EFT"
-            w(f"if :: ({row}[{c}] == 0 && PG_NF < PG_K) -> {row}[{c}] = {f + 1}; PEND[{f}] = 1; NCH++", ind)
+            mem = [int(m) for m in p.members(f)]
+            healthy = " && ".join(f"{row}[{m}] == 0" for m in mem)
+            mark = " ".join(f"{row}[{m}] = {f + 1};" for m in mem)
+            w(f"if :: ({healthy} && PG_NF < PG_K) -> {mark} PEND[{f}] = 1; NCH++", ind)
             if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
+                if len(mem) > 1:
+                    raise PromelaError(f"common-cause fault {p.faults[f]} reads wrong without a declared value: "
+                                       "not supported by the Promela export (declare 'value')")
                 dom = int(p.transit[p.s_equip[c]]) + 1
                 w(f"; SWRONG[{c}] = 0; do :: (SWRONG[{c}] < {dom - 1}) -> SWRONG[{c}]++ :: break od", ind + 1)
             w(":: true -> skip fi;", ind)
@@ -483,20 +495,22 @@ class _Gen:
         w("if :: (MODE == 0 || MODE == 2) -> TC = TC + (X - T) :: else -> skip fi; T = X;", ind + 1)
         order = sorted(range(len(p.faults)), key=lambda f: (0 if p.f_kind[f] else 1, f))
         for f in order:  # plant.inject, in order: sensors take their last good sample first
-            c = int(p.f_comp[f])
             eff = int(p.f_effect[f])
-            if p.f_kind[f] == 0:
-                if eff == Effect.JAM:
-                    fx = f"if :: (ARRIVE[{c}] >= 0) -> ARRIVE[{c}] = -1; POS[{c}] = {int(p.transit[c])} :: else -> skip fi"
-                elif eff == Effect.SPONTANEOUS:
-                    fx = f"POS[{c}] = {int(p.f_to[f])}; ARRIVE[{c}] = -1; DEST[{c}] = {int(p.f_to[f])}"
+            fxs = []
+            for c in (int(m) for m in p.members(f)):  # every member of a common-cause event
+                if p.f_kind[f] == 0:
+                    if eff == Effect.JAM:
+                        fx = f"if :: (ARRIVE[{c}] >= 0) -> ARRIVE[{c}] = -1; POS[{c}] = {int(p.transit[c])} :: else -> skip fi"
+                    elif eff == Effect.SPONTANEOUS:
+                        fx = f"POS[{c}] = {int(p.f_to[f])}; ARRIVE[{c}] = -1; DEST[{c}] = {int(p.f_to[f])}"
+                    else:
+                        fx = "skip"
                 else:
-                    fx = "skip"
-            else:
-                fx = f"SVAL[{c}] = POS[{int(p.s_equip[c])}]; STIME[{c}] = T"
-                if eff == Effect.READS_WRONG and p.f_to[f] >= 0:
-                    fx += f"; SWRONG[{c}] = {int(p.f_to[f])}"
-            w(f"if :: PEND[{f}] -> {fx}; PEND[{f}] = 0 :: else -> skip fi;", ind + 1)
+                    fx = f"SVAL[{c}] = POS[{int(p.s_equip[c])}]; STIME[{c}] = T"
+                    if eff == Effect.READS_WRONG and p.f_to[f] >= 0:
+                        fx += f"; SWRONG[{c}] = {int(p.f_to[f])}"
+                fxs.append(fx)
+            w(f"if :: PEND[{f}] -> {'; '.join(fxs)}; PEND[{f}] = 0 :: else -> skip fi;", ind + 1)
         w("skip", ind + 1)
         w("};", ind)
         w("do", ind)
@@ -520,20 +534,29 @@ class _Gen:
                 to = int(p.step_to[j])
                 P = int(p.transit[tgt])
                 jam = f"FEFF[EFT[{tgt}]] == {int(Effect.JAM)}"
+                if len(p.host) and p.host[tgt] >= 0:  # a lock acts on its host (plant.command)
+                    h = int(p.host[tgt])
+                    ok = " || ".join(f"POS[{h}] == {v}" for v in np.flatnonzero(p.host_ok[tgt][:int(p.transit[h])]))
+                    jam = f"{jam} || !(({ok}) && ARRIVE[{h}] < 0)"
                 already = f"((POS[{tgt}] == {to} && ARRIVE[{tgt}] < 0) || (DEST[{tgt}] == {to} && ARRIVE[{tgt}] >= 0))"
                 w(f"if :: (ISS[{j}] && !({jam}) && !{already}) ->", ind)
                 # the range depends on where the equipment starts from
                 opts = []
+                slow = [f for f in range(len(p.faults)) if p.f_effect[f] == Effect.SLOW and tgt in p.members(f)]
                 for a in range(P + 1):
-                    row = p.tmin.shape[1] - 1 if a >= P else a
+                    row = min(a, P)  # the equipment's own "from in transit" row (plant.travel_time)
                     lo, hi = int(p.tmin[tgt, row, to]), int(p.tmax[tgt, row, to])
                     if lo < 0:
                         continue
                     span = (hi - lo) // p.res
-                    opts.append((a, lo, lo + span * p.res))
+                    opts.append((a, lo, lo + span * p.res, int(p.tmax[tgt, row, to])))
                 w("if", ind + 1)
-                for a, lo, hi in opts:
-                    w(f":: (POS[{tgt}] == {a}) -> dt = {lo}; do :: (dt < {hi}) -> dt = dt + PG_RES :: break od", ind + 1)
+                for f in slow:  # slow: the declared maximum plus the fault's delay
+                    for a, _lo, _hi, mx in opts:
+                        w(f":: (POS[{tgt}] == {a} && EFT[{tgt}] == {f + 1}) -> dt = {mx + int(p.f_delay[f])}", ind + 1)
+                for a, lo, hi, _mx in opts:
+                    guard = f"POS[{tgt}] == {a}" + "".join(f" && EFT[{tgt}] != {f + 1}" for f in slow)
+                    w(f":: ({guard}) -> dt = {lo}; do :: (dt < {hi}) -> dt = dt + PG_RES :: break od", ind + 1)
                 w(":: else -> dt = 0", ind + 1)
                 w("fi;", ind + 1)
                 w("skip;  /* a jump target outside the d_step */", ind + 1)
@@ -549,6 +572,10 @@ class _Gen:
 def export(plan: Plan, max_faults: int = 1, properties: tuple[str, ...] = PROPERTIES,
            invariants: list[Any] | None = None) -> str:
     """The Promela text of ``plan`` under up to ``max_faults`` faults."""
+    if len(plan.c_recycle) and (plan.c_recycle >= 0).any():
+        names = [plan.criteria[c] for c in range(plan.C) if plan.c_recycle[c] >= 0]
+        raise PromelaError(f"cutoff criteria ({', '.join(names)}: recycle_to) are not supported by the "
+                           "Promela export yet; padguard verify checks them")
     return _Gen(plan, max_faults, tuple(properties), invariants or []).generate()
 
 

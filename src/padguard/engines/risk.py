@@ -126,9 +126,25 @@ class Trials:
         return None if self.logw is None else np.exp(self.logw)
 
 
+def _split(n: int, mix: np.ndarray) -> np.ndarray:
+    """Deterministic allocation of ``n`` trials to mixture components (largest remainder)."""
+    raw = n * np.asarray(mix, dtype=np.float64)
+    k = np.floor(raw).astype(np.int64)
+    rest = n - int(k.sum())
+    if rest:
+        k[np.argsort(-(raw - k), kind="stable")[:rest]] += 1
+    return k
+
+
 def draw(plans: Plan | list[Plan], law: TrialLaw, rng: np.random.Generator, n: int,
-         proposal: np.ndarray | None = None) -> Trials:
+         proposal: np.ndarray | None = None, mix: np.ndarray | None = None) -> Trials:
     """Draw ``n`` trials from ``law`` (or from ``proposal`` fault probabilities, weighted).
+
+    ``proposal`` is one (F,) vector of occurrence probabilities, or (K, F) for a mixture of
+    K product laws with weights ``mix``: component k draws a fixed share ``n_k`` of the trials
+    (deterministic allocation) and every trial is weighted by the balance heuristic
+    ``p(x) / sum_k (n_k/n) q_k(x)``, which is unbiased and bounded by ``p(x) / ((n_k/n) q_k(x))``
+    for every component k (a defensive component keeps every cut set it covers sampled).
 
     Occurrences are drawn per fault as a binomial count placed on a uniform random subset of
     the trials, which is exactly an i.i.d. Bernoulli draw per trial and costs O(n p). With
@@ -136,33 +152,67 @@ def draw(plans: Plan | list[Plan], law: TrialLaw, rng: np.random.Generator, n: i
     """
     plans = [plans] if isinstance(plans, Plan) else list(plans)
     F = len(plans[0].faults)
-    q = law.probs if proposal is None else np.asarray(proposal, dtype=np.float64)
+    if proposal is None:
+        Q = law.probs[None, :]
+        sizes = np.array([n])
+    else:
+        Q = np.atleast_2d(np.asarray(proposal, dtype=np.float64))
+        sizes = _split(n, np.ones(len(Q)) / len(Q) if mix is None else mix)
     occ = np.zeros((F, n), dtype=bool)
     onset = np.zeros((F, n), dtype=np.int64)
-    for i in range(F):
-        k = int(rng.binomial(n, q[i])) if q[i] < 1.0 else n
-        if k == 0:
-            continue
-        where = np.arange(n) if k == n else rng.choice(n, size=k, replace=False)
-        occ[i, where] = True
-        if law.timed[i]:
-            onset[i, where] = rng.integers(0, law.horizon_s, size=k) * 1000
+    lo = 0
+    for q, m in zip(Q, sizes, strict=True):
+        m = int(m)
+        for i in range(F):
+            k = int(rng.binomial(m, q[i])) if q[i] < 1.0 else m
+            if k == 0:
+                continue
+            where = lo + (np.arange(m) if k == m else rng.choice(m, size=k, replace=False))
+            occ[i, where] = True
+            if law.timed[i]:
+                onset[i, where] = rng.integers(0, law.horizon_s, size=k) * 1000
+        lo += m
     keys: list[tuple[int, int, int]] = []
     for p in plans:
         keys += [k for k in move_keys(p) if k not in keys]
     u = rng.random((len(keys), n))
-    logw = log_likelihood_ratio(law.probs, q, occ) if proposal is not None else None
+    logw = None
+    if proposal is not None:
+        logw = log_likelihood_ratio(law.probs, Q, occ, sizes / max(n, 1))
     return Trials(n, occ, onset, u, keys, logw)
 
 
-def log_likelihood_ratio(p: np.ndarray, q: np.ndarray, occ: np.ndarray) -> np.ndarray:
-    """log of prod_i (p_i/q_i)^x_i ((1-p_i)/(1-q_i))^(1-x_i) per trial (column of ``occ``)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        yes = np.where(p == q, 0.0, np.log(p) - np.log(q))
-        no = np.where(p == q, 0.0, np.log1p(-p) - np.log1p(-q))
-    base = float(no.sum())
+def _log_law(q: np.ndarray, xf: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """log prod_i q_i^x_i (1-q_i)^(1-x_i) per column of ``xf`` over the faults ``keep``.
+
+    Summed row by row in fault order (no BLAS): the same bits on every machine and thread count.
+    """
+    with np.errstate(divide="ignore"):
+        yes = np.log(q[keep])
+        no = np.log1p(-q[keep])
+    x = xf[keep]
+    out = np.full(x.shape[1], float(no.sum()))
     d = yes - no
-    return base + d @ occ.astype(np.float64)
+    for r in range(len(d)):
+        out += d[r] * x[r]
+    return out
+
+
+def log_likelihood_ratio(p: np.ndarray, q: np.ndarray, occ: np.ndarray,
+                         mix: np.ndarray | None = None) -> np.ndarray:
+    """log of p(x) / sum_k mix_k q_k(x) per trial (column of ``occ``), for product Bernoulli laws.
+
+    With one proposal it is prod_i (p_i/q_i)^x_i ((1-p_i)/(1-q_i))^(1-x_i). Faults whose
+    proposal equals the nominal law in every component cancel and are left out.
+    """
+    Q = np.atleast_2d(q)
+    w = np.ones(1) if mix is None else np.asarray(mix, dtype=np.float64)
+    keep = ~(Q == p[None, :]).all(axis=0)
+    xf = occ.astype(np.float64)
+    lp = _log_law(p, xf, keep)
+    comps = [np.log(w[k]) + _log_law(Q[k], xf, keep) for k in range(len(Q)) if w[k] > 0]
+    lq = comps[0] if len(comps) == 1 else np.logaddexp.reduce(np.stack(comps), axis=0)
+    return lp - lq
 
 
 def trial_scenario(plan: Plan, trials: Trials, k: int) -> dict:
@@ -363,21 +413,23 @@ def chunk_stats(plan: Plan, trials: Trials, res: TrialResults, examples: bool = 
     w = trials.weights
     evf = ev.astype(np.float64)
     count = ev.sum(axis=1).astype(np.int64)
-    wsum = count.astype(np.float64) if w is None else evf @ w
-    w2sum = count.astype(np.float64) if w is None else evf @ (w * w)
+    # sums without BLAS (its summation order depends on the thread count): bit-identical
+    # results on any executor, whatever OPENBLAS_NUM_THREADS a worker runs with
+    wsum = count.astype(np.float64) if w is None else (evf * w).sum(axis=1)
+    w2sum = count.astype(np.float64) if w is None else (evf * (w * w)).sum(axis=1)
     fault_count = trials.occ.sum(axis=1).astype(np.int64)
     # Joint event x fault sums only over trials with some fault (few, unless biased).
     some = np.flatnonzero(trials.occ.any(axis=0))
     occ_f = trials.occ[:, some].astype(np.float64)
     ev_f = evf[:, some]
-    joint_count = np.rint(ev_f @ occ_f.T).astype(np.int64)
+    joint_count = np.einsum("ej,fj->ef", ev_f, occ_f).round().astype(np.int64)
     if w is None:
         fault_w = fault_count.astype(np.float64)
         joint_w = joint_count.astype(np.float64)
     else:
         ws = w[some]
-        fault_w = occ_f @ ws
-        joint_w = (ev_f * ws) @ occ_f.T
+        fault_w = (occ_f * ws).sum(axis=1)
+        joint_w = np.einsum("ej,fj->ef", ev_f * ws, occ_f)
     nholds_hist = np.bincount(np.minimum(res.nholds, NHOLDS_CAP), minlength=NHOLDS_CAP + 1)
     held = res.holdtime[res.holdtime > 0]
     hold_hist = np.bincount(held // 1000) if len(held) else np.zeros(0, dtype=np.int64)
@@ -405,6 +457,36 @@ class ChunkTask:
     seed: np.random.SeedSequence
     n: int
     examples: bool = True
+    mix: np.ndarray | None = None  # mixture weights when ``proposal`` is (K, F)
+
+
+_MALLOC_TUNED = False
+
+
+def tune_malloc() -> bool:
+    """Keep freed numpy temporaries in this process's heap (glibc only; once per process).
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``. Setting any malloc
+    threshold switches glibc's dynamic mmap threshold off, so every temporary array above
+    128 KiB becomes a fresh mmap, page-faulted in and unmapped on each event: half a Dask
+    worker's time went to the kernel. Raising both thresholds here makes a worker behave
+    like a plain process whatever environment it was started with. Returns whether it applied.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return True
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
+        ok &= libc.mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1
+    except (OSError, AttributeError):
+        return False
+    _MALLOC_TUNED = bool(ok)
+    return _MALLOC_TUNED
 
 
 def run_chunk(task: ChunkTask) -> tuple[list[ChunkStats], np.ndarray]:
@@ -413,8 +495,9 @@ def run_chunk(task: ChunkTask) -> tuple[list[ChunkStats], np.ndarray]:
     The paired table counts trials by (outcome under plan 0, outcome under plan 1); with a
     single plan it is the outcome counts on the diagonal. Pure and deterministic in ``task``.
     """
+    tune_malloc()
     rng = np.random.default_rng(task.seed)
-    trials = draw(list(task.plans), task.law, rng, task.n, task.proposal)
+    trials = draw(list(task.plans), task.law, rng, task.n, task.proposal, task.mix)
     stats, codes = [], []
     for plan in task.plans:
         res = run_results(plan, trials)

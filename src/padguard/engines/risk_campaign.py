@@ -44,6 +44,11 @@ RARE_CANDIDATES = ("pad_damaged", "aborted", "personnel_hazard")
 AUTO_MIN_HITS = 100  # "auto" uses importance sampling when crude saw fewer hits (RE > ~10 %)
 IMPORTANCE_EVENTS = ("pad_damaged", "scrubbed", "aborted")
 Q_MAX = 0.9  # cap of a biased occurrence probability (keeps every likelihood ratio bounded)
+# Defensive mixture (see rare_event): a share of every estimation chunk is drawn from a law in
+# which every fault the event depends on occurs with probability DEFENSIVE_Q.
+DEFENSIVE_Q = 0.3
+DEFENSIVE_SHARE = 0.25
+INVOLVED = 3.0  # a fault is "involved" when P(fault | event) >= INVOLVED x its nominal p
 BOOSTS = (0.05, 0.15, 0.3)  # first pilot: every fault raised at least to this probability
 
 Progress = Callable[[str, int, int], None]  # (stage label, trials done, trials in stage)
@@ -109,13 +114,14 @@ def _seeds(seed: int, stage: tuple[int, ...], n: int) -> list[np.random.SeedSequ
 
 def _tasks(plans: tuple[Plan, ...], law: TrialLaw, proposal: np.ndarray | None, seed: int,
            stage: tuple[int, ...], trials: int, chunk: int, examples: bool = True,
-           first_chunk: int = 0, n_chunks_total: int | None = None) -> list[ChunkTask]:
+           first_chunk: int = 0, n_chunks_total: int | None = None,
+           mix: np.ndarray | None = None) -> list[ChunkTask]:
     n_chunks = math.ceil(trials / chunk) if trials > 0 else 0
     seeds = _seeds(seed, stage, n_chunks_total or n_chunks)
     tasks = []
     for k in range(n_chunks):
         n = min(chunk, trials - k * chunk)
-        tasks.append(ChunkTask(plans, law, proposal, seeds[first_chunk + k], n, examples))
+        tasks.append(ChunkTask(plans, law, proposal, seeds[first_chunk + k], n, examples, mix))
     return tasks
 
 
@@ -161,6 +167,19 @@ def _cross_entropy_update(law: TrialLaw, st: ChunkStats, e: int, q_old: np.ndarr
     return np.where((p <= 0) | (p >= 1), p, q)
 
 
+def _with_siblings(plan: Plan, involved: np.ndarray) -> np.ndarray:
+    """Add every fault mode of a component that an involved fault fails (its other modes, and
+    common-cause events over it): a pilot that saw one mode of a switch often misses another
+    (a stuck switch hides behind the same switch reading wrong), and a cut set left out of the
+    defensive component is exactly the bias this mixture exists to prevent."""
+    comps = {(int(plan.f_kind[f]), int(c)) for f in np.flatnonzero(involved) for c in plan.members(f)}
+    out = involved.copy()
+    for f in range(len(plan.faults)):
+        if any((int(plan.f_kind[f]), int(c)) in comps for c in plan.members(f)):
+            out[f] = True
+    return out
+
+
 def rare_event(plan: Plan, law: TrialLaw, event: str, seed: int, executor: Executor | None = None,
                budget: int = 1_000_000, target_re: float = 0.05, progress: Progress | None = None,
                plan_index: int = 0, ce_iterations: int = 3) -> RareResult:
@@ -200,14 +219,25 @@ def rare_event(plan: Plan, law: TrialLaw, event: str, seed: int, executor: Execu
         st = _merge(map_chunks(tasks, executor, progress, f"{event}: tuning"))[0][0]
         pilot_trials += st.n
         log.append(f"CE iteration {it + 1}: {int(st.count[e])} hits in {st.n}")
-    # Estimation: independent draws with the final proposal, in deterministic rounds.
+    # Estimation: a defensive mixture (Hesterberg 1995; Owen & Zhou 2000) of the CE law and a
+    # flat law over the involved faults. The CE law alone is the best *product* law, but the
+    # event's cut sets interact (a switch that reads wrong hides the same switch being stuck),
+    # so CE drives some cut-set faults to Q_MAX and leaves others near 1 %: their cut sets are
+    # then almost never drawn and carry huge weights, and the estimate comes out low with an
+    # error that does not show it. The flat component draws every cut set of involved faults
+    # often, and the balance-heuristic weight is at most p(x) / (share x flat(x)).
+    target = st.joint_w[e] / st.wsum[e] if st.wsum[e] > 0 else p
+    involved = _with_siblings(plan, (target >= INVOLVED * p) & (p > 0) & (p < 1)) & (p > 0) & (p < 1)
+    flat = np.where(involved, np.maximum(p, DEFENSIVE_Q), q)
+    Q = np.stack([q, flat])
+    mix = np.array([1.0 - DEFENSIVE_SHARE, DEFENSIVE_SHARE])
     n_chunks = math.ceil(budget / IS_CHUNK)
     acc: ChunkStats | None = None
     k = 0
     while k < n_chunks:
         r = min(IS_ROUND, n_chunks - k)
-        tasks = _tasks((plan,), law, q, seed, (3, plan_index, ev_code), r * IS_CHUNK, IS_CHUNK,
-                       first_chunk=k, n_chunks_total=n_chunks)
+        tasks = _tasks((plan,), law, Q, seed, (3, plan_index, ev_code), r * IS_CHUNK, IS_CHUNK,
+                       first_chunk=k, n_chunks_total=n_chunks, mix=mix)
         part = _merge(map_chunks(tasks, executor, progress, f"{event}: importance sampling"))[0][0]
         acc = part if acc is None else acc.merge(part)
         k += r
@@ -219,6 +249,8 @@ def rare_event(plan: Plan, law: TrialLaw, event: str, seed: int, executor: Execu
     log.append(f"estimation: {int(acc.count[e])} hits in {acc.n}, relative error "
                f"{est.rel_err if est.rel_err is not None else float('nan'):.3g}")
     proposal = {plan.faults[i]: float(q[i]) for i in range(len(q)) if q[i] != p[i]}
+    log.append(f"defensive mixture: {DEFENSIVE_SHARE:.0%} of trials with "
+               + ", ".join(plan.faults[i] for i in np.flatnonzero(involved)) + f" at {DEFENSIVE_Q}")
     return RareResult(event, est, acc, proposal, rs.ess(float(acc.wsum[e]), float(acc.w2sum[e])),
                       pilot_trials, log)
 

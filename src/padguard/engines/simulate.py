@@ -25,6 +25,7 @@ from padguard.scenario import (
     parse_action,
     parse_fault,
 )
+from padguard.sequencer import rules
 from padguard.sequencer.explain import describe_readings, explain_criterion
 from padguard.sequencer.table import Mode, Trigger
 from padguard.view import OneCountdown
@@ -143,6 +144,7 @@ class Simulator(OneCountdown):
             opa = np.array([OPS[op]])
             oparg = np.array([p.recycle_points.index(arg) if arg else max(p.auto_recycle_to, 0)])
             self._ev("operator", f"operator: {op}{' ' + arg if arg else ''}", command=op, arg=arg)
+        self._oparg = int(oparg[0]) if oparg is not None else None
         tr_u = self.tr_u
         if tr_u.shape[1] > 1:
             col = np.minimum(self._issues, tr_u.shape[1] - 1)
@@ -156,9 +158,13 @@ class Simulator(OneCountdown):
         p = self.plan
         if not self._started:
             self._started = True
+            held = int(p.h_dur[:-1].sum()) if len(p.h_dur) > 1 else 0
+            nominal = p.ign - p.start + held  # wall ms of nominal T-0, built-in holds included
             self._ev("start", f"count starts at {format_count_time(p.start / 1000)}; "
-                              f"ignition {format_count_time(p.ign / 1000)}; window closes "
-                              f"{(p.window_close - (p.ign - p.start)) // 1000}s after nominal T-0")
+                              f"ignition {format_count_time(p.ign / 1000)}; nominal T-0 at "
+                              f"+{nominal // 1000}s (built-in holds {held // 1000}s included); window "
+                              f"closes {(p.window_close - nominal) // 1000}s after it, at "
+                              f"+{p.window_close // 1000}s")
             self._apply_schedule()
             self.step()
         n = 0
@@ -214,8 +220,11 @@ class Simulator(OneCountdown):
             pos = p.decode_position(int(e), int(S[p.POS + e, 0]))
             self._ev("arrive", f"{p.equipment[e]} reached {pos}", equipment=p.equipment[e], position=pos)
         if hap.refused[0]:
+            why = self._blocking_text()
+            if op == "recycle" and self._oparg is not None:
+                why = rules.recycle_refusal(p, int(S[p.T, 0]), int(before[p.TC, 0]), self._oparg) or why
             self._ev("refused", f"operator {op} refused in {Mode(int(before[p.MODE, 0])).name}"
-                     + self._blocking_text(), command=op)
+                     + why, command=op)
         for trig in hap.triggers:
             tr = int(trig[0])
             if tr >= 0:
@@ -279,6 +288,13 @@ class Simulator(OneCountdown):
             self._ev("resume", f"count resumes at {format_count_time(self.tc / 1000)}")
         elif tr == Trigger.RECYCLE:
             self._ev("recycle", f"RECYCLE: count clock reset to {format_count_time(self.tc / 1000)}")
+        elif tr == Trigger.CUTOFF:
+            # the cutoff criterion that is not OK (the count has already recycled past its window)
+            reason = next((c for c in range(p.C) if p.c_recycle[c] >= 0 and S[p.CST + c, 0] != 2), 0)
+            ex = explain_criterion(p, S, reason)
+            self._ev("cutoff", f"CUTOFF: criterion {ex['criterion']} is {ex['state']} -- seen: "
+                             f"{describe_readings(ex)}. Count recycled to {format_count_time(self.tc / 1000)}."
+                             "", cutoff=True, **ex)
         elif tr == Trigger.PNR:
             self._ev("pnr", "point of no return passed: from here a violation aborts")
         elif tr == Trigger.IGNITION:

@@ -316,7 +316,8 @@ class Explorer:
         (statistics).
         """
         p = self.plan
-        f_of = lambda kind, c: [f for f in range(self.F) if p.f_kind[f] == kind and p.f_comp[f] == c  # noqa: E731
+        # every member of a common-cause fault is a faulty component (issue 11)
+        f_of = lambda kind, c: [f for f in range(self.F) if p.f_kind[f] == kind and c in p.members(f)  # noqa: E731
                                 and self.f_static[f]]
         skip = {p.NHOLDS, p.HOLDTIME} | set(range(p.CST, p.CST + p.C))
         moved = {int(p.step_target[j]) for j in range(len(p.step_at)) if p.step_kind[j] == StepKind.MOVE}
@@ -1054,12 +1055,8 @@ def _terms(e: Any) -> list[Any]:
 
 
 def _count_active(p: Plan, S: np.ndarray) -> np.ndarray:
-    n = np.zeros(S.shape[1], dtype=np.int64)
-    if p.E:
-        n += (S[p.EFAULT:p.EFAULT + p.E] != 0).sum(axis=0)
-    if p.S:
-        n += (S[p.SFAULT:p.SFAULT + p.S] != 0).sum(axis=0)
-    return n
+    # a common-cause event marks every member but is one fault (issue 11)
+    return plant.active_faults(p, S)
 
 
 def verify(plan: Plan, max_faults: int = 1, timing: str = "events",

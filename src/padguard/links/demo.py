@@ -11,6 +11,7 @@ Loopback only.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ import padguard as pg
 from padguard.links.mapping import default_map_path, load_linkmap, site_model
 from padguard.links.padsim import PadServer, call_sim
 from padguard.links.runtime import RunOptions, Runtime
+from padguard.links.security import OPERATOR, SEQUENCER, LinkSecurity, make_certs
 from padguard.links.twin import PadTwin, pad_plan
 from padguard.records import Rec
 from padguard.sequencer.live import replay
@@ -53,16 +55,22 @@ async def run_live_demo(archive: str, speed: float = 300.0, on_event: Callable[[
     # the pad clock starts with the count (lockstep: it waits for the runtime), so pad time
     # +(T-40m - start) is T-40m on the count clock as long as nothing holds before it
     twin.schedule_fault(f"{FAULT}@+{AT_TC_MS - plan.start}ms")
-    pad = PadServer(twin, lm_pad, "opc.tcp://127.0.0.1:0", speed=speed, lockstep=True)
+    # the pad link is secured as a real one must be: fresh certificates, trust list and users
+    pki = tempfile.TemporaryDirectory(prefix="padguard-demo-pki-")
+    await make_certs(pki.name, host="localhost")
+    op_sec = LinkSecurity(pki.name, OPERATOR)
+    pad = PadServer(twin, lm_pad, "opc.tcp://127.0.0.1:0", speed=speed, lockstep=True,
+                    security=LinkSecurity(pki.name, "pad"))
     url = await pad.start()
     out = LiveDemo(archive=archive)
     rt = Runtime(plan, load_linkmap(plan, default_map_path("site31")),
-                 RunOptions(link=url, archive=archive, count_id="main", clock="pad", control_port=0),
+                 RunOptions(link=url, archive=archive, count_id="main", clock="pad",
+                            security=LinkSecurity(pki.name, SEQUENCER)),
                  on_event=on_event)
     task = asyncio.create_task(rt.run())
     try:
         await asyncio.wait_for(rt.ready.wait(), 60)
-        say(f"pad-sim serving at {url} ({speed:g}x, lockstep); count started, archive {archive}; "
+        say(f"pad-sim serving at {url} ({speed:g}x, lockstep, Basic256Sha256 SignAndEncrypt); count started, archive {archive}; "
             f"{FAULT} scheduled at T-40m")
 
         async def until(pred: Callable[[], bool], what: str) -> None:
@@ -76,16 +84,16 @@ async def run_live_demo(archive: str, speed: float = 300.0, on_event: Callable[[
         await until(lambda: rt.seq is not None and rt.seq.mode == Mode.HOLDING, "the automatic hold")
         st = rt.status()
         out.hold_reason = st.get("reason")
-        await call_sim(url, lm_pad, "set_speed", 0)  # the pad crew works; the pad clock waits
+        await call_sim(url, lm_pad, "set_speed", 0, security=op_sec)  # the pad crew works; the pad clock waits
         say(f"HOLDING ({out.hold_reason}); the pad is paused while the crew works")
-        res: dict[str, Any] = await rt.operator("resume", None, source="demo")
+        res: dict[str, Any] = await rt.operator("resume", None, who={"source": "demo"})
         out.refused_resume = list(res.get("refused", []))
         say(f"operator: resume -> {'refused: ' + '; '.join(out.refused_resume) if out.refused_resume else 'accepted'}")
-        await call_sim(url, lm_pad, "clear", "cabin.stopper")
+        await call_sim(url, lm_pad, "clear", "cabin.stopper", security=op_sec)
         say("pad crew: cabin.stopper repaired (fault cleared)")
-        res = await rt.operator("recycle", "stopper", source="demo")
+        res = await rt.operator("recycle", "stopper", who={"source": "demo"})
         say(f"operator: recycle stopper -> {'accepted' if res.get('accepted') else res.get('refused')}")
-        await call_sim(url, lm_pad, "set_speed", speed)
+        await call_sim(url, lm_pad, "set_speed", speed, security=op_sec)
         out.exit_code = await asyncio.wait_for(task, timeout_s)
     finally:
         if not task.done():
@@ -95,6 +103,7 @@ async def run_live_demo(archive: str, speed: float = 300.0, on_event: Callable[[
             except (TimeoutError, Exception):  # noqa: BLE001 - already failing; keep the first error
                 pass
         await pad.stop()
+        pki.cleanup()
     out.outcome = rt.seq.status().get("outcome") if rt.seq is not None else None
     out.pad_hazards = twin.hazards()
     with open_archive(archive) as a:

@@ -26,6 +26,7 @@ from padguard.model.schema import Name
 from padguard.model.validate import IN_TRANSIT
 from padguard.model.yamlsrc import Located, load_yaml
 
+_INT_RE = re.compile(r"-?\d+")
 NODE_RE = re.compile(r"^(s=.+|i=\d+|g=[0-9a-fA-F-]{36}|b=[A-Za-z0-9+/=]+)$")
 MAP_FILE = "opcua-map.yaml"
 
@@ -38,7 +39,7 @@ def _node(v: Any) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class SensorNode(_Strict):
@@ -61,9 +62,11 @@ class MethodNode(_Strict):
 class LinkSettings(_Strict):
     """How the runtime talks to the server (wall-clock seconds, not count time)."""
 
-    publishing_interval_ms: float = Field(default=0, ge=0, description="0 = publish every change at once")
-    request_timeout_s: float = Field(default=2.0, gt=0)
-    link_timeout_s: float = Field(default=2.0, gt=0, description="silence on the link that counts as loss")
+    publishing_interval_ms: float = Field(default=0, ge=0, le=60_000, description="0 = publish every change at once")
+    request_timeout_s: float = Field(default=2.0, gt=0, le=60, description="finite: a timeout that never ends is a hang")
+    link_timeout_s: float = Field(default=2.0, gt=0, le=600, description="silence on the link that counts as loss")
+    max_value_chars: int = Field(default=256, ge=1, le=65_536,
+                                 description="a sample value longer than this is malformed (never archived whole)")
 
 
 class DryRun(_Strict):
@@ -112,17 +115,20 @@ class LinkMap:
         return sorted(self.node_of_sensor)
 
     def decode(self, plan: Plan, s: int, raw: Any) -> int:
-        """A raw OPC UA value -> the sensor's value code (-2 when malformed or out of range)."""
+        """A raw OPC UA value -> the sensor's value code (-2 when malformed or out of range).
+
+        Types are kept apart: an integer-mapped value (``values: {1: engaged}``) decodes only
+        from an integer, never from the string "1"; a named value only from a string.
+        """
         codes = self._codes.get(s)
-        if codes is None:  # {raw as text: code}, built once per sensor (this is the hot path)
+        if codes is None:  # {raw: code}, built once per sensor (this is the hot path)
             table = self.decode_table.get(s)
             names = table if table is not None else {v: v for v in plan.sensor_domain(s)}
-            codes = self._codes[s] = {str(k): plan.encode_sensor(s, v) for k, v in names.items()}
+            codes = self._codes[s] = {(int(k) if _INT_RE.fullmatch(str(k)) else str(k)): plan.encode_sensor(s, v)
+                                      for k, v in names.items()}
         kind = raw.__class__
-        if kind is str:
+        if kind is str or kind is int:  # (not bool: a subclass of int, and not a number type)
             return codes.get(raw, -2)
-        if kind is int and self.decode_table.get(s) is not None:  # (not bool: a subclass)
-            return codes.get(str(raw), -2)
         return -2
 
     def encode(self, s: int, name: str) -> Any:

@@ -38,6 +38,33 @@ def quiet_asyncua() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def conform_overflow() -> None:
+    """Make asyncua's server say when its queue drops a value, as OPC UA Part 4 requires.
+
+    asyncua discards the oldest queued value of a monitored item silently; the standard sets the
+    Overflow bit (InfoType DataValue) on the values that follow a loss, so a client can tell. The
+    pad-sim patches that in, once per process, so ``padguard run`` is tested against a pad that
+    reports loss the way a conforming server does.
+    """
+    from asyncua import ua
+    from asyncua.server.internal_subscription import InternalSubscription
+
+    if getattr(InternalSubscription, "_padguard_overflow", False):
+        return
+    inner = InternalSubscription._enqueue_event
+
+    async def enqueue(self, mid, eventdata, size, queue):
+        if size != 0 and len(queue.get(mid, ())) >= size and isinstance(eventdata, ua.MonitoredItemNotification):
+            dv = eventdata.Value
+            code = dv.StatusCode.value if dv.StatusCode is not None else 0
+            eventdata.Value = ua.DataValue(dv.Value, StatusCode=ua.StatusCode(code | 0x480),
+                                           SourceTimestamp=dv.SourceTimestamp, ServerTimestamp=dv.ServerTimestamp)
+        await inner(self, mid, eventdata, size, queue)
+
+    InternalSubscription._enqueue_event = enqueue
+    InternalSubscription._padguard_overflow = True
+
+
 def _variant(raw: Any):
     from asyncua import ua
 
@@ -52,7 +79,7 @@ class PadServer:
     """Serve a :class:`PadTwin` over OPC UA according to a mapping."""
 
     def __init__(self, twin: PadTwin, lm: LinkMap, endpoint: str = "opc.tcp://127.0.0.1:4840",
-                 speed: float = 1.0, lockstep: bool = False, heartbeat_s: float = 0.2):
+                 speed: float = 1.0, lockstep: bool = False, heartbeat_s: float = 0.2, security: Any = None):
         if speed < 0:
             raise ValueError("speed must be >= 0 (0 pauses the pad)")
         self.twin = twin
@@ -61,6 +88,7 @@ class PadServer:
         self.speed = speed
         self.lockstep = lockstep
         self.heartbeat_s = heartbeat_s
+        self.security = security  # a LinkSecurity (role "pad"): secured endpoints only
         self.acked = -1  # highest pad time a runtime has acknowledged
         self.ack_count = 0
         self.published = 0
@@ -77,6 +105,7 @@ class PadServer:
         from asyncua import Server, ua
 
         quiet_asyncua()
+        conform_overflow()
         m = self.lm.mapping
         srv = Server()
         await srv.init()
@@ -117,6 +146,20 @@ class PadServer:
             await sim.add_method(nid(d.clear), "Clear", self._clear, [ua.VariantType.String], [ua.VariantType.String])
             await sim.add_method(nid(d.set_speed), "SetSpeed", self._set_speed, [ua.VariantType.Double],
                                  [ua.VariantType.String])
+        if self.security is not None:
+            from padguard.links.security import OPERATOR, SEQUENCER
+
+            def ident(node: str) -> str:
+                return node.split("=", 1)[1]
+
+            rights: dict[str, set[str]] = {}
+            for mn in [*m.commands.values(), *m.zones.values(), *([m.ignition] if m.ignition else [])]:
+                rights[ident(mn.method)] = {SEQUENCER}
+            if m.dry_run is not None:
+                rights[ident(m.dry_run.ack)] = {SEQUENCER}
+                for node in (m.dry_run.inject, m.dry_run.clear, m.dry_run.set_speed):
+                    rights[ident(node)] = {OPERATOR, SEQUENCER}
+            await self.security.apply_server(srv, rights)
         self.server = srv
         await srv.start()
         port = srv.bserver.port if srv.bserver is not None else None
@@ -223,7 +266,8 @@ class PadServer:
             await self._write(self._clock, self._clock_variant())
 
     def status(self) -> dict[str, Any]:
-        return {**self.twin.status(), "speed": self.speed, "lockstep": self.lockstep, "acked_ms": self.acked}
+        return {**self.twin.status(), "speed": self.speed, "lockstep": self.lockstep, "acked_ms": self.acked,
+                "published": self.published}
 
     # ---- method handlers (coroutines: they run on the event loop, never in a thread)
     def _mover(self, equipment: str):
@@ -310,7 +354,8 @@ class PadServer:
         return [ua.Variant("ok", ua.VariantType.String)]
 
 
-async def call_sim(endpoint: str, lm: LinkMap, what: str, arg: Any = None, timeout: float = 5.0) -> str:
+async def call_sim(endpoint: str, lm: LinkMap, what: str, arg: Any = None, timeout: float = 5.0,
+                   security: Any = None) -> str:
     """Call one of the pad-sim's dry-run methods (inject, clear, set_speed) or read its status."""
     from asyncua import Client, ua
 
@@ -318,7 +363,10 @@ async def call_sim(endpoint: str, lm: LinkMap, what: str, arg: Any = None, timeo
     d = lm.mapping.dry_run
     if d is None:
         raise ValueError("the mapping has no dry_run nodes: this is not a padguard pad-sim")
-    async with Client(endpoint, timeout=timeout) as cl:
+    cl = Client(endpoint, timeout=timeout)
+    if security is not None:
+        await security.apply_client(cl)
+    async with cl:
         idx = await cl.get_namespace_index(lm.mapping.namespace)
 
         def nid(s: str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from padguard.model.times import parse_count_time, parse_duration
 
@@ -25,8 +25,19 @@ def _ct(v: Any) -> float:
     return parse_count_time(v)
 
 
-Duration = Annotated[float, BeforeValidator(_dur)]  # seconds, ms precision
-CountTime = Annotated[float, BeforeValidator(_ct)]  # seconds from T-0, ms precision
+# In YAML these are the strings the docs use ("90s", "1h30m", "6:15"; "T-45m", "T+10s"), or a
+# bare number of seconds: the published JSON Schema says so (not just "number").
+DURATION_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(h|m|s|ms)\s*)+$|^\d+(:\d{1,2}){1,2}(\.\d+)?$"},
+              {"type": "number", "minimum": 0}],
+    "description": "a duration: '90s', '5m', '1h30m', '6:15' (m:ss), '1:02:00', or seconds",
+    "examples": ["90s", "5m", "1h30m", "6:15"]}
+COUNT_TIME_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": r"^\s*T\s*[-+]\s*\S+$"}, {"type": "number"}],
+    "description": "a count time relative to T-0: 'T-45m', 'T-6m15s', 'T-0', 'T+10s', or seconds",
+    "examples": ["T-1h05m", "T-6m15s", "T-0", "T+10s"]}
+Duration = Annotated[float, BeforeValidator(_dur), WithJsonSchema(DURATION_SCHEMA)]  # seconds, ms precision
+CountTime = Annotated[float, BeforeValidator(_ct), WithJsonSchema(COUNT_TIME_SCHEMA)]  # seconds from T-0
 
 
 def _name(v: Any) -> str:
@@ -64,6 +75,16 @@ class Travel(Strict):
     source: str | None = None
 
 
+class ActsOn(Strict):
+    """Coupling: a lock, latch or door acts on a host and can only move while the host is in
+    one of ``when`` (not in transit). A command given otherwise has no effect: the equipment
+    stays where it is, and its sensors show it."""
+
+    equipment: Name
+    when: list[Name] = Field(min_length=1)
+    source: str | None = None
+
+
 class Equipment(Strict):
     name: Name
     kind: EquipmentKind
@@ -71,6 +92,7 @@ class Equipment(Strict):
     positions: list[Name] = Field(min_length=1)
     initial: Name
     travel: list[Travel] = Field(default_factory=list)
+    acts_on: ActsOn | None = None
     source: str | None = None
 
 
@@ -172,11 +194,20 @@ class Criterion(Strict):
     all: list[Term | Expr] | None = None
     any: list[Term | Expr] | None = None
     clear_hint: str = ""
+    recycle_to: Name | None = Field(
+        default=None,
+        description="cutoff: a violation while it applies stops the count and recycles it to this "
+                    "recycle point (not an abort, even past the point of no return); a built-in "
+                    "hold at the point then holds it")
     source: str | None = None
 
 
 class Step(Strict):
-    """One T-minus step: a command to equipment, a personnel movement, or a milestone."""
+    """One T-minus step: a command to equipment, a personnel movement, or a milestone.
+
+    ``requires`` are preconditions (terms, all of which must read OK when the step is due):
+    the count holds at the step, naming them, until they do; the step is not issued before.
+    """
 
     at: CountTime
     move: Name | None = None
@@ -184,6 +215,15 @@ class Step(Strict):
     evacuate: Name | None = None
     occupy: Name | None = None
     milestone: str | None = None
+    requires: list[Term | Expr] | None = None
+    source: str | None = None
+
+
+class TravelWatchdog(Strict):
+    """Every move must be confirmed by the sensors of its equipment within the equipment's
+    maximum travel time into the target plus ``margin``; otherwise the count holds naming it."""
+
+    margin: Duration = 0
     source: str | None = None
 
 
@@ -238,28 +278,47 @@ class Procedure(Strict):
     recycle_points: list[RecyclePoint] = Field(default_factory=list)
     criteria: list[Criterion] = Field(default_factory=list)
     auto: AutoPolicy = Field(default_factory=AutoPolicy)
+    travel_watchdog: TravelWatchdog | None = None
     invariants: list[Invariant] = Field(default_factory=list)
     sources: dict[str, str] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- faults
 
-EquipmentEffect = Literal["jam", "wrong_position", "spontaneous"]
+EquipmentEffect = Literal["jam", "wrong_position", "spontaneous", "slow"]
 
 
 class FaultMode(Strict):
-    """A way one component can fail, with its probability per demand."""
+    """A way one component (or a common-cause group of components) can fail, per demand.
+
+    ``component`` names a piece of equipment, a sensor, or a **common-cause group**: a sensor
+    group of the site (its sensors are the members) or a new name with explicit ``members``.
+    One common-cause event fails every member the same way at the same instant: it is one
+    fault (one fault in ``verify``'s budget, one draw at its own probability in ``risk``).
+    Its probability is given directly, or as ``beta`` times the members' independent
+    probability of the mode ``beta_of`` (the beta-factor model of IEC 61508-6 Annex D).
+    """
 
     component: Name
     mode: Name
-    effect: Literal["jam", "wrong_position", "spontaneous", "stuck", "dropout", "reads_wrong"]
+    effect: Literal["jam", "wrong_position", "spontaneous", "slow", "stuck", "dropout", "reads_wrong"]
     to: Name | None = None
+    delay: Duration | None = Field(
+        default=None, description="slow: every travel takes the declared maximum plus this")
     value: Name | None = None
-    probability: float = Field(ge=0.0, le=1.0)
+    probability: float | None = Field(default=None, ge=0.0, le=1.0)
+    members: list[Name] | None = Field(
+        default=None, min_length=2,
+        description="common-cause group: the sensors or equipment failed together (a sensor "
+                    "group named as component supplies its sensors)")
+    beta: float | None = Field(
+        default=None, gt=0.0, le=1.0,
+        description="beta factor: probability = beta x the members' probability of beta_of")
+    beta_of: Name | None = Field(default=None, description="the members' independent mode that beta scales")
     description: str = ""
     source: str | None = None
 
-    @field_validator("probability", mode="before")
+    @field_validator("probability", "beta", mode="before")
     @classmethod
     def _prob(cls, v: Any) -> Any:
         if isinstance(v, bool):

@@ -16,7 +16,7 @@ from padguard.model.yamlsrc import Located
 
 IN_TRANSIT = "in_transit"
 SENSOR_EFFECTS = {"stuck", "dropout", "reads_wrong"}
-EQUIPMENT_EFFECTS = {"jam", "wrong_position", "spontaneous"}
+EQUIPMENT_EFFECTS = {"jam", "wrong_position", "spontaneous", "slow"}
 
 
 def _dupes(names: list[str]) -> set[str]:
@@ -30,6 +30,17 @@ def _similar(name: str, known: list[str]) -> str:
     if close:
         return f"; did you mean '{close[0]}'?"
     return f"; known: {', '.join(sorted(known)[:12])}" if known else ""
+
+
+def fault_members(model: Model, f) -> list[str]:
+    """The components a fault mode fails: its own component, or a common-cause group's members
+    (explicit ``members``, else the sensors of the sensor group it names)."""
+    if f.members is not None:
+        return list(f.members)
+    groups = {g.name: g for g in model.site.groups}
+    if f.component in groups:
+        return list(groups[f.component].sensors)
+    return [f.component]
 
 
 def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
@@ -138,32 +149,71 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
         if (f.component, f.mode) in seen:
             fp(("faults", i, "mode"), f"fault mode '{f.component}:{f.mode}' is declared twice")
         seen.add((f.component, f.mode))
-        if f.component in sensors:
-            s = sensors[f.component]
-            if f.effect not in SENSOR_EFFECTS:
-                fp(("faults", i, "effect"), f"'{f.effect}' is an equipment effect; sensor effects are stuck, dropout, reads_wrong")
-            elif f.effect not in s.faults:
-                fp(("faults", i, "effect"), f"sensor '{s.name}' does not declare fault mode '{f.effect}' (it declares {s.faults})")
-            if f.to is not None:
-                fp(("faults", i, "to"), "'to' applies to equipment faults; use 'value' for a sensor that reads wrong")
-            dom = domain_of_sensor(s.name) or []
-            if f.value is not None and f.value not in dom:
-                fp(("faults", i, "value"), f"'{f.value}' is not a value sensor '{s.name}' can report ({dom})")
-        elif f.component in equip:
-            e = equip[f.component]
-            if f.effect not in EQUIPMENT_EFFECTS:
-                fp(("faults", i, "effect"), f"'{f.effect}' is a sensor effect; equipment effects are jam, wrong_position, spontaneous")
-            elif f.effect in ("wrong_position", "spontaneous"):
-                if f.to is None:
-                    fp(("faults", i, "to"), f"effect '{f.effect}' needs 'to': the position the equipment ends in")
-                elif f.to not in e.positions:
-                    fp(("faults", i, "to"), f"unknown position '{f.to}' of '{e.name}'{_similar(f.to, e.positions)}")
-                else:
-                    fault_targets.setdefault(e.name, set()).add(f.to)
-            if f.value is not None:
-                fp(("faults", i, "value"), "'value' applies to sensors that read wrong")
+        if f.probability is None and f.beta is None:
+            fp(("faults", i, "probability"), "required field is missing (give probability, or beta and beta_of)")
+        if f.probability is not None and f.beta is not None:
+            fp(("faults", i, "beta"), "give probability or beta, not both")
+        if (f.beta is None) != (f.beta_of is None):
+            fp(("faults", i, "beta_of" if f.beta is not None else "beta"),
+               "beta and beta_of go together: probability = beta x the members' probability of mode beta_of")
+        ccf = f.members is not None or f.component in groups
+        if ccf:
+            if f.members is not None and (f.component in equip or f.component in sensors):
+                fp(("faults", i, "component"), f"'{f.component}' is one component; a common-cause "
+                   "group with members needs a name of its own (or name a sensor group without members)")
+                continue
+            members = list(f.members) if f.members is not None else list(groups[f.component].sensors)
+            if f.members is not None and f.component in groups and set(members) != set(groups[f.component].sensors):
+                fp(("faults", i, "members"), f"group '{f.component}' has sensors {groups[f.component].sensors}")
+            for d in _dupes(members):
+                fp(("faults", i, "members"), f"member '{d}' listed twice")
+            unknown = [m for m in members if m not in equip and m not in sensors]
+            for m in unknown:
+                fp(("faults", i, "members"), f"unknown component '{m}'{_similar(m, list(equip) + list(sensors))}")
+            if unknown:
+                continue
+            if len({m in sensors for m in members}) > 1:
+                fp(("faults", i, "members"), "members of one common-cause group are all sensors or all equipment")
+                continue
+            targets = members
         else:
-            fp(("faults", i, "component"), f"unknown component '{f.component}'{_similar(f.component, list(equip) + list(sensors))}")
+            targets = [f.component]
+        if f.beta_of is not None:
+            for m in targets:
+                if (m, f.beta_of) not in {(g.component, g.mode) for g in faults.faults}:
+                    fp(("faults", i, "beta_of"), f"member '{m}' has no fault mode '{f.beta_of}' for beta to scale")
+        if f.delay is not None and f.effect != "slow":
+            fp(("faults", i, "delay"), "'delay' goes with effect 'slow'")
+        for comp in targets:
+            if comp in sensors:
+                s = sensors[comp]
+                if f.effect not in SENSOR_EFFECTS:
+                    fp(("faults", i, "effect"), f"'{f.effect}' is an equipment effect; sensor effects are stuck, dropout, reads_wrong")
+                elif f.effect not in s.faults:
+                    fp(("faults", i, "effect"), f"sensor '{s.name}' does not declare fault mode '{f.effect}' (it declares {s.faults})")
+                if f.to is not None:
+                    fp(("faults", i, "to"), "'to' applies to equipment faults; use 'value' for a sensor that reads wrong")
+                dom = domain_of_sensor(s.name) or []
+                if f.value is not None and f.value not in dom:
+                    fp(("faults", i, "value"), f"'{f.value}' is not a value sensor '{s.name}' can report ({dom})")
+            elif comp in equip:
+                e = equip[comp]
+                if f.effect not in EQUIPMENT_EFFECTS:
+                    fp(("faults", i, "effect"), f"'{f.effect}' is a sensor effect; equipment effects are jam, wrong_position, spontaneous, slow")
+                elif f.effect in ("wrong_position", "spontaneous"):
+                    if f.to is None:
+                        fp(("faults", i, "to"), f"effect '{f.effect}' needs 'to': the position the equipment ends in")
+                    elif f.to not in e.positions:
+                        fp(("faults", i, "to"), f"unknown position '{f.to}' of '{e.name}'{_similar(f.to, e.positions)}")
+                    else:
+                        fault_targets.setdefault(e.name, set()).add(f.to)
+                if f.value is not None:
+                    fp(("faults", i, "value"), "'value' applies to sensors that read wrong")
+                if f.effect == "slow" and (f.delay is None or f.delay <= 0):
+                    fp(("faults", i, "delay"), "effect 'slow' needs 'delay': how much longer than the maximum travel time")
+            else:
+                fp(("faults", i, "component"), f"unknown component '{comp}'"
+                   f"{_similar(comp, list(equip) + list(sensors) + list(groups))}")
 
     # ---- unreachable positions (by travel from the initial position, or by a fault)
     for i, e in enumerate(site.equipment):
@@ -180,6 +230,19 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
             if p not in reach:
                 sp(("equipment", i, "positions"),
                    f"position '{p}' of '{e.name}' is unreachable: no travel from '{e.initial}' leads there and no fault puts it there")
+
+    for i, e in enumerate(site.equipment):
+        a = e.acts_on
+        if a is None:
+            continue
+        if a.equipment not in equip or a.equipment == e.name:
+            sp(("equipment", i, "acts_on", "equipment"), f"unknown host equipment '{a.equipment}'"
+               f"{_similar(a.equipment, [x for x in equip if x != e.name])}")
+            continue
+        for v in a.when:
+            if v not in equip[a.equipment].positions:
+                sp(("equipment", i, "acts_on", "when"), f"unknown position '{v}' of '{a.equipment}'"
+                   f"{_similar(v, equip[a.equipment].positions)}")
 
     # ---- procedure
     if proc.procedure == "none":
@@ -213,6 +276,8 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
                 pp(("steps", i, "to"), f"'{st.move}' has no travel into '{st.to}'")
         elif st.to is not None:
             pp(("steps", i, "to"), "'to' only goes with 'move'")
+        if st.requires is not None:
+            _check_expr(Expr(all=st.requires), ("steps", i, "requires"), sensors, groups, domain_of_sensor, pp)
         for k in ("evacuate", "occupy"):
             z = getattr(st, k)
             if z is not None and z not in zones:
@@ -247,6 +312,13 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
         if (c.all is None) == (c.any is None):
             pp(base, "a criterion needs exactly one of 'all' or 'any'")
         _check_expr(Expr(all=c.all, any=c.any), base, sensors, groups, domain_of_sensor, pp)
+        if c.recycle_to is not None:
+            rp = next((r for r in proc.recycle_points if r.name == c.recycle_to), None)
+            if rp is None:
+                pp(base + ("recycle_to",), f"unknown recycle point '{c.recycle_to}'{_similar(c.recycle_to, list(rps))}")
+            elif rp.at >= c.applies.from_:
+                pp(base + ("recycle_to",), f"a cutoff recycles back: recycle point '{rp.name}' "
+                   f"({format_count_time(rp.at)}) must come before the criterion's window")
     if proc.invariants and not out:
         from padguard.model.invariants import problems as invariant_problems
 

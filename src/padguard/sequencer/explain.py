@@ -35,7 +35,7 @@ def explain_criterion(plan: Plan, S: np.ndarray, c: int, col: int = 0) -> dict:
         verdict = int(rules.eval_term(plan, sub, t)[0])
         terms.append({"term": t.text, "state": TRI_NAME[Tri(verdict)],
                       "readings": [sensor_reading(plan, S, int(s), col) for s in t.sensors]})
-    crit = plan.model.procedure.criteria[c]
+    crit = plan.criteria_defs[c] if plan.criteria_defs else plan.model.procedure.criteria[c]
     hint = crit.clear_hint or ("all of: " if plan.c_expr[c].op == "all" else "any of: ") + "; ".join(
         t.text for t in _terms(plan.c_expr[c]))
     deb = int(plan.c_deb[c])

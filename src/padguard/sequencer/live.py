@@ -46,8 +46,9 @@ OPS = {"hold": Trigger.OPERATOR_HOLD, "resume": Trigger.RESUME, "recycle": Trigg
 #: Input record kinds (everything else in an archive is output or bookkeeping).
 INPUTS = ("start", "sample", "tick", "operator", "safety", "clear")
 #: Conditions that block a resume until they clear; the others hold once (they are instants).
-LASTING = ("link", "stale", "malformed")
-SAFETY_CAUSES = ("link", "stale", "malformed", "clock", "opcua", "internal", "restart", "stopped")
+LASTING = ("link", "stale", "malformed", "archive")
+SAFETY_CAUSES = ("link", "stale", "malformed", "clock", "opcua", "internal", "restart", "stopped", "archive",
+                 "overflow", "command")
 TRI = {Tri.OK: "OK", Tri.UNKNOWN: "UNKNOWN", Tri.VIOLATED: "VIOLATED"}
 
 
@@ -178,7 +179,8 @@ class Sequencer(OneCountdown):
         self.batches += 1
         ev: list[LiveEvent] = []
         try:
-            self._apply(batch, ev)
+            for part in split_repeats(batch):
+                self._apply(part, ev)
         except Exception as exc:  # noqa: BLE001 - fail safe: every internal error holds
             self._internal_error(exc, ev)
         if self.replay:
@@ -203,14 +205,25 @@ class Sequencer(OneCountdown):
             return
         semantics.advance_to(p, S, np.array([t], dtype=np.int64))
         samples: dict[int, int] = {}
+        taken: dict[int, int] = {}  # sensor -> count time the sample was taken (its own timestamp)
         op: Rec | None = None
         hold = False
         for r in batch:
             k = r.kind
             if k == "sample":
+                d = r.data
+                if d is not None:
+                    if d.get("stale"):  # archived, but not fresh (re-delivered, too old, from the future)
+                        continue
+                    if "st" in d:
+                        taken[self._sidx[r.name]] = min(t, int(d["st"]))
                 samples[self._sidx[r.name]] = -2 if r.code is None else int(r.code)
             elif k == "safety":
                 cause = r.name if r.name in SAFETY_CAUSES else "internal"
+                if cause == "restart" and len(self.watched):
+                    # After a restart nothing the count saw before is evidence any more: every
+                    # watched reading is unknown until a genuinely new sample arrives.
+                    S[p.SVAL + self.watched, 0] = -1
                 hold |= self._raise(ev, cause, r.value)
             elif k == "clear":
                 if self.conditions.pop(r.name, None) is not None:
@@ -226,6 +239,8 @@ class Sequencer(OneCountdown):
             codes = np.fromiter(samples.values(), dtype=np.int64, count=len(samples))
             S[p.SVAL + idx, 0] = codes
             S[p.STIME + idx, 0] = t
+            for s_, st in taken.items():
+                S[p.STIME + s_, 0] = st
             dom = p.transit[p.s_equip[idx]] + 1
             bad = (codes < 0) | (codes >= dom)
             for s, b in zip(idx.tolist(), bad.tolist(), strict=True):
@@ -269,6 +284,7 @@ class Sequencer(OneCountdown):
             self._ev(ev, "operator", f"operator: {name}{' ' + op.value if op.value else ''}",
                      command=name, arg=op.value or None, **(op.data or {}))
             why = None
+            self._recycle_point: int | None = None
             if name not in OPS:
                 why = f"unknown command '{name}' (known: {', '.join(OPS)})"
             elif name in ("resume", "recycle") and self.lasting():
@@ -279,6 +295,7 @@ class Sequencer(OneCountdown):
                     why = f"unknown recycle point '{target}' (known: {', '.join(p.recycle_points) or 'none'})"
                 else:
                     oparg = np.array([p.recycle_points.index(target)])
+                    self._recycle_point = int(oparg[0])
             if why is not None:
                 self._ev(ev, "refused", f"operator {name} refused: {why}", command=name, why=why)
             else:
@@ -346,6 +363,8 @@ class Sequencer(OneCountdown):
                         if p.c_from[c] <= self.tc <= p.c_until[c] and S[p.CST + c, 0] != Tri.OK]
             if blocking:
                 return f" (not OK: {', '.join(blocking)})"
+        if name == "recycle" and self._recycle_point is not None:
+            return rules.recycle_refusal(p, self.t, self.tc, self._recycle_point)
         return ""
 
     def _transition(self, ev: list[LiveEvent], tr: Trigger, mode0: Mode, before: np.ndarray, safety: bool) -> None:
@@ -358,6 +377,13 @@ class Sequencer(OneCountdown):
             self._ev(ev, "hold" if held else "abort",
                      f"{verb}: criterion {ex['criterion']} is {ex['state']} -- seen: {describe_readings(ex)}. "
                      f"Clears when {ex['clears_when']}.", **ex)
+        elif tr == Trigger.CUTOFF:
+            # the cutoff criterion that is not OK (the count has already recycled past its window)
+            reason = next((c for c in range(p.C) if p.c_recycle[c] >= 0 and S[p.CST + c, 0] != 2), 0)
+            ex = explain_criterion(p, S, reason)
+            self._ev(ev, "cutoff", f"CUTOFF: criterion {ex['criterion']} is {ex['state']} -- seen: "
+                     f"{describe_readings(ex)}. Count recycled to {format_count_time(self.tc / 1000)}."
+                     "", cutoff=True, **ex)
         elif tr == Trigger.BUILTIN_HOLD:
             self._ev(ev, "hold", f"built-in hold: {p.hold_reason_text(reason)} "
                      f"({(int(S[p.HOLD_UNTIL, 0]) - self.t) // 1000}s)", builtin=True)
@@ -412,6 +438,26 @@ class Sequencer(OneCountdown):
             S[p.REASON, 0] = OPERATOR_REASON
         self._ev(ev, "hold" if int(S[p.MODE, 0]) == Mode.HOLDING else "abort",
                  f"SAFETY HOLD: internal error ({self.fault})", safety=True)
+
+
+def split_repeats(batch: Sequence[Rec]) -> list[Sequence[Rec]]:
+    """Cut a batch where a sensor's value changes within it, so every value is evaluated in order
+    (a transient violation followed, in the same drain, by a good value still holds the count)."""
+    seen: dict[str, int | None] = {}
+    cuts = [0]
+    for i, r in enumerate(batch):
+        if r.kind == "sample":
+            if r.data is not None and r.data.get("stale"):
+                continue  # (not evaluated at all)
+            # a repeat of the same value adds nothing to evaluate (the later one refreshes the time)
+            if r.name in seen and seen[r.name] != r.code:
+                cuts.append(i)
+                seen = {}
+            seen[r.name] = r.code
+    if len(cuts) == 1:
+        return [batch]
+    cuts.append(len(batch))
+    return [batch[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
 def replay(plan: Plan, records: Sequence[Rec], watched: Sequence[int] | None = None) -> tuple[Sequencer, list[LiveEvent]]:

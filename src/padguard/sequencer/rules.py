@@ -30,6 +30,7 @@ _AUTO_HOLD, _BUILTIN_HOLD, _OPERATOR_HOLD = (int(Trigger.AUTO_HOLD), int(Trigger
                                              int(Trigger.OPERATOR_HOLD))
 _RESUME, _RECYCLE, _PNR = int(Trigger.RESUME), int(Trigger.RECYCLE), int(Trigger.PNR)
 _IGNITION, _WINDOW_CLOSED = int(Trigger.IGNITION), int(Trigger.WINDOW_CLOSED)
+_CUTOFF = int(Trigger.CUTOFF)
 
 
 _VOTE_RESULT = np.array([_UNKNOWN, _VIOLATED, _OK, _OK], dtype=np.int64)
@@ -200,6 +201,21 @@ def evaluate(plan: Plan, S: np.ndarray) -> np.ndarray:
     return np.stack([eval_expr(plan, S, e, fr, tv) for e in plan.c_expr])
 
 
+def recycle_refusal(plan: Plan, T: int, TC: int, point: int) -> str:
+    """Why :func:`decide` refuses a recycle to ``point`` now ("" if it does not): the point is
+    later than the count clock (a recycle only goes back), or the restarted count could not
+    ignite inside the window. For the front ends' narration; the decision itself is in decide."""
+    if not len(plan.r_at) or not 0 <= point < len(plan.r_at):
+        return " (no such recycle point)"
+    at = int(plan.r_at[point])
+    if at > TC:
+        return (f" (recycle point {plan.recycle_points[point]} is later than the count clock: a "
+                "recycle only goes back; resume instead)")
+    if T + (plan.ign - at) > plan.window_close:
+        return " (the restarted count could not ignite inside the window)"
+    return ""
+
+
 @dataclass
 class Decision:
     """What the sequencer decided at one instant, per column."""
@@ -263,6 +279,9 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
             # A recycle whose restarted count could not ignite inside the window is refused.
             ri_op = np.clip(oparg, 0, len(plan.r_at) - 1)
             bad_recycle |= (op == _RECYCLE) & (T + (plan.ign - plan.r_at[ri_op]) > plan.window_close)
+            # A recycle goes back: a point later than the count clock would move the count
+            # forward and skip the steps in between (they were never issued), so it is refused.
+            bad_recycle |= (op == _RECYCLE) & (plan.r_at[ri_op] > TC)
         accept = ok_edge & ~bad_resume & ~bad_recycle
         refused = opm & ~accept
         trig = np.where(accept, op, trig)
@@ -279,6 +298,15 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         free = trig < 0
     # A running count changes state only on a blocking criterion, a built-in hold, the point
     # of no return or T-0; skip the trigger selection when no column is at any of them.
+    cut_to = None
+    if C and len(plan.c_recycle) and (plan.c_recycle >= 0).any():
+        # a cutoff criterion that is not OK while the count runs: recycle to its point, hold
+        cutb = blocking & (plan.c_recycle >= 0)[:, None]
+        cut = running & free & cutb.any(axis=0)
+        if cut.any():
+            cut_to = plan.c_recycle[np.argmax(cutb, axis=0)]
+            trig = np.where(cut, _CUTOFF, trig)
+            free = trig < 0
     if (running & free & (anyblock | at_builtin | (TC >= min(plan.ign, plan.pnr)))).any():
         run_trig = np.where(anyblock, _AUTO_HOLD,
                             np.where(at_builtin, _BUILTIN_HOLD,
@@ -293,7 +321,9 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
                        & (S[plan.NREC] < plan.auto_max_recycles) & hold_expired
                        # only a recycle whose restarted count can still end inside the window
                        & (T + (plan.ign - plan.r_at[max(plan.auto_recycle_to, 0)])
-                          <= plan.window_close))
+                          <= plan.window_close)
+                       # only back: never forward past steps not yet issued
+                       & (plan.r_at[max(plan.auto_recycle_to, 0)] <= TC))
         trig = np.where(free & recycle_due, _RECYCLE, trig)
         free = trig < 0
     if any_holding and plan.auto_resume:
@@ -319,6 +349,9 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         S[plan.HOLD_UNTIL] = np.where(builtin, T + plan.h_dur[hb],
                                       np.where(leave_hold, -1, S[plan.HOLD_UNTIL]))
         S[plan.NEXTB] = np.where(builtin, nextb + 1, nextb)
+        if cut_to is not None:  # the cutoff criterion itself is the reason
+            first = np.where(trig == _CUTOFF, np.argmax(blocking & (plan.c_recycle >= 0)[:, None], axis=0),
+                             first)
         new_reason = np.where(trig == _OPERATOR_HOLD, OPERATOR_REASON,
                               np.where(trig == _BUILTIN_HOLD, C + nextb, first))
         S[plan.REASON] = np.where(enter_hold | (did & (new_mode == _ABORTED) & (trig == _AUTO_HOLD)),
@@ -334,7 +367,9 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         if still.any():
             S[plan.REASON] = np.where(still, first_blocking(), S[plan.REASON])
             S[plan.NHOLDS] += still
-    rec = did & (trig == _RECYCLE)
+    if cut_to is not None:
+        rec_to = np.where(trig == _CUTOFF, cut_to, rec_to)
+    rec = did & ((trig == _RECYCLE) | (trig == _CUTOFF))
     if rec.any():
         ri = np.clip(rec_to, 0, max(len(plan.r_at) - 1, 0))
         S[plan.TC] = np.where(rec, plan.r_at[ri], TC)

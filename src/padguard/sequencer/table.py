@@ -40,6 +40,7 @@ class Trigger(IntEnum):
     WINDOW_CLOSED = 7  # even resuming now, ignition would fall after the window
     OPERATOR_SCRUB = 8
     OPERATOR_ABORT = 9
+    CUTOFF = 10  # a cutoff criterion is not OK: stop and recycle to its point (not an abort)
 
 
 # (from, trigger) -> to, with the reason a launch engineer would give.
@@ -61,6 +62,8 @@ TRANSITIONS: dict[tuple[Mode, Trigger], tuple[Mode, str]] = {
     (Mode.TERMINAL, Trigger.OPERATOR_HOLD): (Mode.ABORTED, "hold past the point of no return is an abort"),
     (Mode.TERMINAL, Trigger.IGNITION): (Mode.LAUNCHED, "ignition"),
     (Mode.TERMINAL, Trigger.OPERATOR_ABORT): (Mode.ABORTED, "operator abort"),
+    (Mode.COUNTING, Trigger.CUTOFF): (Mode.COUNTING, "cutoff: recycle to the criterion's point"),
+    (Mode.TERMINAL, Trigger.CUTOFF): (Mode.COUNTING, "cutoff inside its window: recycle, not abort"),
 }
 
 NO_MODE = -1

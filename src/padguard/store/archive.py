@@ -17,6 +17,7 @@ Two backends, one interface:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,7 +27,23 @@ from urllib.parse import parse_qs, urlparse
 
 from padguard.records import Rec
 
-COLUMNS = ("count_id", "seq", "batch", "t", "tc", "wall", "kind", "name", "value", "code", "data")
+COLUMNS = ("count_id", "seq", "batch", "t", "tc", "wall", "kind", "name", "value", "code", "data", "hash")
+
+
+def canonical(row: Sequence[Any]) -> bytes:
+    """The canonical bytes of a record row (every column but the hash), as the chain hashes it."""
+    return json.dumps(list(row[:11]), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def genesis(count_id: str, meta: dict[str, Any] | None) -> str:
+    """The chain's origin: the count's header (model texts, clock...), so editing it breaks record 1."""
+    body = json.dumps({"count_id": count_id, "meta": meta}, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(b"padguard-archive-v2\n" + body).hexdigest()
+
+
+def link(prev: str, row: Sequence[Any]) -> str:
+    """One link of the hash chain: sha256(previous hash, canonical record)."""
+    return hashlib.sha256(prev.encode() + b"\n" + canonical(row)).hexdigest()
 
 
 class ArchiveError(Exception):
@@ -43,6 +60,11 @@ class Archive:
     def __init__(self) -> None:
         self.last_seq = 0
         self._pending: list[tuple] = []
+        self._head: str | None = None  # hash of the last record appended (None: not read yet)
+
+    def _last_hash(self) -> str | None:
+        """The stored hash of the newest record (backend hook; None for an empty count)."""
+        raise NotImplementedError
 
     # ---- backend hooks
     def _insert(self, rows: list[tuple]) -> None:
@@ -76,39 +98,102 @@ class Archive:
         cid = self.count_id
         seq = self.last_seq
         rows = self._pending
+        head = self._head
+        if head is None:
+            head = (self._last_hash() if seq else None) or genesis(cid, self.meta())
         for r in recs:
             seq += 1
             r.seq = seq
             if not r.wall:
                 r.wall = now
-            rows.append((cid, seq, r.batch, r.t, r.tc, r.wall, r.kind, r.name, r.value, r.code,
-                         None if r.data is None else json.dumps(r.data, separators=(",", ":"))))
+            row = (cid, seq, r.batch, r.t, r.tc, float(r.wall), r.kind, r.name, r.value, r.code,
+                   None if r.data is None else json.dumps(r.data, separators=(",", ":")))
+            head = link(head, row)
+            rows.append((*row, head))
         self.last_seq = seq
+        self._head = head
 
     def commit(self) -> None:
         """Write everything staged, durably. Raises on failure (the caller must then hold)."""
         if self._pending:
-            rows, self._pending = self._pending, []
+            rows = self.take()
             try:
-                self._insert(rows)
-                self._commit()
-            except Exception as exc:
+                self.write(rows)
+            except ArchiveError:
                 self.last_seq = rows[0][1] - 1
-                raise ArchiveError(f"archive write failed ({describe(self.url)}): {type(exc).__name__}: "
-                                   f"{str(exc).strip()}") from exc
+                self._head = None  # (read again from the archive)
+                raise
+
+    def take(self) -> list[tuple]:
+        """The staged rows, handed over for :meth:`write` (which may run in another thread)."""
+        rows, self._pending = self._pending, []
+        return rows
+
+    def write(self, rows: list[tuple]) -> int:
+        """Insert and commit ``rows`` durably; the last sequence number now durable.
+
+        The runtime calls this from its single writer thread while its event loop goes on
+        appending; only that thread touches the connection once the count runs.
+        """
+        if not rows:
+            return 0
+        try:
+            self._insert(rows)
+            self._commit()
+        except Exception as exc:
+            raise ArchiveError(f"archive write failed ({describe(self.url)}): {type(exc).__name__}: "
+                               f"{str(exc).strip()}") from exc
+        return int(rows[-1][1])
 
     def read(self, after: int = 0, kinds: Sequence[str] | None = None, limit: int | None = None) -> Iterator[Rec]:
         """Committed records with ``seq > after`` in order, optionally of some kinds only."""
         for row in self._select(after, kinds, limit):
-            _, seq, batch, t, tc, wall, kind, name, value, code, data = row
+            _, seq, batch, t, tc, wall, kind, name, value, code, data = row[:11]
             yield Rec(kind, int(t), name or "", value or "", None if code is None else int(code),
                       None if data is None else json.loads(data), int(seq), int(batch), int(tc), float(wall))
+
+    def rows(self) -> Iterator[tuple]:
+        """Every stored row of the count in sequence order, hash included (for verification)."""
+        yield from self._select(0, None, None)
 
     def __enter__(self) -> Archive:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def verify(archive: Archive, limit: int = 20) -> dict[str, Any]:
+    """Walk the hash chain: every record must follow the one before it, numbered 1, 2, 3...
+
+    Names where it breaks: a gap in the sequence numbers (records deleted), a record whose hash
+    does not follow from the one before (edited, inserted, reordered or re-numbered), a header
+    that changed (record 1 breaks). A chain recomputed end to end by someone who can write the
+    archive, or a cut-off tail, is caught only against a head kept elsewhere (``head`` here;
+    ``padguard log --verify --expect-head``).
+    """
+    problems: list[str] = []
+    prev = genesis(archive.count_id, archive.meta())
+    expect, n, head = 1, 0, prev
+    for row in archive.rows():
+        n += 1
+        seq = int(row[1])
+        stored = row[11] if len(row) > 11 else None
+        if seq != expect:
+            what = f"records {expect}..{seq - 1} missing" if seq > expect else f"record {seq} out of order"
+            problems.append(f"at seq {seq}: {what} (deleted, inserted or reordered)")
+        if stored is None:
+            problems.append(f"record {seq}: no hash (written before the hash chain, or stripped)")
+        elif link(prev, row) != stored:
+            problems.append(f"record {seq} ({row[6]} {row[7]}): hash does not follow from the record before "
+                            "(edited, inserted, reordered, or the header changed)")
+        prev = stored or ""
+        head = prev
+        expect = seq + 1
+        if len(problems) >= limit:
+            problems.append("... (stopped after the first problems)")
+            break
+    return {"ok": not problems, "records": n, "head": head, "problems": problems}
 
 
 def parse_url(url: str) -> tuple[str, str, dict[str, str]]:
@@ -151,4 +236,12 @@ def describe(url: str) -> str:
     return url
 
 
-__all__ = ["Archive", "ArchiveError", "COLUMNS", "describe", "open_archive", "parse_url"]
+def password_in(url: str) -> bool:
+    """True when a database URL carries a password (which must never be in a process's arguments)."""
+    try:
+        return bool(urlparse(url).password) or "password=" in url
+    except ValueError:
+        return False
+
+
+__all__ = ["Archive", "ArchiveError", "COLUMNS", "describe", "open_archive", "parse_url", "password_in", "verify"]

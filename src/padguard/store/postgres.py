@@ -13,7 +13,8 @@ CREATE TABLE IF NOT EXISTS padguard_counts (count_id TEXT PRIMARY KEY, meta TEXT
 CREATE TABLE IF NOT EXISTS padguard_records (
     count_id TEXT NOT NULL, seq BIGINT NOT NULL, batch BIGINT NOT NULL, t BIGINT NOT NULL,
     tc BIGINT NOT NULL, wall DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL, name TEXT, value TEXT,
-    code BIGINT, data TEXT, PRIMARY KEY (count_id, seq));
+    code BIGINT, data TEXT, hash TEXT, PRIMARY KEY (count_id, seq));
+ALTER TABLE padguard_records ADD COLUMN IF NOT EXISTS hash TEXT;
 """
 
 
@@ -60,8 +61,17 @@ class PostgresArchive(Archive):
     def _commit(self) -> None:
         self.db.commit()
 
+    def _last_hash(self) -> str | None:
+        with self.db.cursor() as cur:
+            cur.execute("SELECT hash FROM padguard_records WHERE count_id=%s ORDER BY seq DESC LIMIT 1",
+                        (self.count_id,))
+            row = cur.fetchone()
+        self.db.commit()
+        return row[0] if row else None
+
     def _select(self, after: int, kinds: Sequence[str] | None, limit: int | None) -> Iterator[tuple]:
-        q = "SELECT * FROM padguard_records WHERE count_id=%s AND seq>%s"
+        q = ("SELECT count_id, seq, batch, t, tc, wall, kind, name, value, code, data, hash "
+             "FROM padguard_records WHERE count_id=%s AND seq>%s")
         args: list[Any] = [self.count_id, after]
         if kinds:
             q += " AND kind = ANY(%s)"

@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS counts (count_id TEXT PRIMARY KEY, meta TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS records (
     count_id TEXT NOT NULL, seq INTEGER NOT NULL, batch INTEGER NOT NULL, t INTEGER NOT NULL,
     tc INTEGER NOT NULL, wall REAL NOT NULL, kind TEXT NOT NULL, name TEXT, value TEXT,
-    code INTEGER, data TEXT, PRIMARY KEY (count_id, seq)) WITHOUT ROWID;
+    code INTEGER, data TEXT, hash TEXT, PRIMARY KEY (count_id, seq)) WITHOUT ROWID;
 """
 
 
@@ -38,11 +38,17 @@ class SqliteArchive(Archive):
                 self._lock()
             # Readers open normally too: a read-only connection cannot use the WAL index a
             # killed writer leaves behind. Only the lock holder ever writes.
+            if write and not os.path.exists(path):
+                # owner-only from the first byte (SQLite gives its -wal and -shm files the same mode)
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             if write:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute(f"PRAGMA synchronous={sync.upper()}")
                 self.db.executescript(SCHEMA)
+                cols = [r[1] for r in self.db.execute("PRAGMA table_info(records)")]
+                if "hash" not in cols:
+                    self.db.execute("ALTER TABLE records ADD COLUMN hash TEXT")
             self.db.execute("PRAGMA busy_timeout=5000")
             row = self.db.execute("SELECT max(seq) FROM records WHERE count_id=?", (count_id,)).fetchone()
         except sqlite3.Error as exc:
@@ -52,7 +58,7 @@ class SqliteArchive(Archive):
 
     def _lock(self) -> None:
         lp = self.path + ".lock"
-        f = open(lp, "a+")  # noqa: SIM115 - held for the archive's lifetime
+        f = os.fdopen(os.open(lp, os.O_CREAT | os.O_RDWR | os.O_APPEND, 0o600), "a+")
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -74,7 +80,7 @@ class SqliteArchive(Archive):
     def _insert(self, rows: list[tuple]) -> None:
         self.db.execute("BEGIN")
         try:
-            self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
@@ -82,8 +88,14 @@ class SqliteArchive(Archive):
     def _commit(self) -> None:
         self.db.execute("COMMIT")
 
+    def _last_hash(self) -> str | None:
+        row = self.db.execute("SELECT hash FROM records WHERE count_id=? ORDER BY seq DESC LIMIT 1",
+                              (self.count_id,)).fetchone()
+        return row[0] if row else None
+
     def _select(self, after: int, kinds: Sequence[str] | None, limit: int | None) -> Iterator[tuple]:
-        q = "SELECT * FROM records WHERE count_id=? AND seq>?"
+        q = ("SELECT count_id, seq, batch, t, tc, wall, kind, name, value, code, data, hash "
+             "FROM records WHERE count_id=? AND seq>?")
         args: list[Any] = [self.count_id, after]
         if kinds:
             q += f" AND kind IN ({','.join('?' * len(kinds))})"
