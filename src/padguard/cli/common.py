@@ -18,16 +18,21 @@ def make_console(stderr: bool = False) -> Console:
     """A console that wraps at the terminal's width, and not at all when piped or logged.
 
     Rich assumes 80 columns when its output is not a terminal, which cut narration lines
-    mid-sentence in logs; there each print stays one line (``COLUMNS`` still wins if set).
+    mid-sentence in logs; there each print stays one line (``COLUMNS``, which CI runners and
+    pytest-xdist often set to 80, then only sizes rules and tables, never less than 100).
     """
     stream = sys.stderr if stderr else sys.stdout
     try:
         tty = stream.isatty()
     except (AttributeError, ValueError):
         tty = False
-    if tty or os.environ.get("COLUMNS"):
+    if tty:
         return Console(stderr=stderr, highlight=False)
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=160)
+    try:
+        width = max(100, int(os.environ.get("COLUMNS", "160")))
+    except ValueError:
+        width = 160
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 console = make_console()
