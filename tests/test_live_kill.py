@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 
 import padguard as pg
+from padguard.cli.console import api
 from padguard.console.auth import Users
-from padguard.console.cli import api
 from padguard.links.mapping import default_map_path, load_linkmap, site_model
 from padguard.links.padsim import PadServer
 from padguard.links.twin import PadTwin, pad_plan

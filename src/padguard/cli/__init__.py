@@ -68,7 +68,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 
 #: Command groups, in the order ``--help`` lists them. Each module has ``register(app)``.
 GROUPS = ("padguard.cli.model", "padguard.cli.simulate", "padguard.cli.verify", "padguard.cli.risk",
-          "padguard.cli.live", "padguard.cli.crew", "padguard.console.cli")
+          "padguard.cli.live", "padguard.cli.crew", "padguard.cli.console")
 
 
 def _register() -> None:

@@ -1,4 +1,4 @@
-"""Commands of the live edge: ``pad-sim``, ``pad-ctl``, ``run``, ``log``, ``replay`` (``op``: console/cli.py).
+"""Commands of the live edge: ``pad-sim``, ``pad-ctl``, ``run``, ``log``, ``replay`` (``op``: cli/console.py).
 
 Registered on the main typer app by :func:`register`. asyncua and the database drivers are
 imported only inside the commands, so the rest of the CLI starts as fast as before.
@@ -229,7 +229,7 @@ def _at_count_time(arg: str, endpoint: str, lm, console: str, security=None) -> 
     the pad's)."""
     import httpx
 
-    from padguard.console.cli import api, read_token
+    from padguard.cli.console import api, read_token
     from padguard.links.padsim import call_sim
     from padguard.model.times import parse_count_time
 
@@ -306,7 +306,7 @@ def run(
         _die(f"--link must be an opc.tcp:// URL (got {link})")
     frontend = None
     if console is not None:
-        from padguard.console.cli import console_options
+        from padguard.cli.console import console_options
         from padguard.console.server import ConsoleServer
 
         frontend = ConsoleServer(console_options(console, users, tls_cert, tls_key))
