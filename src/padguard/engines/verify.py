@@ -8,8 +8,10 @@ The transition system (see ``docs/verification.md`` for why it is sound):
 
 * a **node** is a settled state at an instant ``t`` (after :func:`semantics.settle`);
 * from a node, time moves to ``x``: either ``t' = next_event`` (the next instant at which
-  anything can change) or, to inject faults between events, ``t + k * resolution < t'``
-  (``--timing events`` uses ``k = 1`` only; ``--timing exhaustive`` every ``k``);
+  anything can change) or, to inject faults between events, ``t + k * resolution < t'`` for
+  every ``k >= 1`` (a fault's instant moves its deadlines, e.g. when a dropout goes stale, so
+  every instant of the grain is tried; the former ``events`` abstraction, which tried only
+  ``k = 1``, missed runs and was removed);
 * at ``x`` any set of not-yet-active fault modes (at most ``K`` active in all, one per
   component) is injected before the instant is settled, with every value a reads_wrong
   sensor without a declared value can report;
@@ -261,7 +263,7 @@ class Store:
 @dataclass
 class Options:
     max_faults: int = 1
-    timing: str = "events"  # "events" | "exhaustive"
+    timing: str = "exhaustive"  # fault instants: every resolution step (the only sound choice)
     properties: tuple[str, ...] = PROPERTIES
     max_states: int | None = None
     max_memory: int | None = None  # bytes (stored states + frontier)
@@ -278,8 +280,9 @@ class Explorer:
         self.plan = p = plan
         self.opt = options or Options()
         self.invariants = invariants or []
-        if self.opt.timing not in ("events", "exhaustive"):
-            raise VerifyError(f"unknown timing '{self.opt.timing}': expected events or exhaustive")
+        if self.opt.timing != "exhaustive":
+            raise VerifyError(f"unknown timing '{self.opt.timing}': only 'exhaustive' (every resolution step) "
+                              "is sound; the 'events' abstraction missed runs and was removed")
         bad = [f"{p.equipment[e]}" for e in range(p.E) if (p.tmin[e][p.tmin[e] >= 0] == 0).any()]
         if bad:
             raise VerifyError(f"travel with a zero minimum time ({', '.join(bad)}): the verifier needs "
@@ -526,10 +529,7 @@ class Explorer:
         cols, waits, subs = [], [], []
         kmax = None
         if not root:
-            if self.opt.timing == "events":
-                kmax = np.where(t + p.res < tn, 1, 0)
-            else:
-                kmax = np.maximum((tn - t - 1) // p.res, 0)
+            kmax = np.maximum((tn - t - 1) // p.res, 0)
 
         def add(si: np.ndarray, ci: np.ndarray, between: np.ndarray) -> None:
             """Requests (subset si, column ci) with the next event, and between events where
@@ -1062,7 +1062,7 @@ def _count_active(p: Plan, S: np.ndarray) -> np.ndarray:
     return n
 
 
-def verify(plan: Plan, max_faults: int = 1, timing: str = "events",
+def verify(plan: Plan, max_faults: int = 1, timing: str = "exhaustive",
            properties: tuple[str, ...] = PROPERTIES, invariants: list[Any] | None = None,
            **kw: Any) -> VerifyResult:
     """Verify ``plan`` (the notebook entry point); see :class:`Options` for the bounds."""

@@ -91,8 +91,6 @@ def verify_cmd(
     procedure: Annotated[str, typer.Argument(help="procedure name in the site folder, or a path")],
     max_faults: Annotated[int, typer.Option("--max-faults", "-k", min=0, help="faults active at once (K)")] = 1,
     resolution: Annotated[str, typer.Option(help="time resolution of travel times and fault instants")] = "1s",
-    timing: Annotated[str, typer.Option(help="fault instants: 'events' (at and just after each event; "
-                                             "see docs/verification.md) or 'exhaustive' (every resolution step)")] = "events",
     prop: Annotated[list[str] | None, typer.Option("--property", "-p", help="check only these: "
                                                     + ", ".join(V.PROPERTIES))] = None,
     invariant: Annotated[list[str] | None, typer.Option("--invariant", "-i", help="extra invariant expression, "
@@ -117,12 +115,9 @@ def verify_cmd(
     if bad:
         err.print(f"unknown property {', '.join(bad)}: expected {', '.join(V.PROPERTIES)}")
         raise typer.Exit(EXIT_BAD_INPUT)
-    if timing not in ("events", "exhaustive"):
-        err.print(f"unknown timing '{timing}': expected events or exhaustive")
-        raise typer.Exit(EXIT_BAD_INPUT)
     plan = _load(site, procedure, faults_file, res_ms)
     invs = _invariants(plan, list(invariant or []))
-    opts = V.Options(max_faults=max_faults, timing=timing, properties=props,
+    opts = V.Options(max_faults=max_faults, properties=props,
                      max_memory=_bytes(max_memory), max_states=max_states)
     try:
         explorer = V.Explorer(plan, opts, invs)
@@ -130,7 +125,7 @@ def verify_cmd(
         err.print(f"[bold red]cannot verify this model:[/] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     title = (f"{plan.model.site.name} / {plan.model.procedure.procedure}: K = {max_faults}, "
-             f"resolution {res_ms / 1000:g} s, timing {timing}")
+             f"resolution {res_ms / 1000:g} s")
     if not as_json:
         console.rule(f"[bold]verify[/] {title}")
         console.print("properties: " + "; ".join(f"[bold]{p}[/] ({PROPERTY_HELP[p]})" for p in props))
