@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import padguard as pg
+from padguard import plant
 from padguard.cli import app
 from padguard.engines import verify as V
 from padguard.engines.verify_models import random_model, write_model
@@ -241,6 +242,98 @@ def test_a_dropout_between_events_is_found(tmp_path: Path):
         V.verify(plan, 1, invariants=invs, timing="events")
 
 
+# ---------------------------------------------------------------- resolution (issue 8, defects 2 and 3)
+
+
+@pytest.fixture(scope="module")
+def slow_tower(tmp_path_factory) -> tuple[Path, Path]:
+    """Site 31/6 guarded with tower half A taking up to 6m59s and no launch window: lowered
+    from T-45m, the slowest tower is still moving when its criterion applies at T-38m, so the
+    count holds and must scrub. The range 2m..6m59s is not a multiple of 5, 10 or 30 s."""
+    import shutil
+
+    import yaml
+
+    src = Path(pg.__file__).parent / "sites" / "site31"
+    d = tmp_path_factory.mktemp("slow_tower")
+    site = yaml.safe_load((src / "site.yaml").read_text())
+    for e in site["equipment"]:
+        if e["name"] == "tower.half_a":
+            e["travel"][0]["max"] = "6m59s"
+    proc = yaml.safe_load((src / "guarded.yaml").read_text())
+    proc["window"] = {"duration": 0, "source": "test"}
+    (d / "site.yaml").write_text(yaml.safe_dump(site))
+    (d / "guarded.yaml").write_text(yaml.safe_dump(proc))
+    shutil.copy(src / "faults.yaml", d / "faults.yaml")
+    return d / "site.yaml", d / "guarded.yaml"
+
+
+@pytest.mark.parametrize("res_s", [30, 10, 5, 1])
+def test_every_resolution_explores_the_slowest_travel(slow_tower, res_s: int):
+    """Regression (defect 2): a coarse grid used to stop at min + k*res and drop the maximum."""
+    plan = pg.compile_model(pg.load(*map(str, slow_tower)), res_s * 1000)
+    res = V.verify(plan, 0)
+    assert res.verdict == "violated" and res.violation.prop == "liveness"
+    assert_replays(plan, res)
+
+
+@pytest.mark.parametrize("res_ms", [1, 700, 1000, 7000, 30000])
+def test_travel_choices_include_both_ends(res_ms: int):
+    plan = pg.compile_model(pg.load("site31", "guarded"), res_ms)
+    for e in range(plan.E):
+        for a in range(plan.tmin.shape[1]):
+            for b in range(plan.tmin.shape[2]):
+                lo, hi = int(plan.tmin[e, a, b]), int(plan.tmax[e, a, b])
+                last = a == plan.tmin.shape[1] - 1  # the row of "from in transit"
+                if lo < 0 or not (a < plan.transit[e] or last):
+                    continue
+                frm = np.array([plan.transit[e] if last else a])
+                us = plant.travel_choices(plan, e, int(frm[0]), b)
+                times = [int(plant.travel_time(plan, e, frm, b, np.array([u]))[0]) for u in us]
+                assert times[0] == lo and times[-1] == hi
+                assert times == sorted(set(times)) and all(lo <= t <= hi for t in times)
+                assert all(y - x <= res_ms for x, y in zip(times, times[1:], strict=False))
+
+
+def test_a_coarse_resolution_is_a_search_not_a_proof():
+    """Regression (defect 2): no violation at a coarse grid is reported as a search."""
+    r = runner.invoke(app, ["verify", "site31", "guarded", "-k", "0", "--resolution", "30s"])
+    assert r.exit_code == 3, r.output
+    assert "no violation found at resolution 30 s (not a proof)" in " ".join(r.output.split())
+    assert "PROVED" not in r.output
+    r = runner.invoke(app, ["verify", "site31", "guarded", "-k", "0", "--resolution", "30s", "--json"])
+    data = json.loads(r.output)
+    assert data["exact"] is False and data["verdict"] == "no_violation_found"
+
+
+def test_exact_resolution_proves(tmp_path: Path):
+    """--resolution exact (the model's 1 ms clock) is a proof, and says why."""
+    site, proc = write_model(tmp_path, stale_after_pnr_model())
+    r = runner.invoke(app, ["verify", str(site), str(proc), "-k", "0", "--resolution", "exact", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["exact"] is True and data["verdict"] == "proved" and data["resolution_s"] == 0.001
+    r = runner.invoke(app, ["verify", str(site), str(proc), "-k", "0", "--resolution", "exact"])
+    assert r.exit_code == 0 and "PROVED" in r.output and "exact" in r.output
+
+
+def test_counterexample_at_a_coarse_resolution_replays_in_the_simulator(slow_tower, tmp_path: Path):
+    """Regression (defect 3): a counterexample found on a 30 s grid replays in
+    ``simulate --replay`` to the same outcome (the simulator used to redraw the travel times on
+    its own 1 s grid, so the slow tower arrived in time and the count launched)."""
+    out = tmp_path / "cex.json"
+    site, proc = map(str, slow_tower)
+    r = runner.invoke(app, ["verify", site, proc, "-k", "0", "--resolution", "30s", "--json", "--out", str(out)])
+    assert r.exit_code == 1, r.output
+    data = json.loads(r.output)
+    assert data["violation"]["property"] == "liveness"
+    assert data["counterexample"]["replayed"]["same_state"] is True
+    assert json.loads(out.read_text())["resolution_ms"] == 30000
+    r2 = runner.invoke(app, ["simulate", site, proc, "--replay", str(out), "--json"])
+    assert r2.exit_code == 0, r2.output
+    assert json.loads(r2.output)["outcome"] == "scrubbed"
+
+
 # ---------------------------------------------------------------- command line
 
 runner = CliRunner()
@@ -259,10 +352,10 @@ def test_cli_verify_violated_then_replay(tmp_path: Path):
     assert json.loads(r2.output)["outcome"] == "pad_damaged"
 
 
-def test_cli_verify_proved_and_timeline(tmp_path: Path):
+def test_cli_verify_search_and_timeline(tmp_path: Path):
     r = runner.invoke(app, ["verify", "site31", "guarded", "-k", "0", "--resolution", "30s"])
-    assert r.exit_code == 0, r.output
-    assert "PROVED" in r.output and "states" in r.output
+    assert r.exit_code == 3, r.output
+    assert "not a proof" in r.output and "states" in r.output
     r = runner.invoke(app, ["verify", "site31", "legacy", "-k", "1", "--resolution", "30s",
                             "--out", str(tmp_path / "c.json")])
     assert r.exit_code == 1

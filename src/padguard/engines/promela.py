@@ -476,7 +476,10 @@ class _Gen:
                 w(f"; SWRONG[{c}] = 0; do :: (SWRONG[{c}] < {dom - 1}) -> SWRONG[{c}]++ :: break od", ind + 1)
             w(":: true -> skip fi;", ind)
         # 2. time (at count start NXT = T = 0, so the first instant is the start itself)
-        w("if :: X = NXT :: (NCH > 0 && T + PG_RES < NXT) -> X = T + PG_RES fi;", ind)
+        # (a fault may strike at any resolution step before the next event: its instant moves
+        # its deadlines, e.g. when a dropout goes stale)
+        w("if :: X = NXT :: (NCH > 0 && T + PG_RES < NXT) -> X = T + PG_RES; "
+          "do :: (X + PG_RES < NXT) -> X = X + PG_RES :: break od fi;", ind)
         # 3. settle: the clock moves, the faults act, then two passes of the semantics with
         # the commands (and their travel choices) between the passes' d_steps
         w("d_step {", ind)
@@ -529,11 +532,11 @@ class _Gen:
                     lo, hi = int(p.tmin[tgt, row, to]), int(p.tmax[tgt, row, to])
                     if lo < 0:
                         continue
-                    span = (hi - lo) // p.res
-                    opts.append((a, lo, lo + span * p.res))
+                    opts.append((a, lo, hi))  # lo, lo + res, ..., and hi itself (plant.travel_time)
                 w("if", ind + 1)
                 for a, lo, hi in opts:
-                    w(f":: (POS[{tgt}] == {a}) -> dt = {lo}; do :: (dt < {hi}) -> dt = dt + PG_RES :: break od", ind + 1)
+                    w(f":: (POS[{tgt}] == {a}) -> dt = {lo}; do :: (dt < {hi}) -> "
+                      f"dt = (dt + PG_RES < {hi} -> dt + PG_RES : {hi}) :: break od", ind + 1)
                 w(":: else -> dt = 0", ind + 1)
                 w("fi;", ind + 1)
                 w("skip;  /* a jump target outside the d_step */", ind + 1)

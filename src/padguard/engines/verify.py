@@ -27,6 +27,8 @@ of parent pointer and choice, from which a counterexample is rebuilt by re-execu
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -98,8 +100,20 @@ class VerifyResult:
     reason: str = ""
     also: list[str] = field(default_factory=list)  # other violations at the same (shortest) depth
 
+    @property
+    def exact(self) -> bool:
+        """True when the exploration covered every timing the model allows (see :func:`is_exact`)."""
+        return is_exact(self.resolution_ms)
+
+    @property
+    def claim(self) -> str:
+        """The verdict as it may be stated: a search that found nothing is not a proof."""
+        if self.verdict == "proved" and not self.exact:
+            return "no_violation_found"
+        return self.verdict
+
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"verdict": self.verdict, "max_faults": self.max_faults,
+        out: dict[str, Any] = {"verdict": self.claim, "exact": self.exact, "max_faults": self.max_faults,
                                "resolution_s": self.resolution_ms / 1000, "timing": self.timing,
                                "properties": list(self.properties), "stats": self.stats.to_dict()}
         if self.reason:
@@ -120,6 +134,42 @@ class TraceStep:
     travel_u: dict[int, float]  # step index -> u used for the moves issued at this instant
     issued: list[int]  # steps issued at this instant
     state: np.ndarray | None = None  # (D, 1) settled state (not canonical)
+
+
+# --------------------------------------------------------------------------- exactness
+
+#: the Plan's timing constants (ms); a new timing feature adds its field here. Count times
+#: (T-...) are negative; in the durations a negative value marks "none".
+COUNT_TIME_FIELDS = ("start", "ign", "pnr", "step_at", "c_from", "c_until", "h_at", "r_at")
+DURATION_FIELDS = ("window_close", "auto_recycle_after", "tmin", "tmax", "s_limit", "c_deb", "h_dur")
+TIME_FIELDS = COUNT_TIME_FIELDS + DURATION_FIELDS
+
+
+def grain(plan: Plan) -> int:
+    """The coarsest resolution (ms) on which every timing constant of the plan lies: the gcd
+    of all of them. The default search resolution of ``padguard verify``."""
+    vals: list[int] = []
+    for name in TIME_FIELDS:
+        v = np.asarray(getattr(plan, name), dtype=np.int64).ravel()
+        v = np.abs(v) if name in COUNT_TIME_FIELDS else v
+        vals.extend(int(x) for x in v[(v > 0) & (v < NEVER)])
+    g = 0
+    for x in vals:
+        g = math.gcd(g, x)
+    return g or 1000
+
+
+def is_exact(resolution_ms: int) -> bool:
+    """Is an exploration at this resolution exact (every timing the model allows)?
+
+    The semantics runs on a millisecond clock, so at 1 ms every fault instant and every travel
+    time is explored and the verdict is exact. Coarser grains are searches: the semantics
+    settles simultaneous events as one instant and fires strict deadlines (a sensor stale
+    *after* its limit, a criterion window closing *after* its end) 1 ms late, so rounding a run
+    onto a coarser grid can merge or reorder events (see docs/verification.md); no
+    digitization theorem covers that, and none is claimed.
+    """
+    return resolution_ms == 1
 
 
 # --------------------------------------------------------------------------- fingerprints
@@ -1108,7 +1158,7 @@ def counterexample_scenario(plan: Plan, res: VerifyResult, site: str = "", proce
               "ignition_t_s": int(last[plan.IGN_T, 0]) / 1000 if last[plan.IGN_T, 0] >= 0 else None,
               "window_close_s": plan.window_close / 1000}
     return {"site": site or plan.model.site.site, "procedure": procedure or plan.model.procedure.procedure,
-            "faults": faults, "actions": [], "seed": 0, "travel_u": travel,
+            "faults": faults, "actions": [], "seed": 0, "travel_u": travel, "resolution_ms": plan.res,
             "verify": {"max_faults": res.max_faults, "resolution_s": res.resolution_ms / 1000,
                        "timing": res.timing, "steps": len(res.trace)},
             "expect": expect}
@@ -1125,12 +1175,18 @@ class Replay:
 
 def replay(plan: Plan, scenario: dict[str, Any], invariants: list[Any] | None = None,
            properties: tuple[str, ...] = PROPERTIES, state: np.ndarray | None = None) -> Replay:
-    """Run ``scenario`` in the simulator up to the violation and check the same property fails."""
-    from padguard.engines.simulate import Simulator
+    """Run ``scenario`` in the simulator up to the violation and check the same property fails.
 
-    tu = np.array(scenario["travel_u"], dtype=float).reshape(len(plan.step_at), -1)
-    sim = Simulator(plan, seed=scenario.get("seed", 0), faults=scenario["faults"],
-                    actions=scenario.get("actions", []), travel_u=tu)
+    The scenario is read as ``padguard simulate --replay`` reads it: validated from its JSON
+    form, on a plan compiled afresh from the model (at the resolution the scenario records), not
+    on the verifier's own plan.
+    """
+    from padguard.compile import compile_model
+    from padguard.engines.simulate import Scenario, Simulator
+
+    sc = Scenario.model_validate(json.loads(json.dumps(scenario)))
+    sim_plan, tu = sc.replay_inputs(compile_model(plan.model))
+    sim = Simulator(sim_plan, seed=sc.seed, faults=sc.faults, actions=sc.actions, travel_u=tu)
     at = int(round(scenario["expect"]["at_s"] * 1000))
     sim.run(until_wall=at)
     ex = Explorer(plan, Options(max_faults=0, properties=properties), invariants)
