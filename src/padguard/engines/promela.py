@@ -480,6 +480,7 @@ class _Gen:
         # its deadlines, e.g. when a dropout goes stale)
         w("if :: X = NXT :: (NCH > 0 && T + PG_RES < NXT) -> X = T + PG_RES; "
           "do :: (X + PG_RES < NXT) -> X = X + PG_RES :: break od fi;", ind)
+        w("skip;  /* a jump target outside the d_step */", ind)
         # 3. settle: the clock moves, the faults act, then two passes of the semantics with
         # the commands (and their travel choices) between the passes' d_steps
         w("d_step {", ind)
