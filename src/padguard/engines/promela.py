@@ -20,6 +20,7 @@ sound. Times are 32-bit ``int`` milliseconds (a count must stay under 12 days).
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -121,7 +122,8 @@ class _Gen:
         w("int T, TC, HOLD_START, HOLD_UNTIL, IGN_T, NXT, X;")
         w("short REASON;")
         w("byte MODE, STEP, NREC, NEXTB, NCH, PASS;")
-        w("int HAZ, PHAZ;")
+        w(f"unsigned HAZ : {max(1, len(p.plume))};  /* bitmasks, as narrow as the rules and zones */")
+        w(f"unsigned PHAZ : {max(1, len(p.zones))};")
         w(f"byte POS[{p.E}], DEST[{p.E}], EFT[{p.E}];")
         w(f"int ARRIVE[{p.E}];")
         if p.S:
@@ -463,18 +465,26 @@ class _Gen:
         p = self.p
         w = self.w
         w("NCH = 0;", ind)
-        # 1. faults: each mode, in the verifier's injection order, may strike now; its code is
-        # set at once (so the budget and the one-fault-per-component rule apply to the rest of
-        # the choice) and its effects are applied once the clock has moved (step 3)
+        # 1. faults: one non-deterministic choice among the sets of fault modes that may strike
+        # now (within the budget, at most one per component, in the verifier's injection order).
+        # Codes are set at once; the effects are applied once the clock has moved (step 3)
         order = sorted(range(len(p.faults)), key=lambda f: (0 if p.f_kind[f] else 1, f))
-        for f in order:
-            c = int(p.f_comp[f])
-            row = "SFT" if p.f_kind[f] else "EFT"
-            w(f"if :: ({row}[{c}] == 0 && PG_NF < PG_K) -> {row}[{c}] = {f + 1}; PEND[{f}] = 1; NCH++", ind)
-            if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
-                dom = int(p.transit[p.s_equip[c]]) + 1
-                w(f"; SWRONG[{c}] = 0; do :: (SWRONG[{c}] < {dom - 1}) -> SWRONG[{c}]++ :: break od", ind + 1)
-            w(":: true -> skip fi;", ind)
+        comp = {f: ("SFT" if p.f_kind[f] else "EFT", int(p.f_comp[f])) for f in order}
+        w("if", ind)
+        w(":: skip", ind)
+        for k in range(1, self.K + 1):
+            for sub in itertools.combinations(order, k):
+                if len({comp[f] for f in sub}) < k:
+                    continue
+                guard = " && ".join(f"{comp[f][0]}[{comp[f][1]}] == 0" for f in sub)
+                act = "; ".join(f"{comp[f][0]}[{comp[f][1]}] = {f + 1}; PEND[{f}] = 1" for f in sub)
+                for f in sub:
+                    if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
+                        c = int(p.f_comp[f])
+                        dom = int(p.transit[p.s_equip[c]]) + 1
+                        act += f"; SWRONG[{c}] = 0; do :: (SWRONG[{c}] < {dom - 1}) -> SWRONG[{c}]++ :: break od"
+                w(f":: (PG_NF + {k} <= PG_K && {guard}) -> {act}; NCH = {k}", ind)
+        w("fi;", ind)
         # 2. time (at count start NXT = T = 0, so the first instant is the start itself)
         # (a fault may strike at any resolution step before the next event: its instant moves
         # its deadlines, e.g. when a dropout goes stale)
