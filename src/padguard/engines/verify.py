@@ -539,10 +539,23 @@ class Explorer:
         zeros = np.zeros(n, dtype=np.int64)
         base = _Req(np.arange(n), zeros, np.full(n, -1, dtype=np.int64), zeros)
         blocks, info = self._run(F, t, tn, base, root, want_info=True)
-        if self.subsets:
-            req = self._fault_requests(F, t, tn, info, root)
-            blocks = itertools.chain(blocks, self._run(F, t, tn, req, root)[0]) if len(req.col) else blocks
         yield from blocks
+        if not self.subsets:
+            return
+        # fault requests: a column may have thousands of grid instants before its next event,
+        # each with every fault set, so columns are taken in groups of bounded request count
+        # and the requests settled in batches (memory stays bounded whatever the grid)
+        waits = np.zeros(n, dtype=np.int64) if root else np.maximum((tn - t - 1) // self.plan.res, 0)
+        est = (1 + waits) * len(self.subsets)
+        group = np.cumsum(est) // REQUEST_GROUP
+        for gi in np.unique(group):
+            cols = np.flatnonzero(group == gi)
+            sub_info = {k: v[:, cols] for k, v in info.items()}
+            req = self._fault_requests(F[:, cols], t[cols], tn[cols], sub_info, root)
+            req.col = cols[req.col]
+            for a in range(0, len(req.col), REQUESTS):
+                sl = slice(a, a + REQUESTS)
+                yield from self._run(F, t, tn, _Req(req.col[sl], req.wait[sl], req.sub[sl], req.var[sl]), root)[0]
 
     def _fault_requests(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, info: dict[str, np.ndarray],
                         root: bool) -> _Req:
@@ -1062,6 +1075,7 @@ class Block:
 
 _I32 = np.iinfo(np.int32)
 REQUESTS = 65536  # successors computed per chunk (adaptive chunking aims at this)
+REQUEST_GROUP = 4 * 2**20  # at most about this many fault requests generated at once (32 B each)
 BATCH = 262144  # at most this many travel-time combinations settled at once
 
 
