@@ -375,3 +375,36 @@ def test_cli_bad_input_exits_2_without_traceback(args):
     r = runner.invoke(app, args)
     assert r.exit_code == 2, r.output
     assert "Traceback" not in r.output
+
+
+# ---------------------------------------------------------------- grids (issue 8)
+
+
+def test_default_grid_is_the_gcd_of_the_timing_constants(tmp_path: Path):
+    assert V.grain(plan_at("site31", "guarded", 1)) == 1000
+    docs = stale_after_pnr_model()
+    docs["site"]["sensors"][0]["stale_after"] = 1.5  # a 1.5 s limit puts the grid at 500 ms
+    site, proc = write_model(tmp_path, docs)
+    assert V.grain(pg.compile_model(pg.load(site, proc))) == 500
+    assert V.is_exact(1) and not V.is_exact(500)
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8, 11, 26])
+def test_a_finer_grid_contains_the_coarser_one(seed: int, tmp_path: Path):
+    """Every run on the default grid is on a grid that divides it (fault instants, and travel
+    times including both ends), so a violation found coarse is found fine, and the fine search
+    explores at least as many states. (`benchmarks/verify_grain_diff.py` compares the verdicts the
+    other way round on more models.)"""
+    docs = random_model(seed)
+    site, proc = write_model(tmp_path, docs)
+    model = pg.load(site, proc)
+    g = V.grain(pg.compile_model(model))
+    coarse, fine = pg.compile_model(model, g), pg.compile_model(model, g // 2)
+    invs_c, invs_f = compile_invariants(coarse), compile_invariants(fine)
+    for prop in V.PROPERTIES:
+        a = V.verify(coarse, docs["max_faults"], properties=(prop,), invariants=invs_c)
+        b = V.verify(fine, docs["max_faults"], properties=(prop,), invariants=invs_f)
+        if a.verdict == "violated":
+            assert b.verdict == "violated", (seed, prop)
+        elif b.verdict == "proved":  # both exhausted: the fine graph holds the coarse one
+            assert b.stats.states >= a.stats.states, (seed, prop)
