@@ -107,7 +107,7 @@ def run_spin(site: str, proc: str, k: int, res_ms: int, props: tuple[str, ...], 
         Path(wd, "model.pml").write_text(text)
         _, t_a, m_a = timed(["spin", "-a", "model.pml"], cwd=wd)
         _, t_c, m_c = timed(["gcc", *CFLAGS, "-o", "pan", "pan.c"], cwd=wd)
-        out, t_p, m_p = timed(["./pan", "-m100000000", f"-w{bits}"], cwd=wd)
+        out, t_p, m_p = timed(["./pan", "-m1000000", f"-w{bits}"], cwd=wd)
     r = parse_pan(out, t_p)
     return {"verdict": r.verdict, "states": r.states, "spin_a": t_a, "gcc": t_c, "pan": t_p,
             "rss": max(m_a, m_c, m_p), "rss_pan": m_p, "rss_gcc": m_c, "bits": bits, "vector": r.vector_bytes}
