@@ -138,6 +138,7 @@ def main() -> int:
     head = (f"{'model':<30} {'verdicts pg/SPIN':<18} {'pg states':>10} {'unreduced':>10} {'SPIN states':>11} "
             f"{'pg imp+comp':>11} {'pg search':>9} {'pg total':>8} {'pg RSS MiB':>10} "
             f"{'spin -a':>7} {'gcc':>6} {'pan':>7} {'SPIN total':>10} {'pan RSS':>7} {'gcc RSS':>7} {'ratio':>6}")
+    print("verdicts: 'proved' = no violation on this grid (a search: only the 1 ms grid is a proof)")
     print(head)
     print("-" * len(head))
     ratios, agree = [], True
