@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -856,11 +857,14 @@ class Explorer:
             S0 = semantics.initial_state(p, 1)
             frontier = self._level(self.expand(S0, root=True), np.array([-1], dtype=np.int64), found)
             self.stats.depth = 1
+            # the chunk size adapts to the branching and carries over to the next level (a
+            # fresh full-size first chunk of a level with thousands of successors per state
+            # would pass any memory bound before it is checked)
+            size = [min(self.opt.chunk, 1024)]
             while not found and frontier:
                 nxt: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
                 total = sum(c.shape[1] for c, _, _ in frontier)
                 cur_bytes = sum(c.nbytes + i.nbytes + x.nbytes for c, i, x in frontier)
-                size = [self.opt.chunk]
                 for Fc, ids, tns in _chunks(frontier, size):
                     Fs = self._unpack(Fc)
                     before = self.stats.transitions
@@ -903,7 +907,7 @@ class Explorer:
         o = self.opt
         if o.max_states is not None and self.stats.states >= o.max_states:
             return f"state bound reached ({self.stats.states:,} states)"
-        used = self.stats.stored_bytes + self._frontier_bytes
+        used = max(self.stats.stored_bytes + self._frontier_bytes, _rss())
         if o.max_memory is not None and used > o.max_memory:
             return f"memory bound reached ({used / 2**20:,.0f} MiB of {o.max_memory / 2**20:,.0f} MiB)"
         return ""
@@ -1115,6 +1119,16 @@ def _terms(e: Any) -> list[Any]:
     for i in e.items:
         out.extend(_terms(i) if hasattr(i, "items") and hasattr(i, "op") else [i])
     return out
+
+
+def _rss() -> int:
+    """The process's resident memory in bytes (Linux; 0 elsewhere): what --max-memory bounds,
+    besides the stored states and frontier (which leave out numpy temporaries and slack)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0
 
 
 def _count_active(p: Plan, S: np.ndarray) -> np.ndarray:
