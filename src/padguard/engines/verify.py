@@ -923,6 +923,9 @@ class Explorer:
         for b in blocks:
             S = b.S
             self.stats.transitions += S.shape[1]
+            if self.opt.max_memory is not None and _rss() > self.opt.max_memory:  # one chunk can be large
+                raise _Bound(f"memory bound reached ({_rss() / 2**20:,.0f} MiB resident of "
+                             f"{self.opt.max_memory / 2**20:,.0f} MiB)")
             bad, labels = self.check(S)
             self.canonicalise(S)
             h1, h2 = self.fp(S)
