@@ -923,7 +923,9 @@ class Explorer:
         for b in blocks:
             S = b.S
             self.stats.transitions += S.shape[1]
-            if self.opt.max_memory is not None and _rss() > self.opt.max_memory:  # one chunk can be large
+            if self.stats.depth and self.opt.max_memory is not None and _rss() > self.opt.max_memory:
+                # one chunk can be large (checked once count start is expanded, so a bound
+                # always reports what was reached)
                 raise _Bound(f"memory bound reached ({_rss() / 2**20:,.0f} MiB resident of "
                              f"{self.opt.max_memory / 2**20:,.0f} MiB)")
             bad, labels = self.check(S)
