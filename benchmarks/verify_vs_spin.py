@@ -1,87 +1,168 @@
-"""padguard verify vs SPIN (pan compiled with gcc -O2 -DSAFETY) on the same models, in one run.
+"""padguard verify vs SPIN on the same models: time to verdict from the model files, end to end.
 
-    python benchmarks/verify_vs_spin.py            # the Site 31/6 models below
-    python benchmarks/verify_vs_spin.py --quick    # smaller models only
+    python benchmarks/verify_vs_spin.py            # Site 31/6 models and seeded random models
+    python benchmarks/verify_vs_spin.py --quick    # the smaller ones only
 
-For each model both tools explore the whole state space (every model here is proved, so
-neither stops early). SPIN gets the Promela that ``padguard export promela`` writes: the same
-transition system, without padguard's reductions. Printed per model and tool: states stored,
-seconds of search (SPIN: pan's own elapsed time, compilation excluded), states per second,
-bytes per stored state, and the ratios padguard / SPIN. Because the two tools store different
-numbers of states for the same model (SPIN has no dormant-fault pruning), the time to the
-verdict is printed too: it is the figure a user feels.
+Each tool runs as its own processes, one after the other, under ``/usr/bin/time`` (wall time and
+peak RSS per process):
+
+* padguard: one Python process imports padguard, loads and compiles the YAML model (column
+  "import+compile"), then verifies (column "search"), on the same grid as SPIN;
+* SPIN: the Promela that ``padguard export promela`` writes (the export is not charged to SPIN),
+  then ``spin -a``, ``gcc -O3 -DSAFETY -DNOBOUNDCHECK -DNOFAIR`` and ``./pan`` with its hash
+  table sized to the state space (2^ceil(log2(states)) slots, from padguard's unreduced count).
+
+Printed per model: both verdicts, property by property agreement is in tests/test_promela.py;
+SPIN's stored states, padguard's stored states and padguard's unreduced count (the same
+transition system without dormant-fault pruning: the graph SPIN searches), each stage's
+seconds, each process's peak RSS, and the ratio SPIN / padguard of the total time to verdict
+(> 1: padguard faster). Peak RSS is what each process really held, not a per-state estimate.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import platform
-import re
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-import padguard as pg
-from padguard.engines import verify as V
-from padguard.engines.promela import export, run_spin, spin_available
+import numpy as np
 
 HAZARDS = ("plume", "personnel", "invariants", "liveness")
+ALL = ("plume", "personnel", "window", "invariants", "liveness")
 
 MODELS = [
     # (site, procedure, K, resolution s, properties, label)
-    ("site31", "legacy", 0, 1, V.PROPERTIES, "legacy K=0 @1s (both tower halves: 181x181 travel times)"),
-    ("site31", "guarded", 0, 1, V.PROPERTIES, "guarded K=0 @1s"),
-    ("site31", "guarded", 1, 10, HAZARDS, "guarded K=1 @10s"),
-    ("site31", "guarded", 1, 5, HAZARDS, "guarded K=1 @5s"),
-    ("site31", "guarded", 2, 30, HAZARDS, "guarded K=2 @30s"),
-    ("site31", "guarded", 2, 10, HAZARDS, "guarded K=2 @10s"),
+    ("site31", "legacy", 0, 1, ALL, "site31 legacy K=0 @1s"),
+    ("site31", "guarded", 0, 1, ALL, "site31 guarded K=0 @1s"),
+    ("site31", "guarded", 1, 30, HAZARDS, "site31 guarded K=1 @30s"),
+    ("site31", "guarded", 1, 10, HAZARDS, "site31 guarded K=1 @10s"),
+    ("site31", "guarded", 2, 30, HAZARDS, "site31 guarded K=2 @30s"),
 ]
+RANDOM_SEEDS = (1001, 1002, 1003, 1004, 1005, 1006)
+CFLAGS = ("-O3", "-DSAFETY", "-DNOBOUNDCHECK", "-DNOFAIR")
+
+PADGUARD_JOB = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import padguard as pg
+from padguard.engines import verify as V
+from padguard.model.invariants import compile_invariants
+a = json.loads(sys.argv[1])
+plan = pg.compile_model(pg.load(a["site"], a["proc"]), a["res_ms"])
+invs = compile_invariants(plan)
+t1 = time.perf_counter()
+r = V.verify(plan, a["k"], properties=tuple(a["props"]), invariants=invs)
+t2 = time.perf_counter()
+out = {"verdict": r.verdict, "claim": r.claim, "states": r.stats.states, "compile_s": t1 - t0, "search_s": t2 - t1}
+if a["unreduced"]:
+    out["unreduced"] = V.verify(plan, a["k"], properties=tuple(a["props"]), invariants=invs, reduce=False).stats.states
+print("RESULT " + json.dumps(out))
+"""
 
 
-def spin_bytes_per_state(out: str, states: int) -> float:
-    """pan's 'equivalent memory usage for states (stored*(State-vector + overhead))' per state."""
-    m = re.search(r"([0-9.]+)\s+equivalent memory usage for states", out)
-    return float(m.group(1)) * 2**20 / states if m and states else float("nan")
+def timed(cmd: list[str], cwd: str | None = None, timeout: float = 3600) -> tuple[str, float, float]:
+    """Run ``cmd`` under /usr/bin/time: (stdout+stderr, wall s, peak RSS MiB)."""
+    fmt = "@@TIME %e %M"
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", fmt, *cmd], cwd=cwd, capture_output=True, text=True,
+                       timeout=timeout)
+    wall = time.perf_counter() - t0
+    rss = 0.0
+    for line in p.stderr.splitlines():
+        if line.startswith("@@TIME"):
+            _, w, m = line.split()
+            wall, rss = float(w), int(m) / 1024
+    if p.returncode not in (0, 1, 3) and "pan" not in cmd[0]:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr[-2000:]}")
+    return p.stdout + p.stderr, wall, rss
+
+
+def run_padguard(site: str, proc: str, k: int, res_ms: int, props: tuple[str, ...], unreduced: bool) -> dict:
+    arg = json.dumps({"site": site, "proc": proc, "k": k, "res_ms": res_ms, "props": list(props),
+                      "unreduced": unreduced})
+    out, wall, rss = timed([sys.executable, "-c", PADGUARD_JOB, arg])
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    d = json.loads(line[7:])
+    d["rss"] = rss
+    d["wall"] = wall if not unreduced else d["compile_s"] + d["search_s"]
+    return d
+
+
+def run_spin(site: str, proc: str, k: int, res_ms: int, props: tuple[str, ...], states_hint: int) -> dict:
+    import padguard as pg
+    from padguard.engines.promela import export, parse_pan
+    from padguard.model.invariants import compile_invariants
+
+    plan = pg.compile_model(pg.load(site, proc), res_ms)
+    text = export(plan, k, props, compile_invariants(plan))
+    bits = max(18, math.ceil(math.log2(max(states_hint, 2))) + 1)
+    with tempfile.TemporaryDirectory(prefix="padguard-bench-") as wd:
+        Path(wd, "model.pml").write_text(text)
+        _, t_a, m_a = timed(["spin", "-a", "model.pml"], cwd=wd)
+        _, t_c, m_c = timed(["gcc", *CFLAGS, "-o", "pan", "pan.c"], cwd=wd)
+        out, t_p, m_p = timed(["./pan", "-m1000000", f"-w{bits}"], cwd=wd)
+    r = parse_pan(out, t_p)
+    return {"verdict": r.verdict, "states": r.states, "spin_a": t_a, "gcc": t_c, "pan": t_p,
+            "rss": max(m_a, m_c, m_p), "rss_pan": m_p, "rss_gcc": m_c, "bits": bits, "vector": r.vector_bytes}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only the smaller models")
     args = ap.parse_args()
+    from padguard.engines.promela import spin_available
+    from padguard.engines.verify_models import random_model, write_model
+
     if not spin_available():
         print("SPIN baseline unavailable: install Debian's spin and gcc (apt-get install spin gcc)")
         return 2
-    models = MODELS[:3] + MODELS[4:5] if args.quick else MODELS
-    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"numpy {__import__('numpy').__version__}; {__import__('subprocess').run(['spin', '-V'], capture_output=True, text=True).stdout.strip()}")
-    head = (f"{'model':<58} {'tool':<8} {'verdict':<8} {'states':>10} {'time s':>8} {'states/s':>10} "
-            f"{'B/state':>8}")
+    spin_v = subprocess.run(["spin", "-V"], capture_output=True, text=True).stdout.strip()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} "
+          f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; Python {platform.python_version()}, "
+          f"numpy {np.__version__}; {spin_v}; pan: gcc {' '.join(CFLAGS)}")
+    jobs = []
+    for site, proc, k, res_s, props, label in (MODELS[:3] if args.quick else MODELS):
+        jobs.append((site, proc, k, int(res_s * 1000), props, label))
+    tmp = tempfile.TemporaryDirectory(prefix="padguard-bench-models-")
+    for seed in RANDOM_SEEDS[:3] if args.quick else RANDOM_SEEDS:
+        docs = random_model(seed)
+        s, p = write_model(Path(tmp.name) / str(seed), docs)
+        jobs.append((str(s), str(p), docs["max_faults"], 1000, ALL, f"random seed {seed} K={docs['max_faults']} @1s"))
+    head = (f"{'model':<30} {'verdicts pg/SPIN':<18} {'pg states':>10} {'unreduced':>10} {'SPIN states':>11} "
+            f"{'pg imp+comp':>11} {'pg search':>9} {'pg total':>8} {'pg RSS MiB':>10} "
+            f"{'spin -a':>7} {'gcc':>6} {'pan':>7} {'SPIN total':>10} {'pan RSS':>7} {'gcc RSS':>7} {'ratio':>6}")
+    print("verdicts: 'proved' = no violation on this grid (a search: only the 1 ms grid is a proof)")
     print(head)
     print("-" * len(head))
-    rows = []
-    for site, proc, k, res_s, props, label in models:
-        plan = pg.compile_model(pg.load(site, proc), int(res_s * 1000))
-        t0 = time.perf_counter()
-        ours = V.verify(plan, max_faults=k, properties=props)
-        wall = time.perf_counter() - t0
-        spin = run_spin(export(plan, k, props), hash_bits=24)
-        sb = spin_bytes_per_state(spin.output, spin.states)
-        ob = ours.stats.bytes_per_state
-        print(f"{label:<58} {'padguard':<8} {ours.verdict:<8} {ours.stats.states:>10,} {wall:>8.2f} "
-              f"{ours.stats.states / wall:>10,.0f} {ob:>8.0f}")
-        print(f"{'':<58} {'SPIN':<8} {spin.verdict:<8} {spin.states:>10,} {spin.seconds:>8.2f} "
-              f"{spin.rate:>10,.0f} {sb:>8.0f}")
-        rate_ratio = (ours.stats.states / wall) / spin.rate if spin.rate else float("nan")
-        time_ratio = spin.seconds / wall if wall else float("nan")
-        print(f"{'':<58} ratio    states/s x{rate_ratio:.2f}, bytes/state x{ob / sb:.2f}, "
-              f"time to verdict: padguard {'faster' if time_ratio >= 1 else 'slower'} x{max(time_ratio, 1 / time_ratio):.2f}"
-              f"{'' if ours.verdict == spin.verdict else '   VERDICTS DIFFER'}")
-        rows.append((label, rate_ratio, ob / sb, time_ratio, ours.verdict == spin.verdict))
+    ratios, agree = [], True
+    for site, proc, k, res_ms, props, label in jobs:
+        ours = run_padguard(site, proc, k, res_ms, props, unreduced=False)
+        unred = run_padguard(site, proc, k, res_ms, props, unreduced=True)["unreduced"]
+        sp = run_spin(site, proc, k, res_ms, props, unred)
+        pg_total = ours["wall"]
+        sp_total = sp["spin_a"] + sp["gcc"] + sp["pan"]
+        ratio = sp_total / pg_total
+        ratios.append(ratio)
+        same = ours["verdict"] == sp["verdict"]
+        agree &= same
+        print(f"{label:<30} {ours['verdict'][:8] + '/' + sp['verdict'][:8]:<18} {ours['states']:>10,} {unred:>10,} "
+              f"{sp['states']:>11,} {ours['compile_s']:>11.2f} {ours['search_s']:>9.2f} {pg_total:>8.2f} "
+              f"{ours['rss']:>10.0f} {sp['spin_a']:>7.2f} {sp['gcc']:>6.2f} {sp['pan']:>7.2f} {sp_total:>10.2f} "
+              f"{sp['rss_pan']:>7.0f} {sp['rss_gcc']:>7.0f} {ratio:>6.2f}" + ("" if same else "  VERDICTS DIFFER"),
+              flush=True)
+    gm = float(np.exp(np.mean(np.log(ratios))))
     print()
-    agree = all(r[4] for r in rows)
-    print(f"verdicts agree on all {len(rows)} models: {agree}")
-    gm = lambda xs: float(__import__("numpy").exp(__import__("numpy").mean(__import__("numpy").log(xs))))  # noqa: E731
-    print(f"geometric mean, padguard / SPIN: states/s x{gm([r[1] for r in rows]):.2f}, bytes/state "
-          f"x{gm([r[2] for r in rows]):.2f}, time to verdict (SPIN / padguard) x{gm([r[3] for r in rows]):.2f}")
+    print(f"verdicts agree on all {len(jobs)} models: {agree}")
+    print(f"time to verdict, SPIN / padguard (geometric mean over {len(jobs)} models): x{gm:.2f} "
+          f"({'padguard faster' if gm >= 1 else 'SPIN faster'}); padguard's 'pg total' is the whole process "
+          "(interpreter start, import, YAML load, compile, search)")
     return 0 if agree else 1
 
 

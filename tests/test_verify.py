@@ -1,5 +1,5 @@
 """The verifier: Site 31/6 verdicts, counterexamples that replay in the simulator, invariants,
-bounds, and the soundness of its reductions and timing abstraction on random small models."""
+bounds, and the soundness of its reductions on random small models."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import padguard as pg
+from padguard import plant
 from padguard.cli import app
 from padguard.engines import verify as V
 from padguard.engines.verify_models import random_model, write_model
@@ -197,10 +198,9 @@ def test_ctrl_c_returns_what_was_reached():
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6))
-def test_reductions_and_timing_abstraction_keep_verdicts(seed: int, tmp_path_factory):
-    """Dormant-fault pruning changes neither the verdict nor the counterexample length, and
-    injecting faults only at and just after events gives the same verdict as at every
-    resolution step (exhaustive timing). Every counterexample replays in the simulator."""
+def test_reductions_keep_verdicts(seed: int, tmp_path_factory):
+    """Dormant-fault pruning changes neither the verdict nor the counterexample length.
+    Every counterexample replays in the simulator."""
     docs = random_model(seed)
     site, proc = write_model(tmp_path_factory.mktemp("m"), docs)
     plan = pg.compile_model(pg.load(site, proc))
@@ -209,12 +209,142 @@ def test_reductions_and_timing_abstraction_keep_verdicts(seed: int, tmp_path_fac
     for props in (ALL, ("plume",), ("personnel",), ("window",)):
         a = V.verify(plan, K, invariants=invs, properties=props)
         b = V.verify(plan, K, invariants=invs, properties=props, reduce=False)
-        c = V.verify(plan, K, invariants=invs, properties=props, timing="exhaustive")
-        assert a.verdict == b.verdict == c.verdict
+        assert a.verdict == b.verdict
         assert len(a.trace) == len(b.trace)
         if a.verdict == "violated":
             assert_replays(plan, a, invs)
-            assert_replays(plan, c, invs)
+
+
+def stale_after_pnr_model() -> dict:
+    """Issue 8, defect 1: a dropout that goes stale just after the point of no return aborts.
+
+    The sensor goes stale 10 s (+1 ms) after its onset; only an onset in [T-12 s, T-10 s) makes
+    it stale after the point of no return (T-2 s) and before ignition. No event falls there, so
+    a verifier that injects faults only at and just after events misses the abort."""
+    return {
+        "site": {"site": "rnd", "name": "stale after the point of no return",
+                 "equipment": [{"name": "eq0", "kind": "other", "positions": ["p0", "p1"], "initial": "p1",
+                                "travel": [{"from": "p1", "to": "p0", "min": 1, "max": 2}]}],
+                 "sensors": [{"name": "s0", "observes": "eq0", "period": 1, "stale_after": 10}], "groups": [],
+                 "plume_zone": [{"equipment": "eq0", "safe": ["p1"], "hazard": "in_plume"}],
+                 "personnel_zones": []},
+        "procedure": {"procedure": "rand", "site": "rnd", "start": "T-60s", "ignition": "T-0",
+                      "window": {"duration": 0}, "point_of_no_return": "T-2s",
+                      "steps": [{"at": "T-20s", "milestone": "m"}],
+                      "criteria": [{"name": "c0", "applies": {"from": "T-50s", "until": "T-0"},
+                                    "all": [{"sensor": "s0", "is": "p1"}]}],
+                      "auto": {"resume": True},
+                      "invariants": [{"name": "not_aborted", "expr": "mode != aborted"}]},
+        "faults": {"site": "rnd", "faults": [{"component": "s0", "mode": "dropout", "effect": "dropout",
+                                              "probability": 0.001}]}}
+
+
+def test_a_dropout_between_events_is_found(tmp_path: Path):
+    """Regression (issue 8, defect 1): the default search finds the abort, the counterexample
+    puts the onset in [T-12 s, T-10 s), and the simulator reproduces it."""
+    site, proc = write_model(tmp_path, stale_after_pnr_model())
+    plan = pg.compile_model(pg.load(site, proc))
+    invs = compile_invariants(plan)
+    res = V.verify(plan, 1, invariants=invs)
+    assert res.verdict == "violated"
+    assert (res.violation.prop, res.violation.detail) == ("invariants", "not_aborted")
+    onset = [st_.t for st_ in res.trace if st_.faults]
+    assert len(onset) == 1 and 48_000 <= onset[0] < 50_000  # count start T-60 s: [T-12 s, T-10 s)
+    assert_replays(plan, res, invs)
+    with pytest.raises(V.VerifyError, match="events"):
+        V.verify(plan, 1, invariants=invs, timing="events")
+
+
+# ---------------------------------------------------------------- resolution (issue 8, defects 2 and 3)
+
+
+@pytest.fixture(scope="module")
+def slow_tower(tmp_path_factory) -> tuple[Path, Path]:
+    """Site 31/6 guarded with tower half A taking up to 6m59s and no launch window: lowered
+    from T-45m, the slowest tower is still moving when its criterion applies at T-38m, so the
+    count holds and must scrub. The range 2m..6m59s is not a multiple of 5, 10 or 30 s."""
+    import shutil
+
+    import yaml
+
+    src = Path(pg.__file__).parent / "sites" / "site31"
+    d = tmp_path_factory.mktemp("slow_tower")
+    site = yaml.safe_load((src / "site.yaml").read_text())
+    for e in site["equipment"]:
+        if e["name"] == "tower.half_a":
+            e["travel"][0]["max"] = "6m59s"
+    proc = yaml.safe_load((src / "guarded.yaml").read_text())
+    proc["window"] = {"duration": 0, "source": "test"}
+    (d / "site.yaml").write_text(yaml.safe_dump(site))
+    (d / "guarded.yaml").write_text(yaml.safe_dump(proc))
+    shutil.copy(src / "faults.yaml", d / "faults.yaml")
+    return d / "site.yaml", d / "guarded.yaml"
+
+
+@pytest.mark.parametrize("res_s", [30, 10, 5, 1])
+def test_every_resolution_explores_the_slowest_travel(slow_tower, res_s: int):
+    """Regression (defect 2): a coarse grid used to stop at min + k*res and drop the maximum."""
+    plan = pg.compile_model(pg.load(*map(str, slow_tower)), res_s * 1000)
+    res = V.verify(plan, 0)
+    assert res.verdict == "violated" and res.violation.prop == "liveness"
+    assert_replays(plan, res)
+
+
+@pytest.mark.parametrize("res_ms", [1, 700, 1000, 7000, 30000])
+def test_travel_choices_include_both_ends(res_ms: int):
+    plan = pg.compile_model(pg.load("site31", "guarded"), res_ms)
+    for e in range(plan.E):
+        for a in range(plan.tmin.shape[1]):
+            for b in range(plan.tmin.shape[2]):
+                lo, hi = int(plan.tmin[e, a, b]), int(plan.tmax[e, a, b])
+                last = a == plan.tmin.shape[1] - 1  # the row of "from in transit"
+                if lo < 0 or not (a < plan.transit[e] or last):
+                    continue
+                frm = np.array([plan.transit[e] if last else a])
+                us = plant.travel_choices(plan, e, int(frm[0]), b)
+                times = [int(plant.travel_time(plan, e, frm, b, np.array([u]))[0]) for u in us]
+                assert times[0] == lo and times[-1] == hi
+                assert times == sorted(set(times)) and all(lo <= t <= hi for t in times)
+                assert all(y - x <= res_ms for x, y in zip(times, times[1:], strict=False))
+
+
+def test_a_coarse_resolution_is_a_search_not_a_proof():
+    """Regression (defect 2): no violation at a coarse grid is reported as a search."""
+    r = runner.invoke(app, ["verify", "site31", "guarded", "-k", "0", "--resolution", "30s"])
+    assert r.exit_code == 3, r.output
+    assert "no violation found at resolution 30 s (not a proof)" in " ".join(r.output.split())
+    assert "PROVED" not in r.output
+    r = runner.invoke(app, ["verify", "site31", "guarded", "-k", "0", "--resolution", "30s", "--json"])
+    data = json.loads(r.output)
+    assert data["exact"] is False and data["verdict"] == "no_violation_found"
+
+
+def test_exact_resolution_proves(tmp_path: Path):
+    """--resolution exact (the model's 1 ms clock) is a proof, and says why."""
+    site, proc = write_model(tmp_path, stale_after_pnr_model())
+    r = runner.invoke(app, ["verify", str(site), str(proc), "-k", "0", "--resolution", "exact", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["exact"] is True and data["verdict"] == "proved" and data["resolution_s"] == 0.001
+    r = runner.invoke(app, ["verify", str(site), str(proc), "-k", "0", "--resolution", "exact"])
+    assert r.exit_code == 0 and "PROVED" in r.output and "exact" in r.output
+
+
+def test_counterexample_at_a_coarse_resolution_replays_in_the_simulator(slow_tower, tmp_path: Path):
+    """Regression (defect 3): a counterexample found on a 30 s grid replays in
+    ``simulate --replay`` to the same outcome (the simulator used to redraw the travel times on
+    its own 1 s grid, so the slow tower arrived in time and the count launched)."""
+    out = tmp_path / "cex.json"
+    site, proc = map(str, slow_tower)
+    r = runner.invoke(app, ["verify", site, proc, "-k", "0", "--resolution", "30s", "--json", "--out", str(out)])
+    assert r.exit_code == 1, r.output
+    data = json.loads(r.output)
+    assert data["violation"]["property"] == "liveness"
+    assert data["counterexample"]["replayed"]["same_state"] is True
+    assert json.loads(out.read_text())["resolution_ms"] == 30000
+    r2 = runner.invoke(app, ["simulate", site, proc, "--replay", str(out), "--json"])
+    assert r2.exit_code == 0, r2.output
+    assert json.loads(r2.output)["outcome"] == "scrubbed"
 
 
 # ---------------------------------------------------------------- command line
@@ -235,10 +365,10 @@ def test_cli_verify_violated_then_replay(tmp_path: Path):
     assert json.loads(r2.output)["outcome"] == "pad_damaged"
 
 
-def test_cli_verify_proved_and_timeline(tmp_path: Path):
+def test_cli_verify_search_and_timeline(tmp_path: Path):
     r = runner.invoke(app, ["verify", "site31", "guarded", "-k", "0", "--resolution", "30s"])
-    assert r.exit_code == 0, r.output
-    assert "PROVED" in r.output and "states" in r.output
+    assert r.exit_code == 3, r.output
+    assert "not a proof" in r.output and "states" in r.output
     r = runner.invoke(app, ["verify", "site31", "legacy", "-k", "1", "--resolution", "30s",
                             "--out", str(tmp_path / "c.json")])
     assert r.exit_code == 1
@@ -258,3 +388,36 @@ def test_cli_bad_input_exits_2_without_traceback(args):
     r = runner.invoke(app, args)
     assert r.exit_code == 2, r.output
     assert "Traceback" not in r.output
+
+
+# ---------------------------------------------------------------- grids (issue 8)
+
+
+def test_default_grid_is_the_gcd_of_the_timing_constants(tmp_path: Path):
+    assert V.grain(plan_at("site31", "guarded", 1)) == 1000
+    docs = stale_after_pnr_model()
+    docs["site"]["sensors"][0]["stale_after"] = 1.5  # a 1.5 s limit puts the grid at 500 ms
+    site, proc = write_model(tmp_path, docs)
+    assert V.grain(pg.compile_model(pg.load(site, proc))) == 500
+    assert V.is_exact(1) and not V.is_exact(500)
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8, 11, 26])
+def test_a_finer_grid_contains_the_coarser_one(seed: int, tmp_path: Path):
+    """Every run on the default grid is on a grid that divides it (fault instants, and travel
+    times including both ends), so a violation found coarse is found fine, and the fine search
+    explores at least as many states. (`benchmarks/verify_grain_diff.py` compares the verdicts the
+    other way round on more models.)"""
+    docs = random_model(seed)
+    site, proc = write_model(tmp_path, docs)
+    model = pg.load(site, proc)
+    g = V.grain(pg.compile_model(model))
+    coarse, fine = pg.compile_model(model, g), pg.compile_model(model, g // 2)
+    invs_c, invs_f = compile_invariants(coarse), compile_invariants(fine)
+    for prop in V.PROPERTIES:
+        a = V.verify(coarse, docs["max_faults"], properties=(prop,), invariants=invs_c)
+        b = V.verify(fine, docs["max_faults"], properties=(prop,), invariants=invs_f)
+        if a.verdict == "violated":
+            assert b.verdict == "violated", (seed, prop)
+        elif b.verdict == "proved":  # both exhausted: the fine graph holds the coarse one
+            assert b.stats.states >= a.stats.states, (seed, prop)

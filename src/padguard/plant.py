@@ -80,24 +80,26 @@ def sense(plan: Plan, S: np.ndarray) -> None:
 
 
 def travel_time(plan: Plan, e: int, frm: np.ndarray, to: int, u: np.ndarray) -> np.ndarray:
-    """Travel time (ms) from ``frm`` to ``to``: min + a whole number of resolution steps.
+    """Travel time (ms) from ``frm`` to ``to``: min + a whole number of resolution steps, or max.
 
     ``u`` in [0, 1) picks the point in the declared [min, max] range: sampled by the simulator
-    and the risk engine, enumerated by the verifier (see :func:`travel_choices`).
+    and the risk engine, enumerated by the verifier (see :func:`travel_choices`). Both ends are
+    always reachable: when the range is not a multiple of the resolution, the last choice is the
+    declared maximum itself (a coarse resolution must not drop the slowest travel).
     """
     # Every code from the equipment's own in-transit code up reads its own "from in transit"
     # row (row len(positions) of its table; rows past it are padding for longer items).
     frm = np.minimum(frm, plan.transit[e])
     lo = plan.tmin[e, frm, to]
     hi = plan.tmax[e, frm, to]
-    span = (hi - lo) // plan.res
-    return lo + np.floor(u * (span + 1)).astype(np.int64) * plan.res
+    span = -((lo - hi) // plan.res)  # ceil((hi - lo) / res): choices lo, lo + res, ..., hi
+    return np.minimum(lo + np.floor(u * (span + 1)).astype(np.int64) * plan.res, hi)
 
 
 def travel_choices(plan: Plan, e: int, frm: int, to: int) -> np.ndarray:
     """The u values that hit each distinct travel time once (for exhaustive exploration)."""
     frm = min(frm, int(plan.transit[e]))
-    span = int((plan.tmax[e, frm, to] - plan.tmin[e, frm, to]) // plan.res)
+    span = -int((plan.tmin[e, frm, to] - plan.tmax[e, frm, to]) // plan.res)
     return (np.arange(span + 1) + 0.5) / (span + 1)
 
 

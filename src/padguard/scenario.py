@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from padguard.compile import Plan
@@ -36,6 +37,29 @@ class Scenario(BaseModel):
     actions: list[str] = Field(default_factory=list)
     seed: int | None = 0
     travel_u: list[float] | list[list[float]] | None = None  # per step, or per step and issue
+    #: the time grain (ms) travel_u was drawn on: a replay compiles the plan at this grain, so a
+    #: counterexample found at any resolution takes exactly the travel times it was found with
+    resolution_ms: int | None = Field(default=None, gt=0)
+
+    def replay_inputs(self, plan: Plan) -> tuple[Plan, np.ndarray | None]:
+        """The plan at the scenario's resolution and its travel_u as a (steps, issues) array.
+
+        Raises ScenarioError when travel_u does not fit the procedure.
+        """
+        from padguard.compile import compile_model
+
+        if self.resolution_ms is not None and self.resolution_ms != plan.res:
+            plan = compile_model(plan.model, self.resolution_ms)
+        if self.travel_u is None:
+            return plan, None
+        if len(self.travel_u) != len(plan.step_at):
+            raise ScenarioError(f"travel_u has {len(self.travel_u)} values, the procedure has "
+                                f"{len(plan.step_at)} steps")
+        try:
+            tu = np.array(self.travel_u, dtype=float)
+        except ValueError:
+            raise ScenarioError("travel_u rows (one per step) must all have the same length") from None
+        return plan, tu.reshape(len(plan.step_at), -1)
 
     @classmethod
     def read(cls, path: str) -> Scenario:

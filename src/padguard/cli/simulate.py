@@ -43,19 +43,11 @@ def simulate_cmd(
         faults += sc.faults
         actions += sc.actions
         seed = sc.seed if sc.seed is not None else seed
-        if sc.travel_u is not None:
-            import numpy as np
-
-            if len(sc.travel_u) != len(plan.step_at):
-                err.print(f"bad replay file: travel_u has {len(sc.travel_u)} values, the procedure has "
-                          f"{len(plan.step_at)} steps")
-                raise typer.Exit(2)
-            try:
-                travel_u = np.array(sc.travel_u, dtype=float)
-            except ValueError:
-                err.print("bad replay file: travel_u rows (one per step) must all have the same length")
-                raise typer.Exit(2) from None
-            travel_u = travel_u.reshape(len(plan.step_at), -1)
+        try:
+            plan, travel_u = sc.replay_inputs(plan)
+        except ScenarioError as exc:
+            err.print(f"bad replay file: {exc}", style="bold red", markup=False)
+            raise typer.Exit(2) from None
     try:
         res = simulate(plan, faults=faults, actions=actions, seed=seed, travel_u=travel_u)
     except (ScenarioError, KeyError) as exc:

@@ -45,6 +45,10 @@ def _bytes(text: str) -> int:
 
 
 def _resolution_ms(text: str) -> int:
+    if text.strip().lower() == "exact":
+        return 1
+    if text.strip().lower() == "auto":
+        return 0  # the plan's grain, decided once the model is compiled
     try:
         ms = int(round(parse_duration(text) * 1000))
     except ValueError as exc:
@@ -87,9 +91,9 @@ def verify_cmd(
     site: Annotated[str, typer.Argument(help="shipped site name (site31) or path to site.yaml/folder")],
     procedure: Annotated[str, typer.Argument(help="procedure name in the site folder, or a path")],
     max_faults: Annotated[int, typer.Option("--max-faults", "-k", min=0, help="faults active at once (K)")] = 1,
-    resolution: Annotated[str, typer.Option(help="time resolution of travel times and fault instants")] = "1s",
-    timing: Annotated[str, typer.Option(help="fault instants: 'events' (at and just after each event; "
-                                             "see docs/verification.md) or 'exhaustive' (every resolution step)")] = "events",
+    resolution: Annotated[str, typer.Option(help="time grain of travel times and fault instants: 'auto' (the gcd "
+                                                 "of the model's timing constants; a search), 'exact' (= 1ms, the "
+                                                 "model's clock: a proof), or a duration such as 1s (a search)")] = "auto",
     prop: Annotated[list[str] | None, typer.Option("--property", "-p", help="check only these: "
                                                     + ", ".join(V.PROPERTIES))] = None,
     invariant: Annotated[list[str] | None, typer.Option("--invariant", "-i", help="extra invariant expression, "
@@ -104,9 +108,9 @@ def verify_cmd(
 ) -> None:
     """Prove a countdown cannot ignite into its own pad, or show the shortest way it can.
 
-    Explores every behaviour of the compiled model: every fault mode injected at any event instant (up to K active at once), every travel time in its range at the resolution, every value a faulty sensor can report. The counterexample is saved as a scenario that `padguard simulate --replay FILE` reproduces.
+    Explores every behaviour of the compiled model at the resolution: every fault mode injected at every instant of the grid (up to K active at once), every travel time in its range on the grid (both ends always), every value a faulty sensor can report. Only --resolution exact (1 ms, the model's clock) is a proof; coarser grids are searches. The counterexample is saved as a scenario that `padguard simulate --replay FILE` reproduces.
 
-    Exit code 0 proved, 1 violated, 3 stopped by a bound or Ctrl-C (statistics reached are printed), 2 bad input.
+    Exit code 0 proved (exact), 1 violated, 3 no violation found by a search at a coarse resolution (not a proof) or stopped by a bound or Ctrl-C (statistics reached are printed), 2 bad input.
     """
     check_output(out, "--out")
     res_ms = _resolution_ms(resolution)
@@ -115,12 +119,13 @@ def verify_cmd(
     if bad:
         err.print(f"unknown property {', '.join(bad)}: expected {', '.join(V.PROPERTIES)}")
         raise typer.Exit(EXIT_BAD_INPUT)
-    if timing not in ("events", "exhaustive"):
-        err.print(f"unknown timing '{timing}': expected events or exhaustive")
-        raise typer.Exit(EXIT_BAD_INPUT)
-    plan = _load(site, procedure, faults_file, res_ms)
+    plan = _load(site, procedure, faults_file, res_ms or 1000)
+    if not res_ms:
+        res_ms = V.grain(plan)
+        if res_ms != plan.res:
+            plan = _load(site, procedure, faults_file, res_ms)
     invs = _invariants(plan, list(invariant or []))
-    opts = V.Options(max_faults=max_faults, timing=timing, properties=props,
+    opts = V.Options(max_faults=max_faults, properties=props,
                      max_memory=_bytes(max_memory), max_states=max_states)
     try:
         explorer = V.Explorer(plan, opts, invs)
@@ -128,9 +133,10 @@ def verify_cmd(
         err.print(f"[bold red]cannot verify this model:[/] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     title = (f"{plan.model.site.name} / {plan.model.procedure.procedure}: K = {max_faults}, "
-             f"resolution {res_ms / 1000:g} s, timing {timing}")
+             f"resolution {_res_text(res_ms)} ({'exact' if V.is_exact(res_ms) else 'search'})")
     if not as_json:
         console.rule(f"[bold]verify[/] {title}")
+        console.print(_exactness_text(plan))
         console.print("properties: " + "; ".join(f"[bold]{p}[/] ({PROPERTY_HELP[p]})" for p in props))
         console.print(f"fault modes explored: {int(explorer.f_static.sum())} of {explorer.F} (faults on sensors "
                       f"no criterion reads cannot change a decision); invariants: {len(invs)}")
@@ -155,8 +161,23 @@ def verify_cmd(
         print(json.dumps(payload, indent=2))
     else:
         _print_result(plan, result, scenario_path, rp, site, procedure)
-    code = {"proved": EXIT_PROVED, "violated": EXIT_VIOLATED}.get(result.verdict, EXIT_INCONCLUSIVE)
+    code = {"proved": EXIT_PROVED, "violated": EXIT_VIOLATED}.get(result.claim, EXIT_INCONCLUSIVE)
     raise typer.Exit(code)
+
+
+def _res_text(res_ms: int) -> str:
+    return f"{res_ms} ms" if res_ms < 1000 else f"{res_ms / 1000:g} s"
+
+
+def _exactness_text(plan: Plan) -> str:
+    """Why the verdict is (or is not) a proof, in one sentence."""
+    g = V.grain(plan)
+    if V.is_exact(plan.res):
+        return ("exact: every fault instant and every travel time on the model's millisecond clock is explored, "
+                "so 'proved' holds for every timing the model allows (up to K faults)")
+    return (f"search, not a proof: fault instants and travel times on a {_res_text(plan.res)} grid "
+            f"(both ends of every travel range included; the timing constants' gcd is {_res_text(g)}); "
+            "--resolution exact explores every millisecond")
 
 
 def _run(explorer: V.Explorer, quiet: bool) -> V.VerifyResult:
@@ -185,8 +206,13 @@ def _stats_line(st: V.Stats) -> str:
 
 def _print_result(plan: Plan, r: V.VerifyResult, path: Path | None, rp: V.Replay | None,
                   site: str, procedure: str) -> None:
+    if r.verdict == "proved" and not r.exact:
+        console.print(f"[bold yellow]no violation found at resolution {_res_text(r.resolution_ms)} (not a proof)[/] "
+                      f"for up to {r.max_faults} fault{'s' * (r.max_faults != 1)}: {', '.join(r.properties)}")
+        console.print(_stats_line(r.stats))
+        return
     if r.verdict == "proved":
-        console.print(f"[bold green]PROVED[/] for up to {r.max_faults} fault{'s' * (r.max_faults != 1)}: "
+        console.print(f"[bold green]PROVED[/] (exact) for up to {r.max_faults} fault{'s' * (r.max_faults != 1)}: "
                       f"{', '.join(r.properties)}")
         console.print(_stats_line(r.stats))
         return

@@ -20,6 +20,7 @@ sound. Times are 32-bit ``int`` milliseconds (a count must stay under 12 days).
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -127,7 +128,8 @@ class _Gen:
         w("int T, TC, HOLD_START, HOLD_UNTIL, IGN_T, NXT, X;")
         w("short REASON;")
         w("byte MODE, STEP, NREC, NEXTB, NCH, PASS;")
-        w("int HAZ, PHAZ;")
+        w(f"unsigned HAZ : {max(1, len(p.plume))};  /* bitmasks, as narrow as the rules and zones */")
+        w(f"unsigned PHAZ : {max(1, len(p.zones))};")
         w(f"byte POS[{p.E}], DEST[{p.E}], EFT[{p.E}];")
         w(f"int ARRIVE[{p.E}];")
         if p.S:
@@ -469,26 +471,40 @@ class _Gen:
         p = self.p
         w = self.w
         w("NCH = 0;", ind)
-        # 1. faults: each mode, in the verifier's injection order, may strike now; its code is
-        # set at once (so the budget and the one-fault-per-component rule apply to the rest of
-        # the choice) and its effects are applied once the clock has moved (step 3)
+        # 1. faults: one non-deterministic choice among the sets of fault modes that may strike
+        # now (within the budget, at most one per component, in the verifier's injection order).
+        # Codes are set at once; the effects are applied once the clock has moved (step 3)
         order = sorted(range(len(p.faults)), key=lambda f: (0 if p.f_kind[f] else 1, f))
+        # a common-cause fault marks every member and counts as one fault in the budget
+        cells = {f: [("SFT" if p.f_kind[f] else "EFT", int(m)) for m in p.members(f)] for f in order}
         for f in order:
-            c = int(p.f_comp[f])
-            row = "SFT" if p.f_kind[f] else "EFT"
-            mem = [int(m) for m in p.members(f)]
-            healthy = " && ".join(f"{row}[{m}] == 0" for m in mem)
-            mark = " ".join(f"{row}[{m}] = {f + 1};" for m in mem)
-            w(f"if :: ({healthy} && PG_NF < PG_K) -> {mark} PEND[{f}] = 1; NCH++", ind)
-            if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
-                if len(mem) > 1:
-                    raise PromelaError(f"common-cause fault {p.faults[f]} reads wrong without a declared value: "
-                                       "not supported by the Promela export (declare 'value')")
-                dom = int(p.transit[p.s_equip[c]]) + 1
-                w(f"; SWRONG[{c}] = 0; do :: (SWRONG[{c}] < {dom - 1}) -> SWRONG[{c}]++ :: break od", ind + 1)
-            w(":: true -> skip fi;", ind)
+            if (p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0
+                    and len(cells[f]) > 1):
+                raise PromelaError(f"common-cause fault {p.faults[f]} reads wrong without a declared value: "
+                                   "not supported by the Promela export (declare 'value')")
+        w("if", ind)
+        w(":: skip", ind)
+        for k in range(1, self.K + 1):
+            for sub in itertools.combinations(order, k):
+                used = [cell for f in sub for cell in cells[f]]
+                if len(set(used)) < len(used):  # at most one fault mode per component
+                    continue
+                guard = " && ".join(f"{row}[{m}] == 0" for row, m in used)
+                act = "; ".join([f"{row}[{m}] = {f + 1}" for f in sub for row, m in cells[f]]
+                                + [f"PEND[{f}] = 1" for f in sub])
+                for f in sub:
+                    if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
+                        c = int(p.f_comp[f])
+                        dom = int(p.transit[p.s_equip[c]]) + 1
+                        act += f"; SWRONG[{c}] = 0; do :: (SWRONG[{c}] < {dom - 1}) -> SWRONG[{c}]++ :: break od"
+                w(f":: (PG_NF + {k} <= PG_K && {guard}) -> {act}; NCH = {k}", ind)
+        w("fi;", ind)
         # 2. time (at count start NXT = T = 0, so the first instant is the start itself)
-        w("if :: X = NXT :: (NCH > 0 && T + PG_RES < NXT) -> X = T + PG_RES fi;", ind)
+        # (a fault may strike at any resolution step before the next event: its instant moves
+        # its deadlines, e.g. when a dropout goes stale)
+        w("if :: X = NXT :: (NCH > 0 && T + PG_RES < NXT) -> X = T + PG_RES; "
+          "do :: (X + PG_RES < NXT) -> X = X + PG_RES :: break od fi;", ind)
+        w("skip;  /* a jump target outside the d_step */", ind)
         # 3. settle: the clock moves, the faults act, then two passes of the semantics with
         # the commands (and their travel choices) between the passes' d_steps
         w("d_step {", ind)
@@ -548,15 +564,15 @@ class _Gen:
                     lo, hi = int(p.tmin[tgt, row, to]), int(p.tmax[tgt, row, to])
                     if lo < 0:
                         continue
-                    span = (hi - lo) // p.res
-                    opts.append((a, lo, lo + span * p.res, int(p.tmax[tgt, row, to])))
+                    opts.append((a, lo, hi))  # lo, lo + res, ..., and hi itself (plant.travel_time)
                 w("if", ind + 1)
                 for f in slow:  # slow: the declared maximum plus the fault's delay
-                    for a, _lo, _hi, mx in opts:
-                        w(f":: (POS[{tgt}] == {a} && EFT[{tgt}] == {f + 1}) -> dt = {mx + int(p.f_delay[f])}", ind + 1)
-                for a, lo, hi, _mx in opts:
+                    for a, _lo, hi in opts:
+                        w(f":: (POS[{tgt}] == {a} && EFT[{tgt}] == {f + 1}) -> dt = {hi + int(p.f_delay[f])}", ind + 1)
+                for a, lo, hi in opts:
                     guard = f"POS[{tgt}] == {a}" + "".join(f" && EFT[{tgt}] != {f + 1}" for f in slow)
-                    w(f":: ({guard}) -> dt = {lo}; do :: (dt < {hi}) -> dt = dt + PG_RES :: break od", ind + 1)
+                    w(f":: ({guard}) -> dt = {lo}; do :: (dt < {hi}) -> "
+                      f"dt = (dt + PG_RES < {hi} -> dt + PG_RES : {hi}) :: break od", ind + 1)
                 w(":: else -> dt = 0", ind + 1)
                 w("fi;", ind + 1)
                 w("skip;  /* a jump target outside the d_step */", ind + 1)

@@ -8,8 +8,10 @@ The transition system (see ``docs/verification.md`` for why it is sound):
 
 * a **node** is a settled state at an instant ``t`` (after :func:`semantics.settle`);
 * from a node, time moves to ``x``: either ``t' = next_event`` (the next instant at which
-  anything can change) or, to inject faults between events, ``t + k * resolution < t'``
-  (``--timing events`` uses ``k = 1`` only; ``--timing exhaustive`` every ``k``);
+  anything can change) or, to inject faults between events, ``t + k * resolution < t'`` for
+  every ``k >= 1`` (a fault's instant moves its deadlines, e.g. when a dropout goes stale, so
+  every instant of the grain is tried; the former ``events`` abstraction, which tried only
+  ``k = 1``, missed runs and was removed);
 * at ``x`` any set of not-yet-active fault modes (at most ``K`` active in all, one per
   component) is injected before the instant is settled, with every value a reads_wrong
   sensor without a declared value can report;
@@ -25,6 +27,9 @@ of parent pointer and choice, from which a counterexample is rebuilt by re-execu
 from __future__ import annotations
 
 import itertools
+import json
+import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -96,8 +101,20 @@ class VerifyResult:
     reason: str = ""
     also: list[str] = field(default_factory=list)  # other violations at the same (shortest) depth
 
+    @property
+    def exact(self) -> bool:
+        """True when the exploration covered every timing the model allows (see :func:`is_exact`)."""
+        return is_exact(self.resolution_ms)
+
+    @property
+    def claim(self) -> str:
+        """The verdict as it may be stated: a search that found nothing is not a proof."""
+        if self.verdict == "proved" and not self.exact:
+            return "no_violation_found"
+        return self.verdict
+
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"verdict": self.verdict, "max_faults": self.max_faults,
+        out: dict[str, Any] = {"verdict": self.claim, "exact": self.exact, "max_faults": self.max_faults,
                                "resolution_s": self.resolution_ms / 1000, "timing": self.timing,
                                "properties": list(self.properties), "stats": self.stats.to_dict()}
         if self.reason:
@@ -118,6 +135,42 @@ class TraceStep:
     travel_u: dict[int, float]  # step index -> u used for the moves issued at this instant
     issued: list[int]  # steps issued at this instant
     state: np.ndarray | None = None  # (D, 1) settled state (not canonical)
+
+
+# --------------------------------------------------------------------------- exactness
+
+#: the Plan's timing constants (ms); a new timing feature adds its field here. Count times
+#: (T-...) are negative; in the durations a negative value marks "none".
+COUNT_TIME_FIELDS = ("start", "ign", "pnr", "step_at", "c_from", "c_until", "h_at", "r_at")
+DURATION_FIELDS = ("window_close", "auto_recycle_after", "tmin", "tmax", "s_limit", "c_deb", "h_dur")
+TIME_FIELDS = COUNT_TIME_FIELDS + DURATION_FIELDS
+
+
+def grain(plan: Plan) -> int:
+    """The coarsest resolution (ms) on which every timing constant of the plan lies: the gcd
+    of all of them. The default search resolution of ``padguard verify``."""
+    vals: list[int] = []
+    for name in TIME_FIELDS:
+        v = np.asarray(getattr(plan, name), dtype=np.int64).ravel()
+        v = np.abs(v) if name in COUNT_TIME_FIELDS else v
+        vals.extend(int(x) for x in v[(v > 0) & (v < NEVER)])
+    g = 0
+    for x in vals:
+        g = math.gcd(g, x)
+    return g or 1000
+
+
+def is_exact(resolution_ms: int) -> bool:
+    """Is an exploration at this resolution exact (every timing the model allows)?
+
+    The semantics runs on a millisecond clock, so at 1 ms every fault instant and every travel
+    time is explored and the verdict is exact. Coarser grains are searches: the semantics
+    settles simultaneous events as one instant and fires strict deadlines (a sensor stale
+    *after* its limit, a criterion window closing *after* its end) 1 ms late, so rounding a run
+    onto a coarser grid can merge or reorder events (see docs/verification.md); no
+    digitization theorem covers that, and none is claimed.
+    """
+    return resolution_ms == 1
 
 
 # --------------------------------------------------------------------------- fingerprints
@@ -261,7 +314,7 @@ class Store:
 @dataclass
 class Options:
     max_faults: int = 1
-    timing: str = "events"  # "events" | "exhaustive"
+    timing: str = "exhaustive"  # fault instants: every resolution step (the only sound choice)
     properties: tuple[str, ...] = PROPERTIES
     max_states: int | None = None
     max_memory: int | None = None  # bytes (stored states + frontier)
@@ -278,8 +331,9 @@ class Explorer:
         self.plan = p = plan
         self.opt = options or Options()
         self.invariants = invariants or []
-        if self.opt.timing not in ("events", "exhaustive"):
-            raise VerifyError(f"unknown timing '{self.opt.timing}': expected events or exhaustive")
+        if self.opt.timing != "exhaustive":
+            raise VerifyError(f"unknown timing '{self.opt.timing}': only 'exhaustive' (every resolution step) "
+                              "is sound; the 'events' abstraction missed runs and was removed")
         bad = [f"{p.equipment[e]}" for e in range(p.E) if (p.tmin[e][p.tmin[e] >= 0] == 0).any()]
         if bad:
             raise VerifyError(f"travel with a zero minimum time ({', '.join(bad)}): the verifier needs "
@@ -487,10 +541,23 @@ class Explorer:
         zeros = np.zeros(n, dtype=np.int64)
         base = _Req(np.arange(n), zeros, np.full(n, -1, dtype=np.int64), zeros)
         blocks, info = self._run(F, t, tn, base, root, want_info=True)
-        if self.subsets:
-            req = self._fault_requests(F, t, tn, info, root)
-            blocks = itertools.chain(blocks, self._run(F, t, tn, req, root)[0]) if len(req.col) else blocks
         yield from blocks
+        if not self.subsets:
+            return
+        # fault requests: a column may have thousands of grid instants before its next event,
+        # each with every fault set, so columns are taken in groups of bounded request count
+        # and the requests settled in batches (memory stays bounded whatever the grid)
+        waits = np.zeros(n, dtype=np.int64) if root else np.maximum((tn - t - 1) // self.plan.res, 0)
+        est = (1 + waits) * len(self.subsets)
+        group = np.cumsum(est) // REQUEST_GROUP
+        for gi in np.unique(group):
+            cols = np.flatnonzero(group == gi)
+            sub_info = {k: v[:, cols] for k, v in info.items()}
+            req = self._fault_requests(F[:, cols], t[cols], tn[cols], sub_info, root)
+            req.col = cols[req.col]
+            for a in range(0, len(req.col), REQUESTS):
+                sl = slice(a, a + REQUESTS)
+                yield from self._run(F, t, tn, _Req(req.col[sl], req.wait[sl], req.sub[sl], req.var[sl]), root)[0]
 
     def _fault_requests(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, info: dict[str, np.ndarray],
                         root: bool) -> _Req:
@@ -527,10 +594,7 @@ class Explorer:
         cols, waits, subs = [], [], []
         kmax = None
         if not root:
-            if self.opt.timing == "events":
-                kmax = np.where(t + p.res < tn, 1, 0)
-            else:
-                kmax = np.maximum((tn - t - 1) // p.res, 0)
+            kmax = np.maximum((tn - t - 1) // p.res, 0)
 
         def add(si: np.ndarray, ci: np.ndarray, between: np.ndarray) -> None:
             """Requests (subset si, column ci) with the next event, and between events where
@@ -794,11 +858,14 @@ class Explorer:
             S0 = semantics.initial_state(p, 1)
             frontier = self._level(self.expand(S0, root=True), np.array([-1], dtype=np.int64), found)
             self.stats.depth = 1
+            # the chunk size adapts to the branching and carries over to the next level (a
+            # fresh full-size first chunk of a level with thousands of successors per state
+            # would pass any memory bound before it is checked)
+            size = [min(self.opt.chunk, 1024)]
             while not found and frontier:
                 nxt: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
                 total = sum(c.shape[1] for c, _, _ in frontier)
                 cur_bytes = sum(c.nbytes + i.nbytes + x.nbytes for c, i, x in frontier)
-                size = [self.opt.chunk]
                 for Fc, ids, tns in _chunks(frontier, size):
                     Fs = self._unpack(Fc)
                     before = self.stats.transitions
@@ -841,7 +908,7 @@ class Explorer:
         o = self.opt
         if o.max_states is not None and self.stats.states >= o.max_states:
             return f"state bound reached ({self.stats.states:,} states)"
-        used = self.stats.stored_bytes + self._frontier_bytes
+        used = max(self.stats.stored_bytes + self._frontier_bytes, _rss())
         if o.max_memory is not None and used > o.max_memory:
             return f"memory bound reached ({used / 2**20:,.0f} MiB of {o.max_memory / 2**20:,.0f} MiB)"
         return ""
@@ -857,6 +924,11 @@ class Explorer:
         for b in blocks:
             S = b.S
             self.stats.transitions += S.shape[1]
+            if self.stats.depth and self.opt.max_memory is not None and _rss() > self.opt.max_memory:
+                # one chunk can be large (checked once count start is expanded, so a bound
+                # always reports what was reached)
+                raise _Bound(f"memory bound reached ({_rss() / 2**20:,.0f} MiB resident of "
+                             f"{self.opt.max_memory / 2**20:,.0f} MiB)")
             bad, labels = self.check(S)
             self.canonicalise(S)
             h1, h2 = self.fp(S)
@@ -1013,6 +1085,7 @@ class Block:
 
 _I32 = np.iinfo(np.int32)
 REQUESTS = 65536  # successors computed per chunk (adaptive chunking aims at this)
+REQUEST_GROUP = 4 * 2**20  # at most about this many fault requests generated at once (32 B each)
 BATCH = 262144  # at most this many travel-time combinations settled at once
 
 
@@ -1054,12 +1127,22 @@ def _terms(e: Any) -> list[Any]:
     return out
 
 
+def _rss() -> int:
+    """The process's resident memory in bytes (Linux; 0 elsewhere): what --max-memory bounds,
+    besides the stored states and frontier (which leave out numpy temporaries and slack)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0
+
+
 def _count_active(p: Plan, S: np.ndarray) -> np.ndarray:
     # a common-cause event marks every member but is one fault (issue 11)
     return plant.active_faults(p, S)
 
 
-def verify(plan: Plan, max_faults: int = 1, timing: str = "events",
+def verify(plan: Plan, max_faults: int = 1, timing: str = "exhaustive",
            properties: tuple[str, ...] = PROPERTIES, invariants: list[Any] | None = None,
            **kw: Any) -> VerifyResult:
     """Verify ``plan`` (the notebook entry point); see :class:`Options` for the bounds."""
@@ -1105,7 +1188,7 @@ def counterexample_scenario(plan: Plan, res: VerifyResult, site: str = "", proce
               "ignition_t_s": int(last[plan.IGN_T, 0]) / 1000 if last[plan.IGN_T, 0] >= 0 else None,
               "window_close_s": plan.window_close / 1000}
     return {"site": site or plan.model.site.site, "procedure": procedure or plan.model.procedure.procedure,
-            "faults": faults, "actions": [], "seed": 0, "travel_u": travel,
+            "faults": faults, "actions": [], "seed": 0, "travel_u": travel, "resolution_ms": plan.res,
             "verify": {"max_faults": res.max_faults, "resolution_s": res.resolution_ms / 1000,
                        "timing": res.timing, "steps": len(res.trace)},
             "expect": expect}
@@ -1122,12 +1205,18 @@ class Replay:
 
 def replay(plan: Plan, scenario: dict[str, Any], invariants: list[Any] | None = None,
            properties: tuple[str, ...] = PROPERTIES, state: np.ndarray | None = None) -> Replay:
-    """Run ``scenario`` in the simulator up to the violation and check the same property fails."""
-    from padguard.engines.simulate import Simulator
+    """Run ``scenario`` in the simulator up to the violation and check the same property fails.
 
-    tu = np.array(scenario["travel_u"], dtype=float).reshape(len(plan.step_at), -1)
-    sim = Simulator(plan, seed=scenario.get("seed", 0), faults=scenario["faults"],
-                    actions=scenario.get("actions", []), travel_u=tu)
+    The scenario is read as ``padguard simulate --replay`` reads it: validated from its JSON
+    form, on a plan compiled afresh from the model (at the resolution the scenario records), not
+    on the verifier's own plan.
+    """
+    from padguard.compile import compile_model
+    from padguard.engines.simulate import Scenario, Simulator
+
+    sc = Scenario.model_validate(json.loads(json.dumps(scenario)))
+    sim_plan, tu = sc.replay_inputs(compile_model(plan.model))
+    sim = Simulator(sim_plan, seed=sc.seed, faults=sc.faults, actions=sc.actions, travel_u=tu)
     at = int(round(scenario["expect"]["at_s"] * 1000))
     sim.run(until_wall=at)
     ex = Explorer(plan, Options(max_faults=0, properties=properties), invariants)
