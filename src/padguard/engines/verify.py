@@ -142,7 +142,7 @@ class TraceStep:
 #: the Plan's timing constants (ms); a new timing feature adds its field here. Count times
 #: (T-...) are negative; in the durations a negative value marks "none".
 COUNT_TIME_FIELDS = ("start", "ign", "pnr", "step_at", "c_from", "c_until", "h_at", "r_at")
-DURATION_FIELDS = ("window_close", "auto_recycle_after", "tmin", "tmax", "s_limit", "c_deb", "h_dur")
+DURATION_FIELDS = ("window_close", "auto_recycle_after", "tmin", "tmax", "s_limit", "c_deb", "h_dur", "f_delay")
 TIME_FIELDS = COUNT_TIME_FIELDS + DURATION_FIELDS
 
 
