@@ -74,9 +74,10 @@ def test_shipped_models_agree_with_spin(spin):
 
 
 def test_a_mutated_model_agrees_with_spin(spin, tmp_path: Path):
-    """Guarded with the stopper dropped from its criterion: the plume check must see the
-    unlocked stopper in both tools (a check that ignored `unlocked` hazards once passed the
-    overall-verdict comparison by failing for the shield instead)."""
+    """Guarded with the stopper dropped from its criterion (and no travel watchdog, which would
+    also catch a stopper that never engages): the plume check must see the unlocked stopper in
+    both tools (a check that ignored `unlocked` hazards once passed the overall-verdict
+    comparison by failing for the shield instead)."""
     import shutil
 
     import yaml
@@ -85,6 +86,7 @@ def test_a_mutated_model_agrees_with_spin(spin, tmp_path: Path):
     proc = yaml.safe_load((src / "guarded.yaml").read_text())
     crit = proc["criteria"][0]
     crit["all"] = [t for t in crit["all"] if t.get("group") != "stopper_lock"]
+    proc.pop("travel_watchdog", None)
     for f in ("site.yaml", "faults.yaml"):
         shutil.copy(src / f, tmp_path / f)
     (tmp_path / "guarded.yaml").write_text(yaml.safe_dump(proc))

@@ -50,7 +50,11 @@ VERIFY = {
     "$schema": DRAFT, "title": "padguard verify --json",
     "description": "The verdict of an exhaustive exploration under up to max_faults faults.",
     **_obj({
-        "verdict": {"enum": ["proved", "violated", "bounded", "interrupted"]},
+        "verdict": {"enum": ["proved", "violated", "no_violation_found", "bounded", "interrupted"],
+                    "description": "proved only when exact; a search on a coarser grid that finds "
+                                   "nothing is no_violation_found (not a proof)"},
+        "exact": {"type": "boolean",
+                  "description": "true when the grid is the model's own clock (every timing explored)"},
         "max_faults": {"type": "integer", "minimum": 0},
         "resolution_s": {"type": "number", "exclusiveMinimum": 0},
         "timing": {"type": "string"},
@@ -61,7 +65,7 @@ VERIFY = {
         "reason": {"type": "string"},
         "violation": _obj({"property": {"type": "string"}, "detail": {"type": "string"},
                            "steps": {"type": "integer"}}, ["property", "detail"]),
-    }, ["verdict", "max_faults", "properties", "stats"]),
+    }, ["verdict", "exact", "max_faults", "properties", "stats"]),
 }
 
 ESTIMATE = _obj({
