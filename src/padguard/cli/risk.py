@@ -15,6 +15,7 @@ from rich.table import Table
 
 from padguard.engines import risk_campaign as rc
 from padguard.engines.risk import OUTCOMES, trial_law
+from padguard.engines.risk_stats import fmt_p
 
 
 class Method(StrEnum):
@@ -55,12 +56,6 @@ class LazyProgress:
             self.bar.stop()
 
 
-def _fmt(p: float | None) -> str:
-    if p is None:
-        return "-"
-    if p == 0:
-        return "0"
-    return f"{p:.4f}" if p >= 1e-3 else f"{p:.3g}"
 
 
 def print_report(console: Console, data: dict[str, Any]) -> None:
@@ -84,7 +79,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
                 row.append("-")
                 continue
             tag = " IS" if o["method"] == "is" else ""
-            row.append(f"{_fmt(o['p'])}{tag} [{_fmt(o['lo'])}, {_fmt(o['hi'])}]")
+            row.append(f"{fmt_p(o['p'])}{tag} [{fmt_p(o['lo'])}, {fmt_p(o['hi'])}]")
         t.add_row(*row, style="bold red" if name == "pad_damaged" else "")
     console.print(t)
     for p in procs:
@@ -95,7 +90,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
                 continue
             re_ = r["rel_err"]
             console.print(f"[bold]{p['procedure']}[/]: {name.replace('_', ' ')} by importance sampling: "
-                          f"{_fmt(r['p'])} +- {_fmt(r['se'])} (relative error "
+                          f"{fmt_p(r['p'])} +- {fmt_p(r['se'])} (relative error "
                           f"{'-' if re_ is None else f'{re_:.1%}'}), {r['hits']:,} hits in {r['trials']:,} "
                           f"biased trials (+{r['pilot_trials']:,} pilot), effective sample size "
                           f"{r['ess']:.0f}" + (f"; {r['note']}" if r.get("note") else ""))
@@ -104,7 +99,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
     for p in procs:
         h.add_column(p["procedure"], justify="right")
     rows = [("expected number of holds", lambda p: f"{p['holds']['expected_holds']:.4g}"),
-            ("P(any hold)", lambda p: _fmt(p["holds"]["p_any_hold"]["p"])),
+            ("P(any hold)", lambda p: fmt_p(p["holds"]["p_any_hold"]["p"])),
             ("mean hold time given a hold", lambda p: "-" if p["holds"]["hold_time_s"]["mean_given_hold"] is None
              else f"{p['holds']['hold_time_s']['mean_given_hold'] / 60:.1f} min"),
             ("median / p90 / max hold time", lambda p: " / ".join(
@@ -124,8 +119,8 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
             for c in ("fault mode", "p", "FV", "Birnbaum", "P(event | fault)"):
                 it.add_column(c, justify="left" if c == "fault mode" else "right")
             for r in tab:
-                it.add_row(r["fault"], _fmt(r["probability"]), f"{r['fv']:.3f}",
-                           _fmt(r["birnbaum"]), _fmt(r["p_given_fault"]))
+                it.add_row(r["fault"], fmt_p(r["probability"]), f"{r['fv']:.3f}",
+                           fmt_p(r["birnbaum"]), fmt_p(r["p_given_fault"]))
             console.print(it)
     if "paired" in data:
         pr = data["paired"]

@@ -12,6 +12,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from padguard.engines.risk_stats import fmt_p
+
 FORMATS = (".png", ".svg", ".pdf", ".html")
 SHOW = ("launched_on_time", "launched_after_holds", "scrubbed", "aborted", "pad_damaged",
         "personnel_hazard")
@@ -103,13 +105,6 @@ def figure(data: dict[str, Any]):
     return fig
 
 
-def _fmt(p: float | None) -> str:
-    """Enough digits to tell a value from its interval bounds (0.9920 [0.9914, 0.9925])."""
-    if p is None:
-        return "-"
-    if p == 0:
-        return "0"
-    return f"{p:.4f}" if p >= 1e-3 else f"{p:.3g}"
 
 
 def write(data: dict[str, Any], path: str | Path) -> Path:
@@ -149,7 +144,7 @@ def _html(data: dict[str, Any], png_b64: str) -> str:
         for p in procs:
             o = p["outcomes"].get(name)
             parts.append("<td>-</td>" if o is None else
-                         f"<td>{_fmt(o['p'])} [{_fmt(o['lo'])}, {_fmt(o['hi'])}] ({e(o['method'])})</td>")
+                         f"<td>{fmt_p(o['p'])} [{fmt_p(o['lo'])}, {fmt_p(o['hi'])}] ({e(o['method'])})</td>")
         parts.append("</tr>")
     parts.append("</table>")
     for p in procs:
@@ -161,7 +156,7 @@ def _html(data: dict[str, Any], png_b64: str) -> str:
                          "<table><tr><th>fault</th><th>p</th><th>Fussell-Vesely</th><th>Birnbaum</th></tr>")
             for r in tab:
                 b = r["birnbaum"]
-                parts.append(f"<tr><td>{e(r['fault'])}</td><td>{_fmt(r['probability'])}</td>"
-                             f"<td>{r['fv']:.4f}</td><td>{'-' if b is None else _fmt(b)}</td></tr>")
+                parts.append(f"<tr><td>{e(r['fault'])}</td><td>{fmt_p(r['probability'])}</td>"
+                             f"<td>{r['fv']:.4f}</td><td>{'-' if b is None else fmt_p(b)}</td></tr>")
             parts.append("</table>")
     return "\n".join(parts)

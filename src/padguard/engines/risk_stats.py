@@ -153,3 +153,12 @@ def paired_difference(a_only: int, b_only: int, n: int) -> tuple[float, float, f
     var = max((a_only + b_only) / n - d * d, 0.0) / n
     se = math.sqrt(var)
     return d, d - Z95 * se, d + Z95 * se
+
+
+def fmt_p(p: float | None) -> str:
+    """Enough digits to tell a value from its interval bounds (0.9920 [0.9914, 0.9925])."""
+    if p is None:
+        return "-"
+    if p == 0:
+        return "0"
+    return f"{p:.4f}" if p >= 1e-3 else f"{p:.3g}"
