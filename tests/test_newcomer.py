@@ -221,7 +221,7 @@ def test_hold_time_cdf_keeps_every_large_step():
 
 
 def test_html_tables_keep_enough_digits():
-    from padguard.engines.risk_plot import _fmt
+    from padguard.engines.risk_stats import fmt_p as _fmt
 
     assert f"{_fmt(0.992)} [{_fmt(0.99145)}, {_fmt(0.99251)}]" == "0.9920 [0.9915, 0.9925]"
     assert _fmt(3.2e-7) == "3.2e-07" and _fmt(0) == "0" and _fmt(None) == "-"

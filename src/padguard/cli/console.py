@@ -28,6 +28,13 @@ def _die(msg: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _need(what: str) -> None:
+    """The console's extra (FastAPI, uvicorn, argon2, httpx), checked before any work."""
+    from padguard.cli.common import require
+
+    require("console", "fastapi", "uvicorn", "argon2", "httpx", what=what)
+
+
 def default_users() -> str:
     return os.environ.get(USERS_ENV, "padguard-users.json")
 
@@ -43,6 +50,7 @@ def users_add(
 ) -> None:
     """Add a user (or change one's role and password). The password is asked for (or read from
     PADGUARD_PASSWORD for scripts), never taken as an argument."""
+    _need("users add")
     from padguard.console.auth import Users, UsersError
 
     path = users or default_users()
@@ -61,6 +69,7 @@ def users_add(
 @users_app.command("token")
 def users_token(name: Annotated[str, typer.Argument(help="user name")], users: UsersOpt = None) -> None:
     """Make an API token for `padguard op` (printed once; store it in a 0600 file or PADGUARD_TOKEN)."""
+    _need("users token")
     from padguard.console.auth import Users, UsersError
 
     path = users or default_users()
@@ -76,6 +85,7 @@ def users_token(name: Annotated[str, typer.Argument(help="user name")], users: U
 @users_app.command("list")
 def users_list(users: UsersOpt = None) -> None:
     """List users and roles."""
+    _need("users list")
     from padguard.console.auth import Users, UsersError
 
     try:
@@ -89,6 +99,7 @@ def users_list(users: UsersOpt = None) -> None:
 @users_app.command("remove")
 def users_remove(name: Annotated[str, typer.Argument(help="user name")], users: UsersOpt = None) -> None:
     """Remove a user (and their tokens)."""
+    _need("users remove")
     from padguard.console.auth import Users, UsersError
 
     path = users or default_users()
@@ -125,6 +136,7 @@ def console_cmd(
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = None,
 ) -> None:
     """Replay an archived count in the console's screens, with a time slider (commands nothing)."""
+    _need("console")
     import asyncio
     import signal
 
@@ -202,6 +214,7 @@ def op(
     cacert: Annotated[Path | None, typer.Option(help="CA certificate to trust for an https console")] = None,
 ) -> None:
     """Command a running count through its console's API (answered once archived and applied)."""
+    _need("op")
     import httpx
 
     if command not in OP_COMMANDS:

@@ -40,7 +40,8 @@ def _load(path: str) -> Days:
 
 
 def _bad(msg: str) -> None:
-    err.print(f"[bold red]crew:[/] {msg}", markup=True)
+    err.print("crew: ", style="bold red", end="", markup=False, highlight=False)
+    err.print(msg, markup=False, highlight=False, soft_wrap=True)  # (markup would eat '[crew]')
     raise typer.Exit(2)
 
 
@@ -175,8 +176,12 @@ def plan_cmd(
     """Re-plan dates, pads and undocks with CP-SAT: every rule kept, least total slip."""
     import datetime as dt
 
+    from padguard.cli.common import require
     from padguard.crew import plan as pl
 
+    require("crew", "ortools", what="crew plan")
+    if plot is not None:
+        require("risk", "matplotlib", what="--plot")
     days = _load(scenario)
     p = perturbation(outage, slip, early, unavailable, days, rts)
     try:

@@ -306,6 +306,7 @@ def run(
         _die(f"--link must be an opc.tcp:// URL (got {link})")
     frontend = None
     if console is not None:
+        base.require("console", "fastapi", "uvicorn", "argon2", what="run --console")
         from padguard.cli.console import console_options
         from padguard.console.server import ConsoleServer
 
