@@ -306,9 +306,13 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     if C:
         oks = S[plan.OKS:plan.OKS + C]
         rawok = raw == _OK
-        oks[:] = np.where(rawok, np.where(oks == -1, T, oks), -1)
-        eff = np.where(rawok & (T - oks < plan.c_deb[:, None]), _UNKNOWN, raw)
-        S[plan.CST:plan.CST + C] = eff
+        # OK since: now if it just became OK, unchanged while OK, -1 when not OK (in place:
+        # masked copies are about half the cost of nested np.where here, the hottest rows)
+        np.copyto(oks, T, where=rawok & (oks == -1))
+        np.copyto(oks, -1, where=~rawok)
+        eff = S[plan.CST:plan.CST + C]
+        eff[...] = raw
+        np.copyto(eff, _UNKNOWN, where=rawok & (T - oks < plan.c_deb[:, None]))
         applies = (plan.c_from[:, None] <= TC) & (TC <= plan.c_until[:, None])
         blocking = applies & (eff != _OK)
         anyblock = blocking.any(axis=0)
