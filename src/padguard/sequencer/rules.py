@@ -184,6 +184,7 @@ def _terms(plan: Plan) -> dict:
 
 
 TABLE_MAX = 4096  # largest generated per-criterion table (entries); larger criteria vote term by term
+TABLE_MIN_COLUMNS = 32  # below this many columns (the simulator, the live sequencer) the vote is faster
 
 
 def _expr_sensors(e: CompiledExpr) -> list[int]:
@@ -239,13 +240,14 @@ def evaluate(plan: Plan, S: np.ndarray) -> np.ndarray:
     """Raw tri-state of every criterion, (C, N).
 
     Each criterion is one lookup in its generated table (:func:`_criterion_tables`) on the
-    codes of its sensors; a plan whose criteria read too many sensors for a table votes every
-    term at once (:func:`eval_term`, vectorised) and combines them with :func:`eval_expr`.
+    codes of its sensors; a plan whose criteria read too many sensors for a table, or a state
+    of fewer than TABLE_MIN_COLUMNS columns, votes every term at once (:func:`eval_term`,
+    vectorised) and combines them with :func:`eval_expr`. Both are the same rule.
     """
     if not plan.C:
         return np.zeros((0, S.shape[1]), dtype=np.int64)
     fr = fresh(plan, S) if plan.S else None
-    ct = _criterion_tables(plan) if fr is not None else None
+    ct = _criterion_tables(plan) if fr is not None and S.shape[1] >= TABLE_MIN_COLUMNS else None
     if ct is not None:
         # sensor code: 0 if not fresh, else its value + 1 (a fresh value is inside its domain)
         code = np.where(fr, S[plan.SVAL:plan.SVAL + plan.S] + 1, 0)
