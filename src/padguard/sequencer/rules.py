@@ -217,8 +217,7 @@ def _criterion_tables(plan: Plan) -> dict | None:
     c = plan.__dict__.get("_rules_ctables", ())
     if c and c[0] is plan.c_expr and c[1] is plan.transit and c[2] is plan.s_limit:
         return c[3]
-    out: dict | None = {"sensor": [], "mult": [], "base": [], "table": []}
-    base = 0
+    out: dict | None = {"sensor": [], "mult": [], "table": []}
     for e in plan.c_expr:
         sens = _expr_sensors(e)
         if sens is None:
@@ -240,11 +239,7 @@ def _criterion_tables(plan: Plan) -> dict | None:
         mult = np.concatenate([np.cumprod(ncode[::-1])[::-1][1:], [1]]).astype(np.int64) if sens else ncode
         out["sensor"].append(np.array(sens, dtype=np.intp))
         out["mult"].append(mult)
-        out["base"].append(base)
-        out["table"].append(table)
-        base += size
-    if out is not None:
-        out["flat"] = np.concatenate(out["table"]).astype(np.int64)
+        out["table"].append(table.astype(np.int64))
     plan.__dict__["_rules_ctables"] = (plan.c_expr, plan.transit, plan.s_limit, out)
     return out
 
@@ -265,11 +260,19 @@ def evaluate(plan: Plan, S: np.ndarray) -> np.ndarray:
         # sensor code: 0 if not fresh, else its value + 1 (a fresh value is inside its domain)
         code = np.where(fr, S[plan.SVAL:plan.SVAL + plan.S] + 1, 0)
         out = np.empty((plan.C, S.shape[1]), dtype=np.int64)
-        for c, (sens, mult, base) in enumerate(zip(ct["sensor"], ct["mult"], ct["base"], strict=True)):
-            idx = np.full(S.shape[1], base, dtype=np.int64)
-            for s, m in zip(sens, mult, strict=True):
-                idx += code[s] * m if m != 1 else code[s]
-            np.take(ct["flat"], idx, out=out[c])
+        for c, (sens, mult, table) in enumerate(zip(ct["sensor"], ct["mult"], ct["table"], strict=True)):
+            # index into this criterion's table: sum of code x place value (the last place is 1,
+            # so a one-sensor criterion indexes by its code row directly)
+            if len(sens) == 1:
+                idx = code[sens[0]]
+            elif len(sens):
+                idx = code[sens[0]] * mult[0]
+                for s, m in zip(sens[1:-1], mult[1:-1], strict=True):
+                    idx += code[s] * m
+                idx += code[sens[-1]]
+            else:  # reads no sensor: a constant
+                idx = np.zeros(S.shape[1], dtype=np.intp)
+            np.take(table, idx, out=out[c])
         return out
     tt = _terms(plan)
     if fr is None or not len(tt["sensor"]):
