@@ -84,7 +84,7 @@ def main() -> None:
     settles, passes = _count_events(plan, trials)
     print(f"1. engine, one process, {trials.n:,} trials (one chunk): {best:.3f} s CPU = {eng:,.0f} trials/s "
           f"= {1e6 / eng:.2f} us per countdown")
-    print(f"   1e7 trials on {a.workers} cores at this CPU rate (an idle machine): "
+    print(f"   1e7 trials on {a.workers} free cores at this CPU rate (projection): "
           f"{GOAL_TRIALS / (a.workers * eng):.0f} s (goal {GOAL_S:.0f} s)")
     print(f"   batch {risk.BATCH} columns; state {plan.layout.size} rows x int64 = "
           f"{plan.layout.size * 8 * risk.BATCH / 2**20:.1f} MiB per batch; {settles:.1f} settles and "
