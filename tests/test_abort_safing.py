@@ -227,3 +227,17 @@ def test_engine_start_rules(tmp_path):
 def test_engine_start_defaults_the_point_of_no_return(tmp_path):
     plan = pg.compile_model(_load(tmp_path, TINY_PROC.replace(ENGINE, "engine_start: T-5s\n")))
     assert plan.pnr == plan.engine_start == -5000
+
+
+def test_the_live_sequencer_runs_the_safing_sequence_on_the_pad_twin(shuttle):
+    from .test_live_sequencer import dry
+
+    v = dry(shuttle, ["gox_arm:swings_back@+69m57s"])  # T-3 s, after main-engine start
+    v.run()
+    assert v.seq.status()["outcome"] == "aborted" and v.twin.hazards() == []
+    abort_t = NOMINAL_T0 - 3000
+    cmds = [(e.t - abort_t, e.data["target"], e.data["value"]) for e in v.events
+            if e.kind == "command" and e.t >= abort_t]
+    assert cmds == [(10_000, "gox_arm", "extended"), (30_000, "access_arm", "extended"),
+                    (120_000, "white_room", "occupied")]
+    assert [e.kind for e in v.events][-1] == "safed"
