@@ -119,7 +119,7 @@ class Sequencer(OneCountdown):
                 "count": format_count_time(self.tc / 1000),
                 "reason": p.hold_reason_text(int(S[p.REASON, 0])) if self.mode == Mode.HOLDING else None,
                 "conditions": dict(self.conditions), "fault": self.fault, "criteria": crits,
-                "next_step": p.steps[step] if step < len(p.steps) else None,
+                "next_step": p.steps[step] if step < p.n_count else None,  # (safing steps follow)
                 "holds": int(S[p.NHOLDS, 0]), "hold_time_s": int(S[p.HOLDTIME, 0]) / 1000,
                 "recycles": int(S[p.NREC, 0]), "replay": self.replay,
                 "outcome": semantics.OUTCOMES[int(semantics.outcome_codes(p, S)[0])] if self.final else None}
