@@ -241,3 +241,22 @@ def test_the_live_sequencer_runs_the_safing_sequence_on_the_pad_twin(shuttle):
     assert cmds == [(10_000, "gox_arm", "extended"), (30_000, "access_arm", "extended"),
                     (120_000, "white_room", "occupied")]
     assert [e.kind for e in v.events][-1] == "safed"
+
+
+def test_simulate_json_of_an_abort_matches_its_schema():
+    import json
+
+    import jsonschema
+    from typer.testing import CliRunner
+
+    from padguard.cli import app
+    from padguard.output_schema import SCHEMAS
+
+    r = CliRunner().invoke(app, ["simulate", "shuttle39a", "crewed", "--json", "--fault", "gox_arm:swings_back@T-3s"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    jsonschema.validate(data, SCHEMAS["simulate"])
+    assert data["outcome"] == "aborted" and data["abort_t_s"] == (NOMINAL_T0 - 3000) / 1000
+    assert data["events"][-2]["kind"] == "safed"
+    assert [e["text"] for e in data["events"] if e.get("data", {}).get("safing")][0] == \
+        "safing: SSME shutdown (RSLS abort)"
