@@ -130,7 +130,7 @@ def next_event(plan: Plan, S: np.ndarray) -> np.ndarray:
     if nsteps:
         st = S[plan.STEP]
         at = rules._steps_in_order(plan)[1][np.minimum(st, nsteps)]
-        at_count(at, (running | (mode == _FLIGHT)) & (st < nsteps))
+        at_count(at, ((running | (mode == _FLIGHT)) if plan.has_flight else running) & (st < nsteps))
     if plan.has_safing:  # the next safing step, on the abort's clock
         sst = S[plan.SSTEP]
         ntot = len(plan.step_at)
@@ -184,7 +184,9 @@ def advance_to(plan: Plan, S: np.ndarray, t_next: np.ndarray) -> None:
     final = (mode == Mode.LAUNCHED) | (mode == Mode.SCRUBBED) | (mode == Mode.ABORTED)
     t_next = np.where(final | (t_next >= NEVER), S[plan.T], t_next)
     dt = t_next - S[plan.T]
-    running = (mode == Mode.COUNTING) | (mode == Mode.TERMINAL) | (mode == Mode.FLIGHT)
+    running = (mode == Mode.COUNTING) | (mode == Mode.TERMINAL)
+    if plan.has_flight:  # after liftoff the count clock runs on (steps after T-0)
+        running |= mode == Mode.FLIGHT
     S[plan.TC] += np.where(running, dt, 0)
     S[plan.T] = t_next
 
