@@ -260,3 +260,18 @@ def test_simulate_json_of_an_abort_matches_its_schema():
     assert data["events"][-2]["kind"] == "safed"
     assert [e["text"] for e in data["events"] if e.get("data", {}).get("safing")][0] == \
         "safing: SSME shutdown (RSLS abort)"
+
+
+def test_padguard_verify_on_the_shipped_example(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from padguard.cli import app
+
+    r = CliRunner().invoke(app, ["verify", "shuttle39a", "crewed", "-k", "1", "--resolution", "1s", "--json",
+                                 "--out", str(tmp_path / "cx.json")])
+    assert r.exit_code == 3, r.output  # a search at a coarse grid that found nothing: not a proof
+    data = json.loads(r.output)
+    assert data["verdict"] == "no_violation_found" and data["exact"] is False
+    assert data["stats"]["states"] > 0
