@@ -275,3 +275,21 @@ def test_padguard_verify_on_the_shipped_example(tmp_path):
     data = json.loads(r.output)
     assert data["verdict"] == "no_violation_found" and data["exact"] is False
     assert data["stats"]["states"] > 0
+
+
+def test_simulator_and_risk_engine_agree_trial_by_trial_around_engine_start(shuttle):
+    """Faults striking from T-15 s to T+3 s (holds, cutoffs, RSLS aborts with safing, faults
+    after liftoff): each risk trial, replayed in the simulator, ends in the same final state."""
+    law = risk.trial_law(shuttle, probs={f: 0.3 for f in shuttle.faults})
+    rng = np.random.default_rng(5)
+    trials = risk.draw(shuttle, law, rng, 120)
+    t0 = NOMINAL_T0 // S_
+    trials.onset[:] = np.where(trials.occ, rng.integers(t0 - 15, t0 + 3, size=trials.onset.shape) * S_, 0)
+    S = risk.run(shuttle, trials)
+    out = semantics.outcome_codes(shuttle, S)
+    assert {"aborted", "launched_on_time", "scrubbed"} <= {semantics.OUTCOMES[o] for o in out}
+    for k in range(trials.n):
+        sc = risk.trial_scenario(shuttle, trials, k)
+        res = pg.simulate(shuttle, faults=sc["faults"], travel_u=sc["travel_u"])
+        assert res.outcome == semantics.OUTCOMES[out[k]], (k, sc["faults"])
+        assert (res.state[:, 0] == S[:, k]).all(), (k, sc["faults"])
