@@ -111,9 +111,9 @@ def test_the_risk_engine_runs_the_safing_sequence(shuttle):
     # onsets are uniform over the 70 min count: the 6.6 s after engine start abort (~0.16 %)
     assert 5 <= aborted.sum() <= 100
     assert (S[shuttle.MODE, aborted] == Mode.ABORTED).all()
-    assert (S[shuttle.SSTEP, aborted] == len(shuttle.step_at)).all()  # every safing step issued
+    assert (S[shuttle.SSTEP, aborted] == shuttle.cut0).all()  # every (abort) safing step issued
     # and each ended when the last safing step (the white room at +2 min) was issued
-    assert (S[shuttle.T, aborted] - S[shuttle.ABORT_T, aborted] == 120_000).all()
+    assert (S[shuttle.T, aborted] - S[shuttle.SEQ_T, aborted] == 120_000).all()
     k = int(np.flatnonzero(aborted)[0])  # replays exactly in the simulator
     sc = risk.trial_scenario(shuttle, trials, k)
     res = pg.simulate(shuttle, faults=sc["faults"], travel_u=sc["travel_u"])
@@ -293,3 +293,27 @@ def test_simulator_and_risk_engine_agree_trial_by_trial_around_engine_start(shut
         res = pg.simulate(shuttle, faults=sc["faults"], travel_u=sc["travel_u"])
         assert res.outcome == semantics.OUTCOMES[out[k]], (k, sc["faults"])
         assert (res.state[:, 0] == S[:, k]).all(), (k, sc["faults"])
+
+
+def test_a_cutoff_runs_its_own_safing_sequence_while_the_recycled_count_holds(shuttle):
+    u = np.zeros((len(shuttle.step_at), 1))
+    res = pg.simulate(shuttle, faults=["gox_arm:swings_back@T-20s"], travel_u=u)
+    cut_t = NOMINAL_T0 - 20_000
+    cut = events(res, "cutoff")
+    assert len(cut) == 1 and cut[0].t == cut_t
+    saf = [(e.t - cut_t, e.tc, e.text) for e in res.events if e.data.get("safing")]
+    # on the cutoff's clock, while the count holds at T-20 min (count clock stopped there)
+    assert saf == [(0, -1_200_000, "cutoff safing: GLS recycle safing"),
+                   (10_000, -1_200_000, "command: cutoff safing: move gox_arm to extended"),
+                   (30_000, -1_200_000, "command: cutoff safing: move access_arm to extended")]
+    assert [(e.t - cut_t, e.text) for e in events(res, "arrive") if cut_t <= e.t < cut_t + 600_000] == \
+        [(60_000, "access_arm reached extended")]
+    # the recycled count retracts both arms again and launches, with no abort
+    assert res.outcome == "launched_after_holds" and res.abort_t_s is None and res.hazards == []
+    assert int(res.state[shuttle.SSTEP, 0]) == len(shuttle.step_at)  # the cutoff sequence ran out
+
+
+def test_a_cutoff_safing_sequence_needs_a_cutoff_criterion(tmp_path):
+    proc = TINY_PROC + "cutoff:\n  safing:\n    - {after: 0s, milestone: recycle safing}\n"
+    (p,) = problems_for(tmp_path, proc=proc)
+    assert_problem(p, "guarded.yaml", proc, "cutoff:", "cutoff", "needs a cutoff criterion")

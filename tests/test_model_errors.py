@@ -251,4 +251,8 @@ def test_every_number_in_shipped_models_has_a_source():
                 assert m.procedure.abort.source, f"{site}/{proc}: abort (plume_clear) has no source"
                 for st in m.procedure.abort.safing:
                     assert st.source, f"{site}/{proc}: safing step after {st.after} has no source"
+            if m.procedure.cutoff is not None:
+                assert m.procedure.cutoff.source, f"{site}/{proc}: cutoff has no source"
+                for st in m.procedure.cutoff.safing:
+                    assert st.source, f"{site}/{proc}: cutoff safing step after {st.after} has no source"
             assert m.procedure.window.source, f"{site}/{proc}: window has no source"

@@ -170,9 +170,11 @@ class Plan:
     host: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     host_ok: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))  # (E, Pmax+1)
     # The step tables hold the count's steps (the first ``n_count``, by count time; those after
-    # T-0 run in FLIGHT) followed by the abort's safing steps (step_at = ms after the abort).
+    # T-0 run in FLIGHT), then the abort's safing steps (step_at = ms after the abort), then
+    # the cutoff's safing steps (from ``cut0``; step_at = ms after the cutoff).
     n_count: int = 0
     has_safing: bool = False  # an abort enters SAFING and runs the safing steps
+    cut0: int = 0  # first step of the cutoff's safing sequence (= len(step_at) if none)
     has_flight: bool = False  # steps at or after T-0: ignition enters FLIGHT and runs them
     engine_start: int = 0  # count ms of main-engine start (= ign when not declared)
     # row offsets (filled by compile_model)
@@ -201,7 +203,7 @@ class Plan:
     OCC: int = 0
     OKS: int = 0
     CST: int = 0
-    ABORT_T: int = 0
+    SEQ_T: int = 0
     SSTEP: int = 0
 
     # ---- lookups used by engines and front ends
@@ -349,8 +351,10 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     kinds, targets, tos = [], [], []
     zones = [z.name for z in site.personnel_zones]
     safing = list(proc.abort.safing) if proc.abort is not None else []
-    for k, st in enumerate(list(proc.steps) + safing):
-        pre = "safing: " if k >= len(proc.steps) else ""
+    cut_safing = list(proc.cutoff.safing) if proc.cutoff is not None else []
+    for k, st in enumerate(list(proc.steps) + safing + cut_safing):
+        pre = ("" if k < len(proc.steps) else "safing: " if k < len(proc.steps) + len(safing)
+               else "cutoff safing: ")
         if st.move is not None:
             steps.append(f"{pre}move {st.move} to {st.to}")
             kinds.append(StepKind.MOVE)
@@ -372,7 +376,8 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
             kinds.append(StepKind.MILESTONE)
             targets.append(-1)
             tos.append(-1)
-    step_at = np.array([ms(s.at) for s in proc.steps] + [ms(s.after) for s in safing], dtype=np.int64)
+    step_at = np.array([ms(s.at) for s in proc.steps] + [ms(s.after) for s in safing + cut_safing],
+                       dtype=np.int64)
     n_count = len(proc.steps)
     holds = sorted(proc.holds, key=lambda h: h.at)
     h_at = np.array([ms(h.at) for h in holds] + [NEVER], dtype=np.int64)
@@ -438,7 +443,7 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
                     ("POS", E), ("DEST", E), ("ARRIVE", E), ("EFAULT", E),
                     ("SVAL", len(sensors)), ("STIME", len(sensors)), ("SFAULT", len(sensors)),
                     ("SWRONG", len(sensors)), ("OCC", len(zones)), ("OKS", len(crits)),
-                    ("CST", len(crits)), ("ABORT_T", 1), ("SSTEP", 1)):
+                    ("CST", len(crits)), ("SEQ_T", 1), ("SSTEP", 1)):
         offsets[name] = L.add(name, n)
 
     ar = lambda xs: np.array(xs, dtype=np.int64)  # noqa: E731
@@ -473,7 +478,7 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
         host=ar(host), host_ok=host_ok, criteria_defs=crits,
         c_recycle=ar([[r.name for r in rps].index(c.recycle_to) if getattr(c, "recycle_to", None) else -1
                       for c in crits]),
-        n_count=n_count, has_safing=bool(safing),
+        n_count=n_count, has_safing=bool(safing), cut0=n_count + len(safing),
         has_flight=any(st.at >= proc.ignition for st in proc.steps),
         engine_start=ms(proc.engine_start if proc.engine_start is not None else proc.ignition),
     )

@@ -33,8 +33,8 @@ def initial_state(plan: Plan, n: int = 1) -> np.ndarray:
     S[plan.REASON] = NO_REASON
     S[plan.HOLD_UNTIL] = -1
     S[plan.IGN_T] = -1
-    S[plan.ABORT_T] = -1
-    S[plan.SSTEP] = plan.n_count
+    S[plan.SEQ_T] = -1
+    S[plan.SSTEP] = len(plan.step_at)  # no safing sequence running
     S[plan.POS:plan.POS + plan.E] = plan.initial[:, None]
     S[plan.DEST:plan.DEST + plan.E] = plan.initial[:, None]
     S[plan.ARRIVE:plan.ARRIVE + plan.E] = -1
@@ -131,11 +131,13 @@ def next_event(plan: Plan, S: np.ndarray) -> np.ndarray:
         st = S[plan.STEP]
         at = rules._steps_in_order(plan)[1][np.minimum(st, nsteps)]
         at_count(at, ((running | (mode == _FLIGHT)) if plan.has_flight else running) & (st < nsteps))
-    if plan.has_safing:  # the next safing step, on the abort's clock
+    ntot = len(plan.step_at)
+    if plan.has_safing or plan.cut0 < ntot:  # the next safing step, on its sequence's clock
         sst = S[plan.SSTEP]
-        ntot = len(plan.step_at)
-        saf = (mode == _SAFING) & (sst < ntot)
-        t_saf = S[plan.ABORT_T] + np.concatenate([plan.step_at, [0]])[np.minimum(sst, ntot)]
+        cutting = (sst >= plan.cut0) & (mode != _SAFING) & (mode != _LAUNCHED) & (mode != _ABORTED) \
+            & (mode != _SCRUBBED)
+        saf = (((mode == _SAFING) & (sst < plan.cut0)) | cutting) & (sst < ntot)
+        t_saf = S[plan.SEQ_T] + np.concatenate([plan.step_at, [0]])[np.minimum(sst, ntot)]
         np.minimum(nxt, np.where(saf & (t_saf > T), t_saf, NEVER), out=nxt)
     # T-0 and the criteria windows: the first such mark strictly after the count clock.
     marks = _count_marks(plan)

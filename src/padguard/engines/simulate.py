@@ -335,7 +335,7 @@ class Simulator(OneCountdown):
             recycles=int(S[p.NREC, 0]),
             ignition_t_s=(int(S[p.IGN_T, 0]) / 1000 if S[p.IGN_T, 0] >= 0 else None),
             seed=self.seed, state=S.copy(),
-            abort_t_s=(int(S[p.ABORT_T, 0]) / 1000 if S[p.ABORT_T, 0] >= 0 else None))
+            abort_t_s=next((e.t / 1000 for e in self.events if e.kind == "abort"), None))
         return res
 
 

@@ -245,6 +245,15 @@ class AbortSequence(Strict):
     source: str | None = None
 
 
+class CutoffSequence(Strict):
+    """What the sequencer does when a cutoff criterion recycles the count: a safing sequence
+    that puts the pad back in the recycle point's configuration (e.g. arms back out), issued
+    ``after`` the cutoff while the recycled count holds or runs."""
+
+    safing: list[SafingStep] = Field(min_length=1)
+    source: str | None = None
+
+
 class TravelWatchdog(Strict):
     """Every move must be confirmed by the sensors of its equipment within the equipment's
     maximum travel time into the target plus ``margin``; otherwise the count holds naming it."""
@@ -310,6 +319,7 @@ class Procedure(Strict):
     auto: AutoPolicy = Field(default_factory=AutoPolicy)
     travel_watchdog: TravelWatchdog | None = None
     abort: AbortSequence | None = None
+    cutoff: CutoffSequence | None = None
     invariants: list[Invariant] = Field(default_factory=list)
     sources: dict[str, str] = Field(default_factory=dict)
 

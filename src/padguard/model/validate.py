@@ -319,15 +319,29 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
                 "the engines run on the pad from engine start"
             pp(("steps", i, "to"), f"'{st.move}' to '{st.to}' at {format_count_time(st.at)} moves it into the "
                f"plume zone ({when}; safe positions: {', '.join(sorted(plume_safe[st.move]))})")
-    if proc.abort is not None:
-        ab = proc.abort
-        for i, st in enumerate(ab.safing):
-            path = ("abort", "safing", i)
+    cutoffs = [c for c in proc.criteria if c.recycle_to is not None]
+    if proc.cutoff is not None and not cutoffs:
+        pp(("cutoff",), "a cutoff safing sequence needs a cutoff criterion (one with recycle_to)")
+    # a cutoff after engine start has a plume to wait out, as an abort does
+    clear = proc.abort.plume_clear if proc.abort is not None else 0.0
+    for block, seq, plume_clear in (("abort", proc.abort, clear),
+                                    ("cutoff", proc.cutoff,
+                                     clear if any(c.applies.until > es for c in cutoffs) else 0.0)):
+        if seq is None:
+            continue
+        for i, st in enumerate(seq.safing):
+            path = (block, "safing", i)
             check_command(st, path)
-            if i and st.after < ab.safing[i - 1].after:
+            if i and st.after < seq.safing[i - 1].after:
                 pp(path + ("after",), "safing steps must be in time order")
-            if st.move is not None and any(o.move == st.move and o.after == st.after for o in ab.safing[:i]):
+            if st.move is not None and any(o.move == st.move and o.after == st.after for o in seq.safing[:i]):
                 pp(path + ("move",), f"two safing moves of '{st.move}' at one instant")
+            if block == "cutoff" and st.after < plume_clear and into_plume(st):
+                pp(path + ("to",), f"cutoff safing move of '{st.move}' to '{st.to}' {st.after:g} s after a cutoff "
+                   f"past engine start moves it into the plume zone before it clears ({plume_clear:g} s)")
+            if block == "cutoff":
+                continue
+            ab = seq
             if st.after < ab.plume_clear and into_plume(st):
                 pp(path + ("to",), f"safing move of '{st.move}' to '{st.to}' {st.after:g} s after the abort "
                    f"moves it into the plume zone before it clears ({ab.plume_clear:g} s; safe positions: "

@@ -417,35 +417,54 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
                     step = step + due
             S[plan.STEP] = step
     out = np.where(did, trig, -1)
-    if plan.has_safing or plan.has_flight:
+    if plan.has_safing or plan.has_flight or plan.cut0 < ntot:
         _sequences(plan, S, did, new_mode, issued, out, NEXT)
     return Decision(out, refused, issued, ignited, blocking)
 
 
 def _sequences(plan: Plan, S: np.ndarray, did: np.ndarray, new_mode: np.ndarray, issued: np.ndarray, out: np.ndarray, NEXT: np.ndarray) -> None:
-    """The abort's safing sequence and the end of the steps after liftoff (in place).
+    """The safing sequences (abort, cutoff) and the end of the steps after liftoff (in place).
 
-    On entering SAFING the abort's clock starts (ABORT_T); safing steps are issued in order
-    once their ``after`` has elapsed on it. SAFING and FLIGHT end (SEQUENCE_DONE) at an instant
+    A cutoff starts the cutoff's safing sequence, entering SAFING the abort's: the sequence's
+    clock starts (SEQ_T, SSTEP its next step) and its steps are issued in order once their
+    ``after`` has elapsed on it (the cutoff's while the recycled count holds or runs). SAFING and FLIGHT end (SEQUENCE_DONE) at an instant
     with no other transition when every step of the sequence has been issued and no equipment
     moves or has just been commanded (its arrival is awaited, so the sequence's moves run to
     their end through the plant rules and the properties see them).
     """
     T = S[plan.T]
-    ntot, n0 = len(plan.step_at), plan.n_count
+    ntot, n0, c0 = len(plan.step_at), plan.n_count, plan.cut0
+    if c0 < ntot:
+        # a cutoff (re)starts the cutoff's safing sequence, on its own clock; it runs while the
+        # recycled count holds or counts, until an abort's safing sequence supersedes it
+        cut = did & (out == _CUTOFF)
+        if cut.any():
+            S[plan.SEQ_T] = np.where(cut, T, S[plan.SEQ_T])
+            S[plan.SSTEP] = np.where(cut, c0, S[plan.SSTEP])
+        sst = S[plan.SSTEP]
+        run = (sst >= c0) & (sst < ntot) & ((new_mode == _COUNTING) | (new_mode == _HOLDING)
+                                            | (new_mode == _TERMINAL) | (new_mode == _FLIGHT))
+        if run.any():
+            due = c0 + np.searchsorted(plan.step_at[c0:], T - S[plan.SEQ_T], side="right")
+            upto = np.where(run, np.maximum(sst, due), sst)
+            j = np.arange(ntot)[:, None]
+            issued |= (j >= sst) & (j < upto)
+            S[plan.SSTEP] = upto
     if plan.has_safing:
         saf = new_mode == _SAFING
         if saf.any():
             entered = saf & did  # SAFING has no edge to itself: a transition into it enters it
-            S[plan.ABORT_T] = np.where(entered, T, S[plan.ABORT_T])
+            S[plan.SEQ_T] = np.where(entered, T, S[plan.SEQ_T])
             S[plan.SSTEP] = np.where(entered, n0, S[plan.SSTEP])
             sst = S[plan.SSTEP]
-            due = n0 + np.searchsorted(plan.step_at[n0:], T - S[plan.ABORT_T], side="right")
+            due = n0 + np.searchsorted(plan.step_at[n0:c0], T - S[plan.SEQ_T], side="right")
             upto = np.where(saf, np.maximum(sst, due), sst)
             j = np.arange(ntot)[:, None]
             issued |= (j >= sst) & (j < upto)
             S[plan.SSTEP] = upto
-    seq = ((new_mode == _SAFING) & (S[plan.SSTEP] >= ntot)) | ((new_mode == _FLIGHT) & (S[plan.STEP] >= n0))
+    if not (plan.has_safing or plan.has_flight):
+        return
+    seq = ((new_mode == _SAFING) & (S[plan.SSTEP] >= c0)) | ((new_mode == _FLIGHT) & (S[plan.STEP] >= n0))
     seq &= ~did
     if not seq.any():
         return
