@@ -247,4 +247,12 @@ def test_every_number_in_shipped_models_has_a_source():
                 assert f.source, f"{site}: fault {f.component}:{f.mode} has no source"
             for st in m.procedure.steps:
                 assert st.source, f"{site}/{proc}: step at {st.at} has no source"
+            if m.procedure.abort is not None:
+                assert m.procedure.abort.source, f"{site}/{proc}: abort (plume_clear) has no source"
+                for st in m.procedure.abort.safing:
+                    assert st.source, f"{site}/{proc}: safing step after {st.after} has no source"
+            if m.procedure.cutoff is not None:
+                assert m.procedure.cutoff.source, f"{site}/{proc}: cutoff has no source"
+                for st in m.procedure.cutoff.safing:
+                    assert st.source, f"{site}/{proc}: cutoff safing step after {st.after} has no source"
             assert m.procedure.window.source, f"{site}/{proc}: window has no source"

@@ -53,6 +53,17 @@ def provoke(plan, mode: Mode, trig: Trigger):
     elif trig == Trigger.CUTOFF:
         plan.c_recycle = np.array([0])  # the tiny criterion as a cutoff back to 'retract' (T-100s)
         S = state(plan, mode, -30 if mode != Mode.TERMINAL else -5, ok=False)
+    elif trig == Trigger.SEQUENCE_DONE:
+        # the tiny count as if it had a safing sequence and steps after T-0, all issued
+        S = state(plan, mode, -30 if mode != Mode.TERMINAL else -5)
+        S[plan.STEP] = plan.n_count
+        S[plan.SSTEP] = len(plan.step_at)
+        plan.has_safing = plan.has_flight = True
+        try:
+            d = rules.decide(plan, S)
+        finally:
+            plan.has_safing = plan.has_flight = False
+        return S, d, False
     elif trig == Trigger.WINDOW_CLOSED:
         S = state(plan, mode, -30, t_s=10_000)
     elif trig == Trigger.RESUME and mode != Mode.TERMINAL:
@@ -70,21 +81,28 @@ def provoke(plan, mode: Mode, trig: Trigger):
 # NOT read from TRANSITIONS (the table the sequencer itself uses): a wrong edge in that table must
 # make this test fail. None = forbidden: the state does not change by this trigger.
 C, H, TM, L, SC, A = Mode.COUNTING, Mode.HOLDING, Mode.TERMINAL, Mode.LAUNCHED, Mode.SCRUBBED, Mode.ABORTED
+SF, FL = Mode.SAFING, Mode.FLIGHT
 T = Trigger
 EXPECTED: dict[Mode, dict[Trigger, Mode | None]] = {
     C: {T.AUTO_HOLD: H, T.BUILTIN_HOLD: H, T.OPERATOR_HOLD: H, T.RESUME: None, T.RECYCLE: None,
         T.PNR: TM, T.IGNITION: L, T.WINDOW_CLOSED: SC, T.OPERATOR_SCRUB: SC, T.OPERATOR_ABORT: A,
-        T.CUTOFF: C},  # a cutoff criterion not OK: stop and recycle to its point (Shuttle T-31 s..T-6.6 s)
+        T.CUTOFF: C,  # a cutoff criterion not OK: stop and recycle to its point (Shuttle T-31 s..T-6.6 s)
+        T.SEQUENCE_DONE: None},
     H: {T.AUTO_HOLD: None, T.BUILTIN_HOLD: None, T.OPERATOR_HOLD: None, T.RESUME: C, T.RECYCLE: C,
         T.PNR: None, T.IGNITION: None, T.WINDOW_CLOSED: SC, T.OPERATOR_SCRUB: SC, T.OPERATOR_ABORT: A,
-        T.CUTOFF: None},
+        T.CUTOFF: None, T.SEQUENCE_DONE: None},
     # past the point of no return: no hold, no scrub, no recycle; a violation or a hold is an abort
     TM: {T.AUTO_HOLD: A, T.BUILTIN_HOLD: None, T.OPERATOR_HOLD: A, T.RESUME: None, T.RECYCLE: None,
          T.PNR: None, T.IGNITION: L, T.WINDOW_CLOSED: None, T.OPERATOR_SCRUB: None, T.OPERATOR_ABORT: A,
-         T.CUTOFF: C},  # inside its cutoff window a violation recycles, it does not abort
+         T.CUTOFF: C,  # inside its cutoff window a violation recycles, it does not abort
+         T.SEQUENCE_DONE: None},
     L: dict.fromkeys(Trigger),
     SC: dict.fromkeys(Trigger),
     A: dict.fromkeys(Trigger),
+    # the safing sequence after an abort and the steps after liftoff: nothing stops them, no
+    # operator command applies; each ends when its last command is issued and equipment rests
+    SF: {**dict.fromkeys(Trigger), T.SEQUENCE_DONE: A},
+    FL: {**dict.fromkeys(Trigger), T.SEQUENCE_DONE: L},
 }
 
 

@@ -169,6 +169,14 @@ class Plan:
     # coupling: host equipment of each item (-1 none) and the host positions it can move in
     host: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     host_ok: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))  # (E, Pmax+1)
+    # The step tables hold the count's steps (the first ``n_count``, by count time; those after
+    # T-0 run in FLIGHT), then the abort's safing steps (step_at = ms after the abort), then
+    # the cutoff's safing steps (from ``cut0``; step_at = ms after the cutoff).
+    n_count: int = 0
+    has_safing: bool = False  # an abort enters SAFING and runs the safing steps
+    cut0: int = 0  # first step of the cutoff's safing sequence (= len(step_at) if none)
+    has_flight: bool = False  # steps at or after T-0: ignition enters FLIGHT and runs them
+    engine_start: int = 0  # count ms of main-engine start (= ign when not declared)
     # row offsets (filled by compile_model)
     T: int = 0
     TC: int = 0
@@ -195,6 +203,8 @@ class Plan:
     OCC: int = 0
     OKS: int = 0
     CST: int = 0
+    SEQ_T: int = 0
+    SSTEP: int = 0
 
     # ---- lookups used by engines and front ends
     @property
@@ -340,35 +350,42 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     steps = []
     kinds, targets, tos = [], [], []
     zones = [z.name for z in site.personnel_zones]
-    for st in proc.steps:
+    safing = list(proc.abort.safing) if proc.abort is not None else []
+    cut_safing = list(proc.cutoff.safing) if proc.cutoff is not None else []
+    for k, st in enumerate(list(proc.steps) + safing + cut_safing):
+        pre = ("" if k < len(proc.steps) else "safing: " if k < len(proc.steps) + len(safing)
+               else "cutoff safing: ")
         if st.move is not None:
-            steps.append(f"move {st.move} to {st.to}")
+            steps.append(f"{pre}move {st.move} to {st.to}")
             kinds.append(StepKind.MOVE)
             ei = equipment.index(st.move)
             targets.append(ei)
             tos.append(positions[ei].index(st.to))
         elif st.evacuate is not None:
-            steps.append(f"evacuate {st.evacuate}")
+            steps.append(f"{pre}evacuate {st.evacuate}")
             kinds.append(StepKind.EVACUATE)
             targets.append(zones.index(st.evacuate))
             tos.append(0)
         elif st.occupy is not None:
-            steps.append(f"occupy {st.occupy}")
+            steps.append(f"{pre}occupy {st.occupy}")
             kinds.append(StepKind.OCCUPY)
             targets.append(zones.index(st.occupy))
             tos.append(1)
         else:
-            steps.append(st.milestone or "")
+            steps.append(pre + (st.milestone or ""))
             kinds.append(StepKind.MILESTONE)
             targets.append(-1)
             tos.append(-1)
-    step_at = np.array([ms(s.at) for s in proc.steps], dtype=np.int64)
+    step_at = np.array([ms(s.at) for s in proc.steps] + [ms(s.after) for s in safing + cut_safing],
+                       dtype=np.int64)
+    n_count = len(proc.steps)
     holds = sorted(proc.holds, key=lambda h: h.at)
     h_at = np.array([ms(h.at) for h in holds] + [NEVER], dtype=np.int64)
     h_dur = np.array([ms(h.duration) for h in holds] + [0], dtype=np.int64)
     rps = proc.recycle_points
     r_at = np.array([ms(r.at) for r in rps], dtype=np.int64)
-    r_step = np.array([int(np.searchsorted(step_at, ms(r.at), side="left")) for r in rps], dtype=np.int64)
+    r_step = np.array([int(np.searchsorted(step_at[:n_count], ms(r.at), side="left")) for r in rps],
+                      dtype=np.int64)
     r_hold = np.array([int(np.searchsorted(h_at[:-1], ms(r.at), side="left")) for r in rps], dtype=np.int64)
     rules = site.plume_zone
     rule_equip = np.array([equipment.index(r.equipment) for r in rules], dtype=np.int64)
@@ -426,7 +443,7 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
                     ("POS", E), ("DEST", E), ("ARRIVE", E), ("EFAULT", E),
                     ("SVAL", len(sensors)), ("STIME", len(sensors)), ("SFAULT", len(sensors)),
                     ("SWRONG", len(sensors)), ("OCC", len(zones)), ("OKS", len(crits)),
-                    ("CST", len(crits))):
+                    ("CST", len(crits)), ("SEQ_T", 1), ("SSTEP", 1)):
         offsets[name] = L.add(name, n)
 
     ar = lambda xs: np.array(xs, dtype=np.int64)  # noqa: E731
@@ -434,7 +451,8 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
     plan = Plan(
         model=model, layout=L, res=resolution_ms,
         start=ms(proc.start), ign=ms(proc.ignition),
-        pnr=ms(proc.point_of_no_return if proc.point_of_no_return is not None else proc.ignition),
+        pnr=ms(proc.point_of_no_return if proc.point_of_no_return is not None else
+               proc.engine_start if proc.engine_start is not None else proc.ignition),
         window_close=ms(proc.ignition - proc.start + sum(h.duration for h in holds) + proc.window.duration),
         equipment=equipment, positions=positions,
         initial=ar([e.positions.index(e.initial) for e in site.equipment]),
@@ -460,6 +478,9 @@ def compile_model(model: Model, resolution_ms: int = MS) -> Plan:
         host=ar(host), host_ok=host_ok, criteria_defs=crits,
         c_recycle=ar([[r.name for r in rps].index(c.recycle_to) if getattr(c, "recycle_to", None) else -1
                       for c in crits]),
+        n_count=n_count, has_safing=bool(safing), cut0=n_count + len(safing),
+        has_flight=any(st.at >= proc.ignition for st in proc.steps),
+        engine_start=ms(proc.engine_start if proc.engine_start is not None else proc.ignition),
     )
     for name, off in offsets.items():
         setattr(plan, name, off)

@@ -35,12 +35,16 @@ SIMULATE = {
         "hold_time_s": {"type": "number", "minimum": 0, "description": "unplanned hold time, seconds"},
         "recycles": {"type": "integer", "minimum": 0},
         "ignition_t_s": {**NUM_OR_NULL, "description": "wall seconds after count start, null if no ignition"},
+        "abort_t_s": {**NUM_OR_NULL, "description": "wall seconds after count start of an abort (its "
+                      "safing sequence, if any, starts then), null if none"},
         "seed": {"type": ["integer", "null"]},
         "events": {"type": "array", "items": _obj({
             "t_s": {"type": "number", "description": "wall seconds after count start"},
             "count": COUNT,
             "kind": {"type": "string", "description": "start, operator, refused, hold, resume, recycle, "
-                     "command, arrive, milestone, fault, clear, criterion, ignition, scrub, abort, outcome, ..."},
+                     "command, arrive, milestone, fault, clear, criterion, ignition, cutoff, scrub, abort, "
+                     "safed, sequence_done, outcome, ... (a safing step's command or milestone carries "
+                     "data.safing = true)"},
             "text": {"type": "string"},
         }, ["t_s", "count", "kind", "text"])},
     }),

@@ -155,9 +155,13 @@ def check_time(plan: Plan, spec: str, sc: Scheduled) -> Scheduled:
         if w.count < plan.start:
             raise ScenarioError(f"'{spec}': {format_count_time(w.count / 1000)} is before the count starts "
                                 f"({format_count_time(plan.start / 1000)})")
-        if w.count > plan.ign:
-            raise ScenarioError(f"'{spec}': {format_count_time(w.count / 1000)} is after ignition "
-                                f"({format_count_time(plan.ign / 1000)}): the count has ended by then")
+        # steps after T-0 keep the count clock running after liftoff, up to the last of them
+        end = max(plan.ign, int(plan.step_at[plan.n_count - 1])) if plan.has_flight else plan.ign
+        if w.count > end:
+            raise ScenarioError(f"'{spec}': {format_count_time(w.count / 1000)} is after "
+                                + (f"ignition ({format_count_time(plan.ign / 1000)})" if end == plan.ign else
+                                   f"the last step after liftoff ({format_count_time(end / 1000)})")
+                                + ": the count has ended by then")
     elif w.wall is not None and w.wall > plan.window_close:
         raise ScenarioError(f"'{spec}': +{w.wall / 60_000:g}m is after the count's latest end "
                             f"(+{plan.window_close / 60_000:g}m, when the launch window closes)")

@@ -22,6 +22,7 @@ PASSES = 2
 # Plain ints for the hot path (IntEnum attribute access is slow; the values are the same).
 _COUNTING, _HOLDING, _TERMINAL = int(Mode.COUNTING), int(Mode.HOLDING), int(Mode.TERMINAL)
 _LAUNCHED, _SCRUBBED, _ABORTED = int(Mode.LAUNCHED), int(Mode.SCRUBBED), int(Mode.ABORTED)
+_SAFING, _FLIGHT = int(Mode.SAFING), int(Mode.FLIGHT)
 
 
 def initial_state(plan: Plan, n: int = 1) -> np.ndarray:
@@ -32,6 +33,8 @@ def initial_state(plan: Plan, n: int = 1) -> np.ndarray:
     S[plan.REASON] = NO_REASON
     S[plan.HOLD_UNTIL] = -1
     S[plan.IGN_T] = -1
+    S[plan.SEQ_T] = -1
+    S[plan.SSTEP] = len(plan.step_at)  # no safing sequence running
     S[plan.POS:plan.POS + plan.E] = plan.initial[:, None]
     S[plan.DEST:plan.DEST + plan.E] = plan.initial[:, None]
     S[plan.ARRIVE:plan.ARRIVE + plan.E] = -1
@@ -123,11 +126,19 @@ def next_event(plan: Plan, S: np.ndarray) -> np.ndarray:
         t = T + (tc_target - TC)
         np.minimum(nxt, np.where(when & (t > T), t, NEVER), out=nxt)
 
-    nsteps = len(plan.step_at)
+    nsteps = plan.n_count
     if nsteps:
         st = S[plan.STEP]
-        at = np.concatenate([plan.step_at, [NEVER]])[np.minimum(st, nsteps)]
-        at_count(at, running & (st < nsteps))
+        at = rules._steps_in_order(plan)[1][np.minimum(st, nsteps)]
+        at_count(at, ((running | (mode == _FLIGHT)) if plan.has_flight else running) & (st < nsteps))
+    ntot = len(plan.step_at)
+    if plan.has_safing or plan.cut0 < ntot:  # the next safing step, on its sequence's clock
+        sst = S[plan.SSTEP]
+        cutting = (sst >= plan.cut0) & (mode != _SAFING) & (mode != _LAUNCHED) & (mode != _ABORTED) \
+            & (mode != _SCRUBBED)
+        saf = (((mode == _SAFING) & (sst < plan.cut0)) | cutting) & (sst < ntot)
+        t_saf = S[plan.SEQ_T] + np.concatenate([plan.step_at, [0]])[np.minimum(sst, ntot)]
+        np.minimum(nxt, np.where(saf & (t_saf > T), t_saf, NEVER), out=nxt)
     # T-0 and the criteria windows: the first such mark strictly after the count clock.
     marks = _count_marks(plan)
     mark = marks[np.searchsorted(marks, TC, side="right")]
@@ -176,6 +187,8 @@ def advance_to(plan: Plan, S: np.ndarray, t_next: np.ndarray) -> None:
     t_next = np.where(final | (t_next >= NEVER), S[plan.T], t_next)
     dt = t_next - S[plan.T]
     running = (mode == Mode.COUNTING) | (mode == Mode.TERMINAL)
+    if plan.has_flight:  # after liftoff the count clock runs on (steps after T-0)
+        running |= mode == Mode.FLIGHT
     S[plan.TC] += np.where(running, dt, 0)
     S[plan.T] = t_next
 

@@ -51,7 +51,7 @@ def layout(plan: Plan) -> dict[str, Any]:
     plume = {r.equipment: {"safe": r.safe, "hazard": r.hazard, "description": r.description} for r in site.plume_zone}
     eq = [{"name": e.name, "kind": e.kind, "description": e.description, "positions": e.positions,
            "sensors": sens_of.get(e.name, []), "plume": plume.get(e.name)} for e in site.equipment]
-    steps = [{"name": n, "tc_ms": int(plan.step_at[j])} for j, n in enumerate(plan.steps)]
+    steps = [{"name": n, "tc_ms": int(plan.step_at[j])} for j, n in enumerate(plan.steps[:plan.n_count])]
     holds = [{"name": n, "tc_ms": int(plan.h_at[i]), "duration_ms": int(plan.h_dur[i])} for i, n in enumerate(plan.holds)]
     return {"site": site.site, "site_name": site.name, "procedure": plan.model.procedure.procedure,
             "equipment": eq, "zones": [{"name": z.name, "equipment": z.equipment} for z in site.personnel_zones],
@@ -118,7 +118,7 @@ def view(plan: Plan, seq: Sequencer, *, automatic: bool, extra: dict[str, Any] |
         "operator_hold": st["mode"] == "HOLDING" and reason == OPERATOR_REASON,
         "conditions": st["conditions"], "fault": st["fault"], "outcome": st["outcome"],
         "current_step": p.steps[done_steps[-1]] if done_steps else None,
-        "next_step": st["next_step"], "next_step_tc_ms": int(p.step_at[step]) if step < len(p.steps) else None,
+        "next_step": st["next_step"], "next_step_tc_ms": int(p.step_at[step]) if step < p.n_count else None,
         "holds": st["holds"], "hold_time_s": st["hold_time_s"], "recycles": st["recycles"],
         "hold_until_ms": int(S[p.HOLD_UNTIL, 0]) if st["mode"] == "HOLDING" else None,
         "window_left_ms": int(p.window_close - t), "pnr_tc_ms": int(p.pnr), "past_pnr": bool(tc >= p.pnr),

@@ -592,6 +592,11 @@ def export(plan: Plan, max_faults: int = 1, properties: tuple[str, ...] = PROPER
         names = [plan.criteria[c] for c in range(plan.C) if plan.c_recycle[c] >= 0]
         raise PromelaError(f"cutoff criteria ({', '.join(names)}: recycle_to) are not supported by the "
                            "Promela export yet; padguard verify checks them")
+    if plan.has_safing or plan.has_flight:
+        what = [w for w, on in (("an abort safing sequence (abort.safing)", plan.has_safing),
+                                ("steps at or after T-0", plan.has_flight)) if on]
+        raise PromelaError(f"{' and '.join(what)}: not supported by the Promela export yet (the SAFING "
+                           "and FLIGHT modes are not generated); padguard verify checks them")
     return _Gen(plan, max_faults, tuple(properties), invariants or []).generate()
 
 

@@ -61,12 +61,13 @@ class SimResult:
     ignition_t_s: float | None
     seed: int | None
     state: np.ndarray
+    abort_t_s: float | None = None  # wall seconds of the abort (its safing sequence starts then)
 
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "hazards": self.hazards,
                 "personnel_hazards": self.personnel_hazards, "holds": self.holds,
                 "hold_time_s": self.hold_time_s, "recycles": self.recycles,
-                "ignition_t_s": self.ignition_t_s, "seed": self.seed,
+                "ignition_t_s": self.ignition_t_s, "abort_t_s": self.abort_t_s, "seed": self.seed,
                 "events": [e.to_dict() for e in self.events]}
 
 
@@ -102,12 +103,12 @@ class Simulator(OneCountdown):
             return False
         if s.when.wall is not None:
             return self.t >= s.when.wall
-        running = self.mode in (Mode.COUNTING, Mode.TERMINAL)
+        running = self.mode in (Mode.COUNTING, Mode.TERMINAL, Mode.FLIGHT)
         return running and self.tc >= (s.when.count or 0)
 
     def _next_sched(self) -> int:
         best = NEVER
-        running = self.mode in (Mode.COUNTING, Mode.TERMINAL)
+        running = self.mode in (Mode.COUNTING, Mode.TERMINAL, Mode.FLIGHT)
         for s in self.schedule:
             if s.done:
                 continue
@@ -225,19 +226,23 @@ class Simulator(OneCountdown):
                 why = rules.recycle_refusal(p, int(S[p.T, 0]), int(before[p.TC, 0]), self._oparg) or why
             self._ev("refused", f"operator {op} refused in {Mode(int(before[p.MODE, 0])).name}"
                      + why, command=op)
+        done = [int(trig[0]) for trig in hap.triggers if int(trig[0]) == Trigger.SEQUENCE_DONE]
         for trig in hap.triggers:
             tr = int(trig[0])
-            if tr >= 0:
+            if tr >= 0 and tr != Trigger.SEQUENCE_DONE:
                 self._transition(Trigger(tr))
         for j in np.flatnonzero(hap.issued[:, 0]):
             kind = p.step_kind[j]
             if kind == StepKind.MILESTONE:
-                self._ev("milestone", p.steps[j])
+                self._ev("milestone", p.steps[j], **({"safing": True} if j >= p.n_count else {}))
             elif hap.ignored[j, 0]:
                 self._ev("command", f"command: {p.steps[j]} -- IGNORED, equipment does not respond",
-                         step=p.steps[j], ignored=True)
+                         step=p.steps[j], ignored=True, **({"safing": True} if j >= p.n_count else {}))
             else:
-                self._ev("command", f"command: {p.steps[j]}", step=p.steps[j])
+                self._ev("command", f"command: {p.steps[j]}", step=p.steps[j],
+                         **({"safing": True} if j >= p.n_count else {}))
+        for tr in done:  # after the sequence's last commands
+            self._transition(Trigger(tr))
         cst = S[p.CST:p.CST + p.C, 0]
         now = (p.c_from <= self.tc) & (self.tc <= p.c_until)
         for c in np.flatnonzero(now & ~self._applying):  # a criterion starts to apply: say what it sees
@@ -271,19 +276,20 @@ class Simulator(OneCountdown):
     def _transition(self, tr: Trigger) -> None:
         p, S = self.plan, self.S
         reason = int(S[p.REASON, 0])
+        safing = " Safing sequence starts." if self.mode == Mode.SAFING else ""
         if tr in (Trigger.AUTO_HOLD,) and 0 <= reason < p.C:
             ex = explain_criterion(p, S, reason)
             verb = "AUTOMATIC HOLD" if self.mode == Mode.HOLDING else "ABORT"
             self._ev("hold" if verb == "AUTOMATIC HOLD" else "abort",
                      f"{verb}: criterion {ex['criterion']} is {ex['state']} -- seen: {describe_readings(ex)}. "
-                     f"Clears when {ex['clears_when']}.", **ex)
+                     f"Clears when {ex['clears_when']}.{safing}", **ex)
         elif tr == Trigger.BUILTIN_HOLD:
             self._ev("hold", f"built-in hold: {p.hold_reason_text(reason)} "
                              f"({(int(S[p.HOLD_UNTIL, 0]) - self.t) // 1000}s)", builtin=True)
         elif tr == Trigger.OPERATOR_HOLD:
             self._ev("hold" if self.mode == Mode.HOLDING else "abort",
                      "operator hold" if self.mode == Mode.HOLDING else
-                     "operator hold past the point of no return: ABORT")
+                     "operator hold past the point of no return: ABORT" + ("." + safing if safing else ""))
         elif tr == Trigger.RESUME:
             self._ev("resume", f"count resumes at {format_count_time(self.tc / 1000)}")
         elif tr == Trigger.RECYCLE:
@@ -299,14 +305,20 @@ class Simulator(OneCountdown):
             self._ev("pnr", "point of no return passed: from here a violation aborts")
         elif tr == Trigger.IGNITION:
             haz = self.hazards()
-            self._ev("ignition", "IGNITION" + (f" -- with {', '.join(haz)}" if haz else ", pad clear"),
+            self._ev("ignition", "IGNITION" + (f" -- with {', '.join(haz)}" if haz else ", pad clear")
+                     + ("; liftoff: the steps after T-0 run, nothing stops them" if self.mode == Mode.FLIGHT else ""),
                      hazards=haz)
+        elif tr == Trigger.SEQUENCE_DONE:
+            if self.mode == Mode.ABORTED:
+                self._ev("safed", "SAFED: safing sequence complete, equipment at rest")
+            else:
+                self._ev("sequence_done", "steps after liftoff complete, equipment at rest")
         elif tr == Trigger.WINDOW_CLOSED:
             self._ev("scrub", f"SCRUB: launch window closed during the hold ({p.hold_reason_text(reason)})")
         elif tr == Trigger.OPERATOR_SCRUB:
             self._ev("scrub", "SCRUB by operator")
         elif tr == Trigger.OPERATOR_ABORT:
-            self._ev("abort", "ABORT by operator")
+            self._ev("abort", "ABORT by operator" + ("." + safing if safing else ""))
 
     def hazards(self) -> list[str]:
         h = int(self.S[self.plan.HAZ, 0])
@@ -322,7 +334,8 @@ class Simulator(OneCountdown):
             holds=int(S[p.NHOLDS, 0]), hold_time_s=int(S[p.HOLDTIME, 0]) / 1000,
             recycles=int(S[p.NREC, 0]),
             ignition_t_s=(int(S[p.IGN_T, 0]) / 1000 if S[p.IGN_T, 0] >= 0 else None),
-            seed=self.seed, state=S.copy())
+            seed=self.seed, state=S.copy(),
+            abort_t_s=next((e.t / 1000 for e in self.events if e.kind == "abort"), None))
         return res
 
 

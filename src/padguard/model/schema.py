@@ -219,6 +219,41 @@ class Step(Strict):
     source: str | None = None
 
 
+class SafingStep(Strict):
+    """One command of an abort's safing sequence, issued ``after`` the abort (its own clock:
+    the count clock stops at the abort). Moves run through the same plant rules as count steps."""
+
+    after: Duration
+    move: Name | None = None
+    to: Name | None = None
+    evacuate: Name | None = None
+    occupy: Name | None = None
+    milestone: str | None = None
+    source: str | None = None
+
+
+class AbortSequence(Strict):
+    """What the sequencer does when it aborts: the safing sequence, as data.
+
+    ``plume_clear`` is how long after an abort the engines' plume is still present (shutdown
+    transient); a safing move into a position its plume rule does not list as safe must come
+    no earlier (the validator checks it).
+    """
+
+    plume_clear: Duration = 0
+    safing: list[SafingStep] = Field(min_length=1)
+    source: str | None = None
+
+
+class CutoffSequence(Strict):
+    """What the sequencer does when a cutoff criterion recycles the count: a safing sequence
+    that puts the pad back in the recycle point's configuration (e.g. arms back out), issued
+    ``after`` the cutoff while the recycled count holds or runs."""
+
+    safing: list[SafingStep] = Field(min_length=1)
+    source: str | None = None
+
+
 class TravelWatchdog(Strict):
     """Every move must be confirmed by the sensors of its equipment within the equipment's
     maximum travel time into the target plus ``margin``; otherwise the count holds naming it."""
@@ -271,6 +306,10 @@ class Procedure(Strict):
     start: CountTime
     ignition: CountTime = 0
     point_of_no_return: CountTime | None = None
+    engine_start: CountTime | None = Field(
+        default=None,
+        description="main-engine start before liftoff (T-0): the engines run on the pad from here; "
+                    "the point of no return defaults to it and may not lie after it")
     window: LaunchWindow = Field(default_factory=LaunchWindow)
     debounce: Duration = 0
     steps: list[Step] = Field(default_factory=list)
@@ -279,6 +318,8 @@ class Procedure(Strict):
     criteria: list[Criterion] = Field(default_factory=list)
     auto: AutoPolicy = Field(default_factory=AutoPolicy)
     travel_watchdog: TravelWatchdog | None = None
+    abort: AbortSequence | None = None
+    cutoff: CutoffSequence | None = None
     invariants: list[Invariant] = Field(default_factory=list)
     sources: dict[str, str] = Field(default_factory=dict)
 

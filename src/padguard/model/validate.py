@@ -256,35 +256,99 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
         pp(("start",), f"the count must start before ignition (start {format_count_time(proc.start)}, ignition {format_count_time(proc.ignition)})")
     if proc.point_of_no_return is not None and not proc.start <= proc.point_of_no_return <= proc.ignition:
         pp(("point_of_no_return",), "the point of no return must lie between start and ignition")
+    es = proc.engine_start if proc.engine_start is not None else proc.ignition
+    if proc.engine_start is not None:
+        if not proc.start < es <= proc.ignition:
+            pp(("engine_start",), f"main-engine start ({format_count_time(es)}) must lie after the count start "
+               f"and no later than ignition ({format_count_time(proc.ignition)}, liftoff)")
+        elif proc.point_of_no_return is not None and proc.point_of_no_return > es:
+            pp(("point_of_no_return",), f"the point of no return ({format_count_time(proc.point_of_no_return)}) "
+               f"lies after main-engine start ({format_count_time(es)}): with the engines running the count "
+               "can no longer hold, only abort")
+    # plume zone: the positions each piece of equipment may be in while the engines run
+    plume_safe: dict[str, set[str]] = {}
+    for r in site.plume_zone:
+        plume_safe[r.equipment] = plume_safe.get(r.equipment, set(r.safe)) & set(r.safe)
 
     def in_count(t: int) -> bool:
         return proc.start <= t <= proc.ignition
 
-    for i, st in enumerate(proc.steps):
+    def check_command(st, path: tuple) -> None:
+        """One command (a count step or a safing step): exactly one kind, known names."""
         kinds = [k for k in ("move", "evacuate", "occupy", "milestone") if getattr(st, k) is not None]
         if len(kinds) != 1:
-            pp(("steps", i), "a step does exactly one of: move (with to), evacuate, occupy, milestone")
-        if not in_count(st.at):
-            pp(("steps", i, "at"), f"step time {format_count_time(st.at)} is outside the count ({format_count_time(proc.start)} .. {format_count_time(proc.ignition)})")
-        if i and st.at < proc.steps[i - 1].at:
-            pp(("steps", i, "at"), "steps must be in time order")
+            pp(path, "a step does exactly one of: move (with to), evacuate, occupy, milestone")
         if st.move is not None:
             if st.move not in equip:
-                pp(("steps", i, "move"), f"unknown equipment '{st.move}'{_similar(st.move, list(equip))}")
+                pp(path + ("move",), f"unknown equipment '{st.move}'{_similar(st.move, list(equip))}")
             elif st.to is None:
-                pp(("steps", i, "to"), "a move step needs 'to': the target position")
+                pp(path + ("to",), "a move step needs 'to': the target position")
             elif st.to not in equip[st.move].positions:
-                pp(("steps", i, "to"), f"unknown position '{st.to}' of '{st.move}'{_similar(st.to, equip[st.move].positions)}")
+                pp(path + ("to",), f"unknown position '{st.to}' of '{st.move}'{_similar(st.to, equip[st.move].positions)}")
             elif not any(t.to == st.to for t in equip[st.move].travel):
-                pp(("steps", i, "to"), f"'{st.move}' has no travel into '{st.to}'")
+                pp(path + ("to",), f"'{st.move}' has no travel into '{st.to}'")
         elif st.to is not None:
-            pp(("steps", i, "to"), "'to' only goes with 'move'")
-        if st.requires is not None:
-            _check_expr(Expr(all=st.requires), ("steps", i, "requires"), sensors, groups, domain_of_sensor, pp)
+            pp(path + ("to",), "'to' only goes with 'move'")
         for k in ("evacuate", "occupy"):
             z = getattr(st, k)
             if z is not None and z not in zones:
-                pp(("steps", i, k), f"unknown personnel zone '{z}'{_similar(z, list(zones))}")
+                pp(path + (k,), f"unknown personnel zone '{z}'{_similar(z, list(zones))}")
+
+    def into_plume(st) -> bool:
+        return (st.move is not None and st.move in plume_safe and st.to is not None
+                and st.to not in plume_safe[st.move])
+
+    for i, st in enumerate(proc.steps):
+        check_command(st, ("steps", i))
+        if st.at < proc.start:
+            pp(("steps", i, "at"), f"step time {format_count_time(st.at)} is outside the count: before it starts ({format_count_time(proc.start)})")
+        if i and st.at < proc.steps[i - 1].at:
+            pp(("steps", i, "at"), "steps must be in time order")
+        if st.requires is not None:
+            _check_expr(Expr(all=st.requires), ("steps", i, "requires"), sensors, groups, domain_of_sensor, pp)
+        if st.at > proc.ignition:
+            # after liftoff nothing stops: the vehicle has left the pad
+            if st.requires is not None:
+                pp(("steps", i, "requires"), f"a step after T-0 ({format_count_time(st.at)}) cannot have "
+                   "preconditions: after liftoff nothing can hold the count")
+            if st.occupy is not None:
+                pp(("steps", i, "occupy"), f"a step after T-0 ({format_count_time(st.at)}) cannot send people "
+                   f"into zone '{st.occupy}' under the lifting-off vehicle")
+        if st.at >= es and into_plume(st):
+            when = "after liftoff the vehicle has left the pad" if st.at > proc.ignition else \
+                "the engines run on the pad from engine start"
+            pp(("steps", i, "to"), f"'{st.move}' to '{st.to}' at {format_count_time(st.at)} moves it into the "
+               f"plume zone ({when}; safe positions: {', '.join(sorted(plume_safe[st.move]))})")
+    cutoffs = [c for c in proc.criteria if c.recycle_to is not None]
+    if proc.cutoff is not None and not cutoffs:
+        pp(("cutoff",), "a cutoff safing sequence needs a cutoff criterion (one with recycle_to)")
+    # a cutoff after engine start has a plume to wait out, as an abort does
+    clear = proc.abort.plume_clear if proc.abort is not None else 0.0
+    for block, seq, plume_clear in (("abort", proc.abort, clear),
+                                    ("cutoff", proc.cutoff,
+                                     clear if any(c.applies.until > es for c in cutoffs) else 0.0)):
+        if seq is None:
+            continue
+        for i, st in enumerate(seq.safing):
+            path = (block, "safing", i)
+            check_command(st, path)
+            if i and st.after < seq.safing[i - 1].after:
+                pp(path + ("after",), "safing steps must be in time order")
+            if st.move is not None and any(o.move == st.move and o.after == st.after for o in seq.safing[:i]):
+                pp(path + ("move",), f"two safing moves of '{st.move}' at one instant")
+            if block == "cutoff" and st.after < plume_clear and into_plume(st):
+                pp(path + ("to",), f"cutoff safing move of '{st.move}' to '{st.to}' {st.after:g} s after a cutoff "
+                   f"past engine start moves it into the plume zone before it clears ({plume_clear:g} s)")
+            if block == "cutoff":
+                continue
+            ab = seq
+            if st.after < ab.plume_clear and into_plume(st):
+                pp(path + ("to",), f"safing move of '{st.move}' to '{st.to}' {st.after:g} s after the abort "
+                   f"moves it into the plume zone before it clears ({ab.plume_clear:g} s; safe positions: "
+                   f"{', '.join(sorted(plume_safe[st.move]))})")
+            if st.after < ab.plume_clear and st.occupy is not None:
+                pp(path + ("occupy",), f"people sent into zone '{st.occupy}' {st.after:g} s after the abort, "
+                   f"before the plume clears ({ab.plume_clear:g} s)")
     for i, h in enumerate(proc.holds):
         if not in_count(h.at) or h.at == proc.ignition:
             pp(("holds", i, "at"), "a built-in hold must lie within the count, before ignition")
@@ -310,7 +374,10 @@ def validate_model(model: Model, docs: dict[str, Located]) -> list[Problem]:
             pp(base + ("name",), f"duplicate criterion '{c.name}'")
         if c.applies.from_ > c.applies.until:
             pp(base + ("applies",), "impossible window: 'from' is after 'until'")
-        if not in_count(c.applies.from_) or not in_count(c.applies.until):
+        if c.applies.until > proc.ignition:
+            pp(base + ("applies",), "a check after T-0 stops nothing (after liftoff nothing stops): the "
+               "window must end by ignition")
+        elif not in_count(c.applies.from_) or not in_count(c.applies.until):
             pp(base + ("applies",), "the window must lie within the count (start .. ignition)")
         if (c.all is None) == (c.any is None):
             pp(base, "a criterion needs exactly one of 'all' or 'any'")

@@ -119,7 +119,7 @@ class Sequencer(OneCountdown):
                 "count": format_count_time(self.tc / 1000),
                 "reason": p.hold_reason_text(int(S[p.REASON, 0])) if self.mode == Mode.HOLDING else None,
                 "conditions": dict(self.conditions), "fault": self.fault, "criteria": crits,
-                "next_step": p.steps[step] if step < len(p.steps) else None,
+                "next_step": p.steps[step] if step < p.n_count else None,  # (safing steps follow)
                 "holds": int(S[p.NHOLDS, 0]), "hold_time_s": int(S[p.HOLDTIME, 0]) / 1000,
                 "recycles": int(S[p.NREC, 0]), "replay": self.replay,
                 "outcome": semantics.OUTCOMES[int(semantics.outcome_codes(p, S)[0])] if self.final else None}
@@ -329,7 +329,8 @@ class Sequencer(OneCountdown):
             self._ev(ev, "refused", f"operator {op.name} refused in {mode0.name}" + self._refusal(mode0, op.name),
                      command=op.name)
         for tr in triggers:
-            self._transition(ev, Trigger(tr), mode0, before, hold)
+            if tr != Trigger.SEQUENCE_DONE:  # narrated after the sequence's last commands
+                self._transition(ev, Trigger(tr), mode0, before, hold)
         for j in np.flatnonzero(issued):
             kind = int(p.step_kind[j])
             if kind == StepKind.MILESTONE:
@@ -344,6 +345,8 @@ class Sequencer(OneCountdown):
                     what = "occupy" if kind == StepKind.OCCUPY else "evacuate"
                 self._ev(ev, "command", f"command: {p.steps[j]}", step=int(j), action=what,
                          target=target, value=value)
+        if Trigger.SEQUENCE_DONE in triggers:
+            self._transition(ev, Trigger.SEQUENCE_DONE, mode0, before, hold)
         cst = S[p.CST:p.CST + p.C, 0]
         for c in np.flatnonzero(cst != self._cst):
             if p.c_from[c] <= self.tc <= p.c_until[c]:
@@ -410,6 +413,10 @@ class Sequencer(OneCountdown):
             self._ev(ev, "scrub", "SCRUB by operator")
         elif tr == Trigger.OPERATOR_ABORT:
             self._ev(ev, "abort", "ABORT by operator")
+        elif tr == Trigger.SEQUENCE_DONE:
+            self._ev(ev, "safed" if self.mode == Mode.ABORTED else "sequence_done",
+                     "SAFED: safing sequence issued" if self.mode == Mode.ABORTED else
+                     "steps after liftoff issued")
 
     def _internal_error(self, exc: Exception, ev: list[LiveEvent]) -> None:
         """Hold (through the table when it still works, by hand when it does not)."""

@@ -18,9 +18,10 @@ from padguard.compile import (
     CompiledExpr,
     CompiledTerm,
     Plan,
+    StepKind,
     Tri,
 )
-from padguard.sequencer.table import NEXT, Mode, Trigger
+from padguard.sequencer.table import Mode, Trigger, next_table
 
 # Plain ints for the hot path (IntEnum attribute access is slow; the values are the same).
 _VIOLATED, _UNKNOWN, _OK = int(Tri.VIOLATED), int(Tri.UNKNOWN), int(Tri.OK)
@@ -31,6 +32,7 @@ _AUTO_HOLD, _BUILTIN_HOLD, _OPERATOR_HOLD = (int(Trigger.AUTO_HOLD), int(Trigger
 _RESUME, _RECYCLE, _PNR = int(Trigger.RESUME), int(Trigger.RECYCLE), int(Trigger.PNR)
 _IGNITION, _WINDOW_CLOSED = int(Trigger.IGNITION), int(Trigger.WINDOW_CLOSED)
 _CUTOFF = int(Trigger.CUTOFF)
+_SAFING, _FLIGHT, _DONE = int(Mode.SAFING), int(Mode.FLIGHT), int(Trigger.SEQUENCE_DONE)
 
 
 _VOTE_RESULT = np.array([_UNKNOWN, _VIOLATED, _OK, _OK], dtype=np.int64)
@@ -41,8 +43,9 @@ def _steps_in_order(plan: Plan) -> tuple[bool, np.ndarray]:
     NEVER sentinel appended; cached per plan."""
     c = plan.__dict__.get("_rules_sorted")
     if c is None or c[0] is not plan.step_at:
-        c = (plan.step_at, bool(np.all(np.diff(plan.step_at) >= 0)),
-             np.concatenate([plan.step_at, [NEVER]]).astype(np.int64))
+        count = plan.step_at[:plan.n_count]  # the count's steps (safing steps follow them)
+        c = (plan.step_at, bool(np.all(np.diff(count) >= 0)),
+             np.concatenate([count, [NEVER]]).astype(np.int64))
         plan.__dict__["_rules_sorted"] = c
     return c[1], c[2]
 
@@ -319,6 +322,7 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
     N = S.shape[1]
     T, TC, mode = S[plan.T], S[plan.TC], S[plan.MODE]
     C = plan.C
+    NEXT = next_table(plan.has_safing, plan.has_flight)
     # ---- criteria, debounced: OK only after it has been OK continuously for its debounce
     raw = evaluate(plan, S)
     if C:
@@ -440,7 +444,8 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
                              first)
         new_reason = np.where(trig == _OPERATOR_HOLD, OPERATOR_REASON,
                               np.where(trig == _BUILTIN_HOLD, C + nextb, first))
-        S[plan.REASON] = np.where(enter_hold | (did & (new_mode == _ABORTED) & (trig == _AUTO_HOLD)),
+        aborted = (new_mode == _ABORTED) | (new_mode == _SAFING)
+        S[plan.REASON] = np.where(enter_hold | (did & aborted & (trig == _AUTO_HOLD)),
                                   new_reason,
                                   np.where(did & ((trig == _RESUME) | (trig == _RECYCLE)),
                                            NO_REASON, reason))
@@ -467,10 +472,13 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
         S[plan.IGN_T] = np.where(ignited, T, S[plan.IGN_T])
     S[plan.MODE] = new_mode
 
-    # ---- issue due steps while the clock runs
-    nsteps = len(plan.step_at)
-    issued = np.zeros((nsteps, N), dtype=bool)
+    # ---- issue due steps while the clock runs (after liftoff too: nothing stops them)
+    ntot = len(plan.step_at)
+    nsteps = plan.n_count
+    issued = np.zeros((ntot, N), dtype=bool)
     run_now = (new_mode == _COUNTING) | (new_mode == _TERMINAL)
+    if plan.has_flight:
+        run_now = run_now | (new_mode == _FLIGHT)
     if nsteps and run_now.any():
         tc = S[plan.TC]
         step = S[plan.STEP]
@@ -479,10 +487,13 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
             # Steps are issued in order while their time has come: from STEP up to (not
             # including) the first step still in the future.
             if (run_now & (tc >= at_ext[np.minimum(step, nsteps)])).any():
-                upto = np.where(run_now, np.maximum(step, np.searchsorted(plan.step_at, tc, side="right")),
+                upto = np.where(run_now, np.maximum(step, np.searchsorted(at_ext[:-1], tc, side="right")),
                                 step)
                 j = np.arange(nsteps)[:, None]
-                issued = (j >= step) & (j < upto)
+                if ntot == nsteps:
+                    issued = (j >= step) & (j < upto)
+                else:
+                    issued[:nsteps] = (j >= step) & (j < upto)
                 S[plan.STEP] = upto
         else:
             for j in range(nsteps):
@@ -491,4 +502,63 @@ def decide(plan: Plan, S: np.ndarray, op: np.ndarray | None = None,
                     issued[j] = due
                     step = step + due
             S[plan.STEP] = step
-    return Decision(np.where(did, trig, -1), refused, issued, ignited, blocking)
+    out = np.where(did, trig, -1)
+    if plan.has_safing or plan.has_flight or plan.cut0 < ntot:
+        _sequences(plan, S, did, new_mode, issued, out, NEXT)
+    return Decision(out, refused, issued, ignited, blocking)
+
+
+def _sequences(plan: Plan, S: np.ndarray, did: np.ndarray, new_mode: np.ndarray, issued: np.ndarray, out: np.ndarray, NEXT: np.ndarray) -> None:
+    """The safing sequences (abort, cutoff) and the end of the steps after liftoff (in place).
+
+    A cutoff starts the cutoff's safing sequence, entering SAFING the abort's: the sequence's
+    clock starts (SEQ_T, SSTEP its next step) and its steps are issued in order once their
+    ``after`` has elapsed on it (the cutoff's while the recycled count holds or runs). SAFING and FLIGHT end (SEQUENCE_DONE) at an instant
+    with no other transition when every step of the sequence has been issued and no equipment
+    moves or has just been commanded (its arrival is awaited, so the sequence's moves run to
+    their end through the plant rules and the properties see them).
+    """
+    T = S[plan.T]
+    ntot, n0, c0 = len(plan.step_at), plan.n_count, plan.cut0
+    if c0 < ntot:
+        # a cutoff (re)starts the cutoff's safing sequence, on its own clock; it runs while the
+        # recycled count holds or counts, until an abort's safing sequence supersedes it
+        cut = did & (out == _CUTOFF)
+        if cut.any():
+            S[plan.SEQ_T] = np.where(cut, T, S[plan.SEQ_T])
+            S[plan.SSTEP] = np.where(cut, c0, S[plan.SSTEP])
+        sst = S[plan.SSTEP]
+        run = (sst >= c0) & (sst < ntot) & ((new_mode == _COUNTING) | (new_mode == _HOLDING)
+                                            | (new_mode == _TERMINAL) | (new_mode == _FLIGHT))
+        if run.any():
+            due = c0 + np.searchsorted(plan.step_at[c0:], T - S[plan.SEQ_T], side="right")
+            upto = np.where(run, np.maximum(sst, due), sst)
+            j = np.arange(ntot)[:, None]
+            issued |= (j >= sst) & (j < upto)
+            S[plan.SSTEP] = upto
+    if plan.has_safing:
+        saf = new_mode == _SAFING
+        if saf.any():
+            entered = saf & did  # SAFING has no edge to itself: a transition into it enters it
+            S[plan.SEQ_T] = np.where(entered, T, S[plan.SEQ_T])
+            S[plan.SSTEP] = np.where(entered, n0, S[plan.SSTEP])
+            sst = S[plan.SSTEP]
+            due = n0 + np.searchsorted(plan.step_at[n0:c0], T - S[plan.SEQ_T], side="right")
+            upto = np.where(saf, np.maximum(sst, due), sst)
+            j = np.arange(ntot)[:, None]
+            issued |= (j >= sst) & (j < upto)
+            S[plan.SSTEP] = upto
+    if not (plan.has_safing or plan.has_flight):
+        return
+    seq = ((new_mode == _SAFING) & (S[plan.SSTEP] >= c0)) | ((new_mode == _FLIGHT) & (S[plan.STEP] >= n0))
+    seq &= ~did
+    if not seq.any():
+        return
+    moving = (S[plan.ARRIVE:plan.ARRIVE + plan.E] >= 0).any(axis=0)
+    moves = plan.step_kind == StepKind.MOVE
+    if moves.any():
+        moving |= issued[moves].any(axis=0)
+    done = seq & ~moving
+    if done.any():
+        S[plan.MODE] = np.where(done, NEXT[new_mode, _DONE], S[plan.MODE])
+        out[:] = np.where(done, _DONE, out)

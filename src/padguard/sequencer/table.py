@@ -21,7 +21,9 @@ class Mode(IntEnum):
     TERMINAL = 2  # clock running past the point of no return: a violation aborts
     LAUNCHED = 3  # ignition commanded
     SCRUBBED = 4  # count ended without ignition; try another day
-    ABORTED = 5  # terminal-count abort
+    ABORTED = 5  # terminal-count abort (and its safing sequence, if any, complete)
+    SAFING = 6  # aborted; the procedure's safing sequence runs (count clock stopped)
+    FLIGHT = 7  # lifted off; the procedure's steps after T-0 run (count clock runs; nothing stops)
 
 
 FINAL = (Mode.LAUNCHED, Mode.SCRUBBED, Mode.ABORTED)
@@ -41,6 +43,7 @@ class Trigger(IntEnum):
     OPERATOR_SCRUB = 8
     OPERATOR_ABORT = 9
     CUTOFF = 10  # a cutoff criterion is not OK: stop and recycle to its point (not an abort)
+    SEQUENCE_DONE = 11  # every command of the safing sequence (or after T-0) issued, equipment at rest
 
 
 # (from, trigger) -> to, with the reason a launch engineer would give.
@@ -64,6 +67,8 @@ TRANSITIONS: dict[tuple[Mode, Trigger], tuple[Mode, str]] = {
     (Mode.TERMINAL, Trigger.OPERATOR_ABORT): (Mode.ABORTED, "operator abort"),
     (Mode.COUNTING, Trigger.CUTOFF): (Mode.COUNTING, "cutoff: recycle to the criterion's point"),
     (Mode.TERMINAL, Trigger.CUTOFF): (Mode.COUNTING, "cutoff inside its window: recycle, not abort"),
+    (Mode.SAFING, Trigger.SEQUENCE_DONE): (Mode.ABORTED, "safing sequence complete"),
+    (Mode.FLIGHT, Trigger.SEQUENCE_DONE): (Mode.LAUNCHED, "steps after liftoff complete"),
 }
 
 NO_MODE = -1
@@ -72,6 +77,26 @@ NO_MODE = -1
 NEXT = np.full((len(Mode), len(Trigger)), NO_MODE, dtype=np.int64)
 for (_m, _t), (_to, _why) in TRANSITIONS.items():
     NEXT[_m, _t] = _to
+
+
+_VARIANTS: dict[tuple[bool, bool], np.ndarray] = {}
+
+
+def next_table(safing: bool, flight: bool) -> np.ndarray:
+    """:data:`NEXT` for a procedure with a safing sequence (every edge into ABORTED enters
+    SAFING instead) and/or steps after T-0 (IGNITION enters FLIGHT instead of LAUNCHED)."""
+    key = (bool(safing), bool(flight))
+    t = _VARIANTS.get(key)
+    if t is None:
+        t = NEXT.copy()
+        if safing:
+            t[(t == Mode.ABORTED) & (np.arange(len(Mode))[:, None] != Mode.SAFING)] = Mode.SAFING
+        if flight:
+            t[:, Trigger.IGNITION] = np.where(t[:, Trigger.IGNITION] == Mode.LAUNCHED, Mode.FLIGHT,
+                                              t[:, Trigger.IGNITION])
+        t.setflags(write=False)
+        _VARIANTS[key] = t
+    return t
 
 
 def allowed(mode: Mode, trigger: Trigger) -> bool:
