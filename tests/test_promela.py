@@ -100,6 +100,59 @@ def test_a_mutated_model_agrees_with_spin(spin, tmp_path: Path):
     assert all(o == s for _, o, s in r), r
 
 
+def _mutate(tmp_path: Path, edit) -> pg.Plan:
+    """Site 31/6 guarded with ``edit`` applied to its procedure document, compiled at 30 s."""
+    import shutil
+
+    import yaml
+
+    src = Path(pg.__file__).parent / "sites" / "site31"
+    proc = yaml.safe_load((src / "guarded.yaml").read_text())
+    edit(proc)
+    for f in ("site.yaml", "faults.yaml"):
+        shutil.copy(src / f, tmp_path / f)
+    (tmp_path / "guarded.yaml").write_text(yaml.safe_dump(proc))
+    return pg.compile_model(pg.load(str(tmp_path / "site.yaml"), str(tmp_path / "guarded.yaml")), 30_000)
+
+
+def _late_deck(proc: dict) -> None:  # the pad deck is cleared after the upper mast starts moving
+    deck = next(st for st in proc["steps"] if st.get("evacuate") == "pad_deck")
+    proc["steps"].remove(deck)
+    deck["at"] = "T-34s"
+    i = next(i for i, st in enumerate(proc["steps"]) if st.get("move") == "mast.upper")
+    proc["steps"].insert(i + 1, deck)
+
+
+def _no_umbilical_check(proc: dict) -> None:  # ignition no longer waits for the masts
+    proc["criteria"] = [c for c in proc["criteria"] if c["name"] != "umbilicals_retracted"]
+    proc.pop("travel_watchdog", None)
+
+
+def _criterion_invariants(proc: dict) -> None:  # invariants over criteria: state SPIN must keep
+    proc["invariants"] = [{"name": "towers_never_violated", "expr": "towers_lowered != violated"},
+                          {"name": "launch_needs_masts", "expr": "mode != launched or umbilicals_retracted == ok"}]
+
+
+def _criterion_invariant_holds(proc: dict) -> None:
+    proc["invariants"] = [{"name": "launch_needs_masts", "expr": "mode != launched or umbilicals_retracted == ok"}]
+
+
+@pytest.mark.parametrize(("edit", "k", "expect"), [
+    (_late_deck, 0, {"personnel": "violated", "plume": "proved"}),
+    (_no_umbilical_check, 1, {"plume": "violated", "personnel": "proved"}),
+    (_criterion_invariants, 1, {"invariants": "violated"}),
+    (_criterion_invariant_holds, 1, {"invariants": "proved"}),
+], ids=["late-deck-evacuation", "no-umbilical-criterion", "criterion-invariant-violated",
+        "criterion-invariant-holds"])
+def test_more_mutated_models_agree_with_spin(edit, k, expect, spin, tmp_path: Path):
+    """Each mutation makes the named property fail (or, the last, hold) in padguard; SPIN must
+    give the same verdict on each property on its own."""
+    plan = _mutate(tmp_path, edit)
+    (r,) = run_all([(plan, k, tuple(expect))])
+    assert {p: o for p, o, _ in r} == expect
+    assert all(o == s for _, o, s in r), r
+
+
 #: seeds of the random models cross-checked in CI (fixed, so a failure reproduces); the
 #: benchmark and PADGUARD_SLOW=1 run more
 RANDOM_SEEDS = list(range(1000, 1040))
