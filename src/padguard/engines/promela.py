@@ -252,17 +252,18 @@ class _Gen:
             if self.stime(s) != "T":
                 w(f"int ST{s};")
             if self.swrong(s):
-                w(f"{_decl(f'SW{s}', 0, int(p.transit[p.s_equip[s]]))};")
+                w(f"{_decl(f'SW{s}', 0, int(p.transit[p.s_equip[s]]) + 1)};  /* a wrong reading (+1: to choose) */")
         for z in sorted(self.zone_var):
             w(f"{_decl(f'OCC{z}', 0, max(1, int(p.zone_init[z])))};")
         for c in sorted(self.oks_var):
             w(f"int OKS{c};  /* {p.criteria[c]} OK since (debounce) */")
         for c in range(p.C):
-            w(f"{'' if c in self.cst_var else 'hidden '}{_decl(f'CST{c}', 0, 2)};")
+            w(f"{_decl(f'CST{c}', 0, 2)};" if c in self.cst_var else f"hidden byte CST{c};")
         self.cmd_steps = [j for j in range(nsteps) if int(p.step_kind[j]) in
                           (StepKind.MOVE, StepKind.EVACUATE, StepKind.OCCUPY)]
         for j in self.cmd_steps:
             w(f"bit ISS{j};  /* step {j} issued in this pass (always 0 between instants) */")
+        w("unsigned PASS : 2;  /* settle pass (always 0 between instants) */")
         # ---- constant tables and scratch (hidden: not part of the state vector)
         w("/* constants and scratch, not stored */")
         w(f"hidden int STEP_AT[{nsteps + 1}];")
@@ -271,6 +272,7 @@ class _Gen:
         nr = max(len(p.r_at), 1)
         w(f"hidden int R_AT[{nr}];")
         w(f"hidden byte R_STEP[{nr}], R_HOLD[{nr}];")
+        w(f"hidden byte PEND[{max(F, 1)}];  /* faults chosen at this instant, until their effects are applied */")
         w(f"hidden int {'' if self.nxt_state else 'NXT, '}q_t, q_best;")
         self.decl_at = len(self.lines)
         w("hidden int q_raw, q_nin, q_nout, q_tri;")
@@ -639,24 +641,38 @@ class _Gen:
                         continue
                     guard = " && ".join(f"{row}{m} == 0" for row, m in used)
                     act = [f"{row}{m} = {f + 1}" for f in sub for row, m in cells[f]]
-                    act += [fx for f in sub for fx in self.inject(f)]
-                    choose = ""
-                    for f in sub:
+                    act += [f"PEND[{f}] = 1" for f in sub]
+                    for f in sub:  # a wrong reading's value is chosen below
                         if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
                             c = int(p.f_comp[f])
-                            dom = int(p.transit[p.s_equip[c]]) + 1
-                            choose += (f"; SW{c} = 0; do :: (SW{c} < {dom - 1}) -> SW{c}++ :: break od")
-                    w(f":: (PG_NF + {k} <= PG_K && {guard}) -> d_step {{ {'; '.join(act)} }}{choose}", ind)
+                            act.append(f"SW{c} = {int(p.transit[p.s_equip[c]]) + 1}")
+                    w(f":: (PG_NF + {k} <= PG_K && {guard}) -> d_step {{ {'; '.join(act)} }}", ind)
             w("fi;", ind)
+            w("skip;", ind)
+            # the effects, in injection order, right after the choice (PEND is scratch: set by the
+            # chosen branch and cleared here, with no choice point in between)
+            w("d_step {", ind)
+            for f in order:
+                w(f"if :: PEND[{f}] -> {'; '.join(self.inject(f))}; PEND[{f}] = 0 :: else -> skip fi;", ind + 1)
+            w("skip", ind + 1)
+            w("};", ind)
+            for c in range(p.S):  # a reads_wrong fault without a declared value: any value of the domain
+                if self.s_faults[c] and self.swrong(c):
+                    dom = int(p.transit[p.s_equip[c]]) + 1
+                    w(f"if :: (SW{c} == {dom}) -> SW{c} = 0; do :: (SW{c} < {dom - 1}) -> SW{c}++ :: break od "
+                      ":: else -> skip fi;", ind)
             w("skip;", ind)
         # 3. settle: two passes of the semantics, the commands (and their travel choices) between
         # each pass's deterministic part and its personnel check
-        for _ in range(2):
-            w("d_step { arrivals(); sense(); decide() };", ind)
-            self.commands(ind)
-            w("skip;", ind)
-            w("d_step { personnel() };", ind)
-        w("d_step { sense(); canonical(); next_event(); check() };", ind)
+        w("do", ind)
+        w(":: (PASS < 2) -> d_step { arrivals(); sense(); decide() };", ind)
+        self.commands(ind + 1)
+        w("skip;", ind + 1)
+        w("d_step { personnel(); PASS++ }", ind + 1)
+        w(":: else -> break", ind)
+        w("od;", ind)
+        w("skip;", ind)
+        w("d_step { sense(); canonical(); next_event(); check(); PASS = 0 };", ind)
         w(f"if :: (MODE >= 3 || NXT >= PG_PNEVER) -> break :: else -> {'NXT = 0' if self.nxt_state else 'skip'} fi",
           ind)
 
