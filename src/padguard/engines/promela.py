@@ -216,7 +216,11 @@ class _Gen:
         w(f"#define PG_IGN {_c(p.ign)}")
         w(f"#define PG_PNR {_c(p.pnr)}")
         w(f"#define PG_WCLOSE {_c(p.window_close)}")
-        w(f"#define PG_NF {self.nfaults()}")
+        # the number of active faults: a counter kept with the fault codes (faults are never
+        # repaired; a common-cause event is one fault), cheaper to test in the choice's guards
+        # than the sum over the codes; a function of them, so it adds no state
+        self.nf_var = self.K > 0 and F > 0
+        w(f"#define PG_NF {'NF' if self.nf_var else '0'}  /* = {self.nfaults()} */")
         w("#define PG_RUN (MODE == 0 || MODE == 2)")
         w()
         # ---- the state vector
@@ -231,6 +235,8 @@ class _Gen:
         self.nxt_state = self.K > 0 and F > 0
         if self.nxt_state:
             w("int NXT;  /* the next event (0 between instants) */")
+        if self.nf_var:
+            w(f"{_decl('NF', 0, self.K)};  /* active faults */")
         if len(p.holds):
             w(f"{_decl('NEXTB', 0, len(p.holds))};")
             w("int HOLD_UNTIL;")
@@ -641,7 +647,7 @@ class _Gen:
                         continue
                     guard = " && ".join(f"{row}{m} == 0" for row, m in used)
                     act = [f"{row}{m} = {f + 1}" for f in sub for row, m in cells[f]]
-                    act += [f"PEND[{f}] = 1" for f in sub]
+                    act += [f"PEND[{f}] = 1" for f in sub] + [f"NF = NF + {k}"]
                     for f in sub:  # a wrong reading's value is chosen below
                         if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
                             c = int(p.f_comp[f])
