@@ -269,7 +269,7 @@ def export_promela(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write to this file (default: stdout)")] = None,
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
 ) -> None:
-    """Write the same model in Promela, for SPIN: spin -a FILE && gcc -O2 -DSAFETY -o pan pan.c && ./pan."""
+    """Write the same model in Promela, for SPIN: spin -a FILE && gcc -O3 -DSAFETY -o pan pan.c && ./pan -m1000000."""
     from padguard.engines.promela import PromelaError, export
 
     props = tuple(prop or V.PROPERTIES)
@@ -290,7 +290,7 @@ def export_promela(
     else:
         out.write_text(text)
         console.print(f"wrote {out} ({len(text.splitlines())} lines); check it with: spin -a {out} && "
-                      f"gcc -O2 -DSAFETY -o pan pan.c && ./pan -m1000000")
+                      f"gcc -O3 -DSAFETY -DNOBOUNDCHECK -DNOFAIR -o pan pan.c && ./pan -m1000000 -w24")
 
 
 def register(app: typer.Typer) -> None:

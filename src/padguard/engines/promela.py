@@ -4,14 +4,26 @@ The Promela model is generated from the Plan's tables (never written by hand per
 is the verifier's transition system, step for step: one ``atomic`` block per settled instant
 (so SPIN stores one state per node, like the verifier), in which
 
-1. any set of not-yet-active fault modes is injected (one per component, at most K active),
-   a reads_wrong sensor without a declared value reporting any value of its domain;
-2. time moves to the next event, or, when a fault was injected, one resolution step after
-   the current instant if that is earlier;
+1. time moves to the next event or, only when a fault strikes then, to any resolution step
+   before it (a fault's instant moves its deadlines, e.g. when a dropout goes stale);
+2. one non-deterministic ``if`` picks the set of not-yet-active fault modes that strike (at
+   most one per component, at most K active), each applied at once (a reads_wrong sensor
+   without a declared value then reports any value of its domain);
 3. the instant is settled exactly as :func:`padguard.semantics.settle` does (two passes of
-   arrivals, sensing, the sequencer's decision, commands, hazards), every move started
-   taking each travel time of its range at the resolution;
+   arrivals, sensing, the sequencer's decision, commands, hazards), every move started taking
+   each travel time of its range at the resolution, both ends included;
 4. the state is put in the same canonical form and the properties are asserted.
+
+The export is tight: SPIN's state vector holds only what can change, each field as narrow as
+its range (bits for positions, fault codes and flags; ``int`` only for times in ms, since a
+count needs more than 16 bits). Rows constant for the whole model are literals (equipment no
+step moves and no fault moves, sensors without fault modes, which always read their
+equipment; criteria without debounce keep no "OK since" time; the hold reason, read only by
+operator commands, is not kept), the plume, window and personnel properties are asserted at
+the instant they are decided (no hazard flags or ignition time stored), constant tables and
+scratch are ``hidden``, the deterministic parts are ``d_step`` and only the choices (time,
+faults, travel times) sit between them. Anything read after a choice point stays in the
+state vector (SPIN does not restore hidden variables when it backtracks into a choice).
 
 Unlike the verifier, the Promela model applies no reduction (no dormant-fault pruning, every
 sensor's faults included): agreement between the two is evidence that the reductions are
@@ -33,7 +45,6 @@ import numpy as np
 
 from padguard.compile import (
     NEVER,
-    NO_REASON,
     CompiledExpr,
     CompiledTerm,
     Effect,
@@ -63,7 +74,21 @@ def _c(v: int) -> str:
     return str(v) if v >= 0 else f"({v})"
 
 
+def _decl(name: str, lo: int, hi: int) -> str:
+    """The narrowest Promela declaration for values lo..hi: a bit field when non-negative."""
+    if lo >= 0:
+        if hi <= 1:
+            return f"bit {name}"
+        if hi < 2**31:
+            return f"unsigned {name} : {max(1, int(hi).bit_length())}"
+    if -(2**15) <= lo and hi < 2**15:
+        return f"short {name}"
+    return f"int {name}"
+
+
 class _Gen:
+    """Generates the tight Promela model of one Plan (see the module docstring)."""
+
     def __init__(self, plan: Plan, max_faults: int, properties: tuple[str, ...], invariants: list[Any]):
         self.p = plan
         self.K = max_faults
@@ -72,6 +97,28 @@ class _Gen:
         self.lines: list[str] = []
         self.tmp = 0
         self.nested: list[str] = []
+        p = plan
+        F = len(p.faults)
+        kinds = [int(k) for k in p.step_kind]
+        #: equipment some step moves (position, destination and arrival change)
+        self.moving = {int(p.step_target[j]) for j in range(len(kinds)) if kinds[j] == StepKind.MOVE}
+        #: zones a step evacuates or occupies
+        self.zone_var = {int(p.step_target[j]) for j in range(len(kinds))
+                         if kinds[j] in (StepKind.EVACUATE, StepKind.OCCUPY)}
+        self.e_faults: dict[int, list[int]] = {e: [] for e in range(p.E)}
+        self.s_faults: dict[int, list[int]] = {s: [] for s in range(p.S)}
+        for f in range(F):
+            for m in p.members(f):
+                (self.s_faults if p.f_kind[f] else self.e_faults)[int(m)].append(f)
+        spont = {e for e in range(p.E) for f in self.e_faults[e] if p.f_effect[f] == Effect.SPONTANEOUS}
+        #: equipment whose position ever changes
+        self.pos_var = self.moving | spont
+        #: debounced criteria keep their "OK since" time; the others need none
+        self.oks_var = {c for c in range(p.C) if int(p.c_deb[c]) > 0}
+        #: criteria an invariant reads keep their state in the vector (else it is scratch)
+        self.cst_var: set[int] = set()
+        self.recycles = p.auto_recycle_after >= 0 and len(p.r_at) > 0
+        self.inv_text = [self.invariant(inv) for inv in self.invs] if "invariants" in properties else []
 
     def w(self, line: str = "", ind: int = 0) -> None:
         self.lines.append("    " * ind + line)
@@ -80,26 +127,68 @@ class _Gen:
         self.tmp += 1
         return f"t{self.tmp}"
 
-    # ---- expressions over the generated variables ------------------------------------
-    def feff(self, code: str) -> str:
-        return f"FEFF[{code}]"
+    # ---- the state variables, or the constants they reduce to -------------------------
+    def pos(self, e: int) -> str:
+        return f"POS{e}" if e in self.pos_var else str(int(self.p.initial[e]))
+
+    def arr(self, e: int) -> str:
+        return f"ARR{e}" if e in self.moving else "(-1)"
+
+    def occ(self, z: int) -> str:
+        return f"OCC{z}" if z in self.zone_var else str(int(self.p.zone_init[z]))
+
+    def efx(self, e: int, effect: Effect) -> str:
+        """Equipment ``e`` has an active fault with this effect (a literal false when it cannot)."""
+        fs = [f for f in self.e_faults[e] if self.p.f_effect[f] == effect]
+        return "(" + " || ".join(f"EFT{e} == {f + 1}" for f in fs) + ")" if fs else "false"
+
+    def has_effect(self, s: int, effect: Effect) -> bool:
+        return any(self.p.f_effect[f] == effect for f in self.s_faults[s])
+
+    def sval(self, s: int) -> str:
+        """A sensor without fault modes always reads its equipment's position (sensed just before)."""
+        return f"SV{s}" if self.s_faults[s] else self.pos(int(self.p.s_equip[s]))
+
+    def stime(self, s: int) -> str:
+        """Only a dropout leaves a sample older than now."""
+        return f"ST{s}" if self.has_effect(s, Effect.DROPOUT) else "T"
+
+    def swrong(self, s: int) -> bool:
+        return any(self.p.f_effect[f] == Effect.READS_WRONG and self.p.f_to[f] < 0 for f in self.s_faults[s])
+
+    def cst(self, c: int) -> str:
+        return f"CST{c}"
 
     def nfaults(self) -> str:
         p = self.p
-        parts = [f"(EFT[{e}] != 0)" for e in range(p.E)] + [f"(SFT[{s}] != 0)" for s in range(p.S)]
+        parts = [f"(EFT{e} != 0)" for e in range(p.E) if self.e_faults[e]]
+        parts += [f"(SFT{s} != 0)" for s in range(p.S) if self.s_faults[s]]
         # a common-cause event marks every member but is one fault (plant.active_faults)
         for f in range(len(p.faults)):
             if p.is_common_cause(f):
                 row = "SFT" if p.f_kind[f] else "EFT"
-                hits = " + ".join(f"({row}[{int(c)}] == {f + 1})" for c in p.members(f))
+                hits = " + ".join(f"({row}{int(c)} == {f + 1})" for c in p.members(f))
                 parts.append(f"- ((({hits}) > 0) -> (({hits}) - 1) : 0)")
         return "(" + " + ".join(parts).replace("+ -", "-") + ")" if parts else "0"
 
     def fresh_expr(self, s: int) -> str:
         p = self.p
+        if not self.s_faults[s]:
+            return "true"  # the equipment's own position, sampled now: always in the domain
         dom = int(p.transit[p.s_equip[s]]) + 1
-        return (f"((T - STIME[{s}]) <= {int(p.s_limit[s])} && (T - STIME[{s}]) >= 0 "
-                f"&& SVAL[{s}] >= 0 && SVAL[{s}] < {dom})")
+        inrange = f"SV{s} < {dom}"
+        st = self.stime(s)
+        if st == "T":
+            return f"({inrange})"
+        return f"((T - {st}) <= {int(p.s_limit[s])} && {inrange})"
+
+    def sval_range(self, s: int) -> int:
+        p = self.p
+        hi = int(p.transit[p.s_equip[s]])
+        for f in self.s_faults[s]:
+            if p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] >= 0:
+                hi = max(hi, int(p.f_to[f]))
+        return hi
 
     # ---- the model ---------------------------------------------------------------------
     def generate(self) -> str:
@@ -110,56 +199,91 @@ class _Gen:
             for v in arr:
                 _c(int(v))
         _c(p.window_close)
+        for f in range(len(p.faults)):
+            if p.f_to[f] < -1 or p.f_to[f] > 255:
+                raise PromelaError(f"fault {p.faults[f]}: value {int(p.f_to[f])} out of the export's range")
         nsteps = len(p.step_at)
         F = len(p.faults)
         w = self.w
         w(f"/* padguard: {p.model.site.name} / {p.model.procedure.procedure}, generated from the compiled Plan.")
         w(f"   PG_K = {self.K} faults at once, resolution {p.res} ms; properties: {', '.join(self.props)}.")
-        w("   Check: spin -a FILE && gcc -O2 -DSAFETY -o pan pan.c && ./pan -m1000000 */")
+        w("   Check: spin -a FILE && gcc -O3 -DSAFETY -DNOBOUNDCHECK -DNOFAIR -o pan pan.c && ./pan -m1000000 -w24")
+        w("   State vector: only what changes (constant rows are literals), each field as narrow as its range;")
+        w("   scratch and constant tables are hidden (not stored). */")
         w(f"#define PG_PNEVER {PNEVER}")
         w(f"#define PG_K {self.K}")
         w(f"#define PG_RES {p.res}")
         w(f"#define PG_IGN {_c(p.ign)}")
         w(f"#define PG_PNR {_c(p.pnr)}")
         w(f"#define PG_WCLOSE {_c(p.window_close)}")
-        w(f"#define PG_NF {self.nfaults()}")
+        # the number of active faults: a counter kept with the fault codes (faults are never
+        # repaired; a common-cause event is one fault), cheaper to test in the choice's guards
+        # than the sum over the codes; a function of them, so it adds no state
+        self.nf_var = self.K > 0 and F > 0
+        w(f"#define PG_NF {'NF' if self.nf_var else '0'}  /* = {self.nfaults()} */")
+        w("#define PG_RUN (MODE == 0 || MODE == 2)")
         w()
-        # ---- state (part of the state vector)
-        w("int T, TC, HOLD_START, HOLD_UNTIL, IGN_T, NXT, X;")
-        w("short REASON;")
-        w("byte MODE, STEP, NREC, NEXTB, NCH, PASS;")
-        w(f"unsigned HAZ : {max(1, len(p.plume))};  /* bitmasks, as narrow as the rules and zones */")
-        w(f"unsigned PHAZ : {max(1, len(p.zones))};")
-        w(f"byte POS[{p.E}], DEST[{p.E}], EFT[{p.E}];")
-        w(f"int ARRIVE[{p.E}];")
-        if p.S:
-            w(f"short SVAL[{p.S}];")
-            w(f"byte SFT[{p.S}], SWRONG[{p.S}];")
-            w(f"int STIME[{p.S}];")
-        if p.zones:
-            w(f"byte OCC[{len(p.zones)}];")
-        if p.C:
-            w(f"int OKS[{p.C}];")
-            w(f"byte CST[{p.C}];")
-        if nsteps:
-            w(f"bit ISS[{nsteps}];")
-        if F:
-            w(f"bit PEND[{F}];  /* faults striking at this instant (cleared once applied) */")
-        # ---- constant tables (hidden: not part of the state vector, never change)
-        w(f"hidden byte FEFF[{F + 1}];")
-        w(f"hidden short FTO[{F + 1}];")
+        # ---- the state vector
+        w("/* the state vector */")
+        w("int T, TC;  /* ms since count start; count time in ms */")
+        w(f"{_decl('MODE', 0, 5)};")
+        w(f"{_decl('STEP', 0, nsteps)};")
+        w("bit BEGUN;  /* the first instant (count start) has been settled */")
+        # the next event's time is recomputed at the start of each instant; it is read after the
+        # time and fault choices, so it must survive SPIN's backtracking into them (reset to 0
+        # before the state is stored). Without fault choices it is scratch
+        self.nxt_state = self.K > 0 and F > 0
+        if self.nxt_state:
+            w("int NXT;  /* the next event (0 between instants) */")
+        if self.nf_var:
+            w(f"{_decl('NF', 0, self.K)};  /* active faults */")
+        if len(p.holds):
+            w(f"{_decl('NEXTB', 0, len(p.holds))};")
+            w("int HOLD_UNTIL;")
+        if self.recycles:
+            w(f"{_decl('NREC', 0, max(p.auto_max_recycles, 1))};")
+            w("int HOLD_START;")
+        for e in range(p.E):
+            name = p.equipment[e]
+            if e in self.pos_var:
+                w(f"{_decl(f'POS{e}', 0, int(p.transit[e]))};  /* {name} */")
+            if e in self.moving:
+                w(f"{_decl(f'DST{e}', 0, int(p.transit[e]))}; int ARR{e};")
+            if self.e_faults[e]:
+                w(f"{_decl(f'EFT{e}', 0, F)};")
+        for s in range(p.S):
+            if not self.s_faults[s]:
+                continue
+            w(f"{_decl(f'SFT{s}', 0, F)}; {_decl(f'SV{s}', 0, self.sval_range(s))};  /* {p.sensors[s]} */")
+            if self.stime(s) != "T":
+                w(f"int ST{s};")
+            if self.swrong(s):
+                w(f"{_decl(f'SW{s}', 0, int(p.transit[p.s_equip[s]]) + 1)};  /* a wrong reading (+1: to choose) */")
+        for z in sorted(self.zone_var):
+            w(f"{_decl(f'OCC{z}', 0, max(1, int(p.zone_init[z])))};")
+        for c in sorted(self.oks_var):
+            w(f"int OKS{c};  /* {p.criteria[c]} OK since (debounce) */")
+        for c in range(p.C):
+            w(f"{_decl(f'CST{c}', 0, 2)};" if c in self.cst_var else f"hidden byte CST{c};")
+        self.cmd_steps = [j for j in range(nsteps) if int(p.step_kind[j]) in
+                          (StepKind.MOVE, StepKind.EVACUATE, StepKind.OCCUPY)]
+        for j in self.cmd_steps:
+            w(f"bit ISS{j};  /* step {j} issued in this pass (always 0 between instants) */")
+        w("unsigned PASS : 2;  /* settle pass (always 0 between instants) */")
+        # ---- constant tables and scratch (hidden: not part of the state vector)
+        w("/* constants and scratch, not stored */")
         w(f"hidden int STEP_AT[{nsteps + 1}];")
         nh = len(p.holds)
         w(f"hidden int H_AT[{nh + 1}], H_DUR[{nh + 1}];")
         nr = max(len(p.r_at), 1)
         w(f"hidden int R_AT[{nr}];")
         w(f"hidden byte R_STEP[{nr}], R_HOLD[{nr}];")
-        # scratch (hidden: only used inside one d_step)
-        w("int dt;  /* chosen travel time: state, since it crosses the choice point */")
-        w("hidden int q_t, q_best;")
+        w(f"hidden byte PEND[{max(F, 1)}];  /* faults chosen at this instant, until their effects are applied */")
+        w(f"hidden int {'' if self.nxt_state else 'NXT, '}q_t, q_best;")
         self.decl_at = len(self.lines)
         w("hidden int q_raw, q_nin, q_nout, q_tri;")
-        w("hidden byte q_anyblock, q_running, q_holding, q_hexp, q_resumable, q_atb, q_did, q_enter_hold, q_leave_hold, q_builtin;")
+        w("hidden byte q_anyblock, q_running, q_holding, q_hexp, q_resumable, q_atb, q_did, q_enter_hold, "
+          "q_leave_hold, q_builtin;")
         w("hidden short q_trig, q_newm, q_first, q_nextb, q_hb;")
         w()
         self.inlines()
@@ -168,12 +292,11 @@ class _Gen:
         w("d_step {", 1)
         self.init_tables(2)
         self.initial_state(2)
-        w("NXT = 0  /* the first instant is count start itself */", 2)
         w("}", 1)
         w("do", 1)
-        w(":: (MODE == 3 || MODE == 4 || MODE == 5 || NXT >= PG_PNEVER) -> break", 1)
-        # the guard opens the atomic block, so SPIN stores one state per settled instant
-        w(":: atomic { !(MODE == 3 || MODE == 4 || MODE == 5 || NXT >= PG_PNEVER) ->", 1)
+        # one atomic block per settled instant, so SPIN stores one state per instant; it leaves
+        # the loop itself once the count is over (final mode, or nothing left to happen)
+        w(":: atomic { d_step { next_event() };", 1)
         self.macro_step(3)
         w("}", 2)
         w("od", 1)
@@ -185,9 +308,6 @@ class _Gen:
     def init_tables(self, ind: int) -> None:
         p = self.p
         w = self.w
-        w("FEFF[0] = 0; FTO[0] = -1;", ind)
-        for f in range(len(p.faults)):
-            w(f"FEFF[{f + 1}] = {int(p.f_effect[f])}; FTO[{f + 1}] = {int(p.f_to[f])};", ind)
         for j, a in enumerate(p.step_at):
             w(f"STEP_AT[{j}] = {_c(a)};", ind)
         w(f"STEP_AT[{len(p.step_at)}] = PG_PNEVER;", ind)
@@ -197,69 +317,91 @@ class _Gen:
             w(f"R_AT[{i}] = {_c(p.r_at[i])}; R_STEP[{i}] = {int(p.r_step[i])}; R_HOLD[{i}] = {int(p.r_hold[i])};", ind)
 
     def initial_state(self, ind: int) -> None:
-        """semantics.initial_state: count start, then the q_first sensing and criteria."""
+        """semantics.initial_state: count start, then the first sensing and criteria (in canonical form)."""
         p = self.p
         w = self.w
-        w(f"T = 0; TC = {_c(p.start)}; MODE = {int(Mode.COUNTING)}; REASON = {NO_REASON}; HOLD_UNTIL = -1;"
-          " IGN_T = -1;", ind)
+        w(f"T = 0; TC = {_c(p.start)}; MODE = {int(Mode.COUNTING)};", ind)
+        if len(p.holds):
+            w("HOLD_UNTIL = -1;", ind)
         for e in range(p.E):
-            w(f"POS[{e}] = {int(p.initial[e])}; DEST[{e}] = {int(p.initial[e])}; ARRIVE[{e}] = -1;", ind)
-        for z in range(len(p.zones)):
-            w(f"OCC[{z}] = {int(p.zone_init[z])};", ind)
+            if e in self.pos_var:
+                w(f"POS{e} = {int(p.initial[e])};", ind)
+            if e in self.moving:
+                w(f"ARR{e} = -1;", ind)  # DST stays 0: the canonical form of "not moving"
+        for z in sorted(self.zone_var):
+            w(f"OCC{z} = {int(p.zone_init[z])};", ind)
         w("sense();", ind)
         for c in range(p.C):
             w("q_raw = 0;", ind)
-            self.criterion(c, ind)
-            w(f"OKS[{c}] = (q_raw == 2 -> (-PG_PNEVER) : -1); CST[{c}] = q_raw;", ind)
+            self._expr(p.c_expr[c], "q_raw", ind)
+            if c in self.oks_var:
+                w(f"OKS{c} = (q_raw == 2 -> (-PG_PNEVER) : -1);", ind)
+            w(f"CST{c} = q_raw;", ind)
 
     # ---- inlines: the plant and the sequencer, unrolled over the Plan's tables ------------
     def inlines(self) -> None:
         p = self.p
         w = self.w
-        # arrivals
         w("inline arrivals() {")
-        for e in range(p.E):
-            w(f"if :: (ARRIVE[{e}] >= 0 && ARRIVE[{e}] <= T) ->", 1)
-            w(f"POS[{e}] = (FEFF[EFT[{e}]] == {int(Effect.WRONG_POSITION)} -> FTO[EFT[{e}]] : DEST[{e}]);"
-              f" ARRIVE[{e}] = -1", 2)
-            w(":: else -> skip fi;", 1)
-        w("}")
-        # sense
-        w("inline sense() {")
-        for s in range(p.S):
-            e = int(p.s_equip[s])
-            w(f"if :: (SFT[{s}] == 0) -> SVAL[{s}] = POS[{e}]; STIME[{s}] = T", 1)
-            w(f":: else -> if :: (FEFF[SFT[{s}]] == {int(Effect.READS_WRONG)}) -> SVAL[{s}] = SWRONG[{s}]; STIME[{s}] = T", 1)
-            w(f"   :: (FEFF[SFT[{s}]] == {int(Effect.STUCK)}) -> STIME[{s}] = T", 1)
-            w(f"   :: (FEFF[SFT[{s}]] == {int(Effect.DROPOUT)}) -> skip", 1)
-            w(f"   :: else -> SVAL[{s}] = POS[{e}]; STIME[{s}] = T fi", 1)
-            w("fi;", 1)
-        w("}")
-        # personnel
-        w("inline personnel() {")
-        for z in range(len(p.zones)):
-            eqs = [e for e in range(p.E) if p.zone_equip[z, e]]
-            if eqs:
-                moving = " || ".join(f"ARRIVE[{e}] >= 0" for e in eqs)
-                w(f"if :: (OCC[{z}] > 0 && ({moving})) -> PHAZ = PHAZ | {1 << z} :: else -> skip fi;", 1)
+        for e in sorted(self.moving):
+            wrong = [f for f in self.e_faults[e] if p.f_effect[f] == Effect.WRONG_POSITION]
+            to = f"DST{e}"
+            for f in reversed(wrong):
+                to = f"(EFT{e} == {f + 1} -> {int(p.f_to[f])} : {to})"
+            w(f"if :: (ARR{e} >= 0 && ARR{e} <= T) -> POS{e} = {to}; ARR{e} = -1 :: else -> skip fi;", 1)
         w("skip")
         w("}")
-        # next event
-        self.next_event_inline()
-        # canonical form
-        w("inline canonical() {")
-        for c in range(p.C):
-            w(f"if :: (OKS[{c}] >= 0 && T - OKS[{c}] >= {int(p.c_deb[c])}) -> OKS[{c}] = -PG_PNEVER :: else -> skip fi;", 1)
+        w("inline sense() {")
         for s in range(p.S):
-            w(f"if :: (FEFF[SFT[{s}]] == {int(Effect.DROPOUT)} && T - STIME[{s}] > {int(p.s_limit[s])}) -> "
-              f"STIME[{s}] = -PG_PNEVER :: else -> skip fi;", 1)
-        w("if :: (MODE != 1) -> HOLD_START = 0 :: else -> skip fi;", 1)
-        for e in range(p.E):
-            w(f"if :: (ARRIVE[{e}] < 0) -> DEST[{e}] = 0 :: else -> skip fi;", 1)
+            if not self.s_faults[s]:
+                continue
+            pos = self.pos(int(p.s_equip[s]))
+            st = "" if self.stime(s) == "T" else f"; ST{s} = T"
+            w(f"if :: (SFT{s} == 0) -> SV{s} = {pos}{st}", 1)
+            for f in self.s_faults[s]:
+                eff = int(p.f_effect[f])
+                if eff == Effect.READS_WRONG:
+                    val = int(p.f_to[f]) if p.f_to[f] >= 0 else f"SW{s}"
+                    w(f":: (SFT{s} == {f + 1}) -> SV{s} = {val}{st}", 1)
+                elif eff == Effect.STUCK:
+                    w(f":: (SFT{s} == {f + 1}) -> skip{st}", 1)
+                elif eff == Effect.DROPOUT:
+                    w(f":: (SFT{s} == {f + 1}) -> skip", 1)
+                else:
+                    w(f":: (SFT{s} == {f + 1}) -> SV{s} = {pos}{st}", 1)
+            w("fi;", 1)
+        w("skip")
+        w("}")
+        w("inline personnel() {")  # the personnel property, asserted where it is decided
+        if "personnel" in self.props:
+            for z in range(len(p.zones)):
+                eqs = [e for e in range(p.E) if p.zone_equip[z, e] and e in self.moving]
+                occ = self.occ(z)
+                if eqs and occ != "0":
+                    moving = " || ".join(f"ARR{e} >= 0" for e in eqs)
+                    w(f"assert(!({occ} > 0 && ({moving})));  /* personnel: {p.zones[z]} */", 1)
+        w("skip")
+        w("}")
+        self.next_event_inline()
+        w("inline canonical() {")
+        for c in sorted(self.oks_var):
+            w(f"if :: (OKS{c} >= 0 && T - OKS{c} >= {int(p.c_deb[c])}) -> OKS{c} = -PG_PNEVER :: else -> skip fi;", 1)
+        for s in range(p.S):
+            if self.stime(s) != "T":
+                w(f"if :: ({self._is(s, Effect.DROPOUT)} && T - ST{s} > {int(p.s_limit[s])}) -> "
+                  f"ST{s} = -PG_PNEVER :: else -> skip fi;", 1)
+        if self.recycles:
+            w("if :: (MODE != 1) -> HOLD_START = 0 :: else -> skip fi;", 1)
+        for e in sorted(self.moving):
+            w(f"if :: (ARR{e} < 0) -> DST{e} = 0 :: else -> skip fi;", 1)
         w("skip")
         w("}")
         self.decide_inline()
-        self.properties_inline()
+        self.check_inline()
+
+    def _is(self, s: int, effect: Effect) -> str:
+        fs = [f for f in self.s_faults[s] if self.p.f_effect[f] == effect]
+        return "(" + " || ".join(f"SFT{s} == {f + 1}" for f in fs) + ")" if fs else "false"
 
     def next_event_inline(self) -> None:
         p = self.p
@@ -268,7 +410,7 @@ class _Gen:
         marks = sorted({int(p.ign), *[int(x) for x in p.c_from], *[int(x) + 1 for x in p.c_until]})
         w("inline next_event() {")
         w("q_best = PG_PNEVER;", 1)
-        w("q_running = (MODE == 0 || MODE == 2); q_holding = (MODE == 1);", 1)
+        w("q_running = PG_RUN; q_holding = (MODE == 1);", 1)
 
         def cand(cond: str, expr: str) -> None:
             w(f"q_t = {expr};", 1)
@@ -276,71 +418,71 @@ class _Gen:
 
         if nsteps:
             cand(f"q_running && STEP < {nsteps}", "T + (STEP_AT[STEP] - TC)")
-        # the first count mark strictly after TC
-        w("q_t = PG_PNEVER;", 1)
+        w("q_t = PG_PNEVER;", 1)  # the first count mark strictly after TC
         for m in reversed(marks):
             w(f"if :: (TC < {_c(m)}) -> q_t = {_c(m)} :: else -> skip fi;", 1)
-        w("if :: (q_running && q_t < PG_PNEVER && T + (q_t - TC) < q_best) -> q_best = T + (q_t - TC) :: else -> skip fi;", 1)
+        w("if :: (q_running && q_t < PG_PNEVER && T + (q_t - TC) < q_best) -> q_best = T + (q_t - TC) "
+          ":: else -> skip fi;", 1)
         cand("q_running && MODE == 0", "T + (PG_PNR - TC)")
         if len(p.holds):
             cand("MODE == 0 && H_AT[NEXTB] < PG_PNEVER", "T + (H_AT[NEXTB] - TC)")
-        for e in range(p.E):
-            cand("true", f"ARRIVE[{e}]")
+        for e in sorted(self.moving):
+            cand("true", f"ARR{e}")
         for s in range(p.S):
-            cand(f"FEFF[SFT[{s}]] == {int(Effect.DROPOUT)}", f"STIME[{s}] + {int(p.s_limit[s]) + 1}")
-        for c in range(p.C):
-            cand(f"OKS[{c}] >= 0", f"OKS[{c}] + {int(p.c_deb[c])}")
-        cand("q_holding", "HOLD_UNTIL")
+            if self.stime(s) != "T":
+                cand(self._is(s, Effect.DROPOUT), f"ST{s} + {int(p.s_limit[s]) + 1}")
+        for c in sorted(self.oks_var):
+            cand(f"OKS{c} >= 0", f"OKS{c} + {int(p.c_deb[c])}")
+        if len(p.holds):
+            cand("q_holding", "HOLD_UNTIL")
         cand("q_holding", "PG_WCLOSE - (PG_IGN - TC) + 1")
-        if p.auto_recycle_after >= 0:
+        if self.recycles:
             cand(f"q_holding && NREC < {p.auto_max_recycles}", f"HOLD_START + {p.auto_recycle_after}")
-        w("if :: (MODE == 3 || MODE == 4 || MODE == 5) -> q_best = PG_PNEVER :: else -> skip fi;", 1)
+        w("if :: (MODE >= 3) -> q_best = PG_PNEVER :: else -> skip fi;", 1)
+        w("if :: !BEGUN -> q_best = T; BEGUN = 1 :: else -> skip fi;  /* count start is the first instant */", 1)
         w("NXT = q_best", 1)
         w("}")
 
-    def criterion(self, c: int, ind: int) -> None:
-        """Set ``q_raw`` to criterion ``c``'s q_tri-state (Kleene all = min, any = max)."""
-        self._expr(self.p.c_expr[c], "q_raw", ind)
-
     def _expr(self, e: CompiledExpr | CompiledTerm, out: str, ind: int) -> None:
+        """Set ``out`` to an expression's tri-state (Kleene all = min, any = max)."""
         w = self.w
         if isinstance(e, CompiledTerm):
             self._term(e, out, ind)
             return
-        # evaluate items into a running min/max held in `out`
         w(f"{out} = {2 if e.op == 'all' else 0};", ind)
         for it in e.items:
             tmp = "q_tri"
             if isinstance(it, CompiledExpr):
-                tmp = self._nested_var()
+                tmp = "q_" + self.fresh_tmp()
+                self.nested.append(tmp)
             self._expr(it, tmp, ind)
             if e.op == "all":
                 w(f"if :: ({tmp} < {out}) -> {out} = {tmp} :: else -> skip fi;", ind)
             else:
                 w(f"if :: ({tmp} > {out}) -> {out} = {tmp} :: else -> skip fi;", ind)
 
-    def _nested_var(self) -> str:
-        name = "q_" + self.fresh_tmp()
-        self.nested.append(name)
-        return name
-
     def _term(self, t: CompiledTerm, out: str, ind: int) -> None:
         w = self.w
         w("q_nin = 0; q_nout = 0;", ind)
         last = len(t.lut) - 1
+        yes = [v for v in range(len(t.lut)) if t.lut[v]]
         for s in t.sensors:
             s = int(s)
-            yes = [v for v in range(len(t.lut)) if t.lut[v]]
-            # values are clipped to the lookup table as in rules.eval_term
-            clip = f"(SVAL[{s}] < 0 -> 0 : (SVAL[{s}] > {last} -> {last} : SVAL[{s}]))"
+            sv = self.sval(s)
+            # values are clipped to the lookup table as in rules.eval_term (never negative here)
+            clip = f"({sv} > {last} -> {last} : {sv})"
             inset = " || ".join(f"{clip} == {v}" for v in yes) or "false"
-            w(f"if :: ({self.fresh_expr(s)}) -> if :: ({inset}) -> q_nin++ :: else -> q_nout++ fi :: else -> skip fi;",
-              ind)
+            fresh = self.fresh_expr(s)
+            if fresh == "true":
+                w(f"if :: ({inset}) -> q_nin++ :: else -> q_nout++ fi;", ind)
+            else:
+                w(f"if :: ({fresh}) -> if :: ({inset}) -> q_nin++ :: else -> q_nout++ fi :: else -> skip fi;", ind)
         w(f"{out} = (q_nin >= {t.k} -> {int(Tri.OK)} : (q_nout >= {t.k} -> {int(Tri.VIOLATED)} : {int(Tri.UNKNOWN)}));",
           ind)
 
     def decide_inline(self) -> None:
-        """rules.decide with no operator command, unrolled."""
+        """rules.decide with no operator command, unrolled (the hold reason, which only an operator
+        command or the narration reads, is not kept)."""
         p = self.p
         w = self.w
         C = p.C
@@ -349,20 +491,25 @@ class _Gen:
         w("q_anyblock = 0; q_first = 0;", 1)
         for c in range(C):
             w("q_raw = 0;", 1)
-            self.criterion(c, 1)
-            w(f"if :: (q_raw == 2) -> if :: (OKS[{c}] == -1) -> OKS[{c}] = T :: else -> skip fi :: else -> OKS[{c}] = -1 fi;", 1)
-            w(f"if :: (q_raw == 2 && T - OKS[{c}] < {int(p.c_deb[c])}) -> CST[{c}] = 1 :: else -> CST[{c}] = q_raw fi;", 1)
-            w(f"if :: ({_c(p.c_from[c])} <= TC && TC <= {_c(p.c_until[c])} && CST[{c}] != 2) ->", 1)
-            w(f"if :: (!q_anyblock) -> q_first = {c} :: else -> skip fi; q_anyblock = 1", 2)
-            w(":: else -> skip fi;", 1)
-        w("q_running = (MODE == 0 || MODE == 2); q_holding = (MODE == 1);", 1)
-        w("q_hexp = (HOLD_UNTIL <= T); q_resumable = (q_holding && !q_anyblock && q_hexp); q_nextb = NEXTB;", 1)
+            self._expr(p.c_expr[c], "q_raw", 1)
+            if c in self.oks_var:
+                w(f"if :: (q_raw == 2) -> if :: (OKS{c} == -1) -> OKS{c} = T :: else -> skip fi "
+                  f":: else -> OKS{c} = -1 fi;", 1)
+                w(f"if :: (q_raw == 2 && T - OKS{c} < {int(p.c_deb[c])}) -> CST{c} = 1 :: else -> CST{c} = q_raw fi;", 1)
+            else:
+                w(f"CST{c} = q_raw;", 1)
+            w(f"if :: ({_c(p.c_from[c])} <= TC && TC <= {_c(p.c_until[c])} && CST{c} != 2) -> q_anyblock = 1 "
+              ":: else -> skip fi;", 1)
+        w("q_running = PG_RUN; q_holding = (MODE == 1);", 1)
+        hexp = "(HOLD_UNTIL <= T)" if len(p.holds) else "1"
+        w(f"q_hexp = {hexp}; q_resumable = (q_holding && !q_anyblock && q_hexp);", 1)
         if len(p.holds):
-            w("q_atb = (MODE == 0 && TC >= H_AT[q_nextb]);", 1)
+            w("q_nextb = NEXTB; q_atb = (MODE == 0 && TC >= H_AT[q_nextb]);", 1)
         else:
-            w("q_atb = 0;", 1)
+            w("q_nextb = 0; q_atb = 0;", 1)
         w("q_trig = -1;", 1)
-        w(f"if :: ((q_holding || MODE == 0) && T + (PG_IGN - TC) > PG_WCLOSE) -> q_trig = {int(Trigger.WINDOW_CLOSED)} :: else -> skip fi;", 1)
+        w(f"if :: ((q_holding || MODE == 0) && T + (PG_IGN - TC) > PG_WCLOSE) -> q_trig = {int(Trigger.WINDOW_CLOSED)} "
+          ":: else -> skip fi;", 1)
         w("if :: (q_trig < 0 && q_running) ->", 1)
         w(f"if :: q_anyblock -> q_trig = {int(Trigger.AUTO_HOLD)}", 2)
         w(f":: (!q_anyblock && q_atb) -> q_trig = {int(Trigger.BUILTIN_HOLD)}", 2)
@@ -370,15 +517,14 @@ class _Gen:
         w(f":: (!q_anyblock && !q_atb && TC < PG_IGN && MODE == 0 && TC >= PG_PNR) -> q_trig = {int(Trigger.PNR)}", 2)
         w(":: else -> skip fi", 2)
         w(":: else -> skip fi;", 1)
-        if p.auto_recycle_after >= 0:
+        if self.recycles:
             r_at = int(p.r_at[max(p.auto_recycle_to, 0)])
-            w(f"if :: (q_trig < 0 && q_holding && REASON != -2 && T - HOLD_START >= {p.auto_recycle_after} "
+            w(f"if :: (q_trig < 0 && q_holding && T - HOLD_START >= {p.auto_recycle_after} "
               f"&& NREC < {p.auto_max_recycles} && q_hexp && T + (PG_IGN - ({_c(r_at)})) <= PG_WCLOSE) "
               f"-> q_trig = {int(Trigger.RECYCLE)} :: else -> skip fi;", 1)
         if p.auto_resume:
-            w(f"if :: (q_trig < 0 && q_resumable && REASON != -2) -> q_trig = {int(Trigger.RESUME)} :: else -> skip fi;", 1)
-        # transition table lookup
-        w("q_newm = -1;", 1)
+            w(f"if :: (q_trig < 0 && q_resumable) -> q_trig = {int(Trigger.RESUME)} :: else -> skip fi;", 1)
+        w("q_newm = -1;", 1)  # the transition table
         for m in range(NEXT.shape[0]):
             for tr in range(NEXT.shape[1]):
                 if NEXT[m, tr] >= 0:
@@ -387,56 +533,51 @@ class _Gen:
         w("if :: (!q_did) -> q_newm = MODE :: else -> skip fi;", 1)
         w("q_enter_hold = (q_did && q_newm == 1); q_leave_hold = (q_did && q_holding && q_newm != 1);", 1)
         w(f"q_builtin = (q_did && q_trig == {int(Trigger.BUILTIN_HOLD)});", 1)
-        w(f"q_hb = (q_nextb < {len(p.holds)} -> q_nextb : {len(p.holds)});", 1)
-        w("if :: q_did ->", 1)
-        w("if :: q_enter_hold -> HOLD_START = (q_builtin -> T + H_DUR[q_hb] : T) :: else -> skip fi;", 2)
-        w("if :: q_builtin -> HOLD_UNTIL = T + H_DUR[q_hb] :: else -> if :: q_leave_hold -> HOLD_UNTIL = -1 :: else -> skip fi fi;", 2)
-        w("if :: q_builtin -> NEXTB = q_nextb + 1 :: else -> skip fi;", 2)
-        w(f"if :: (q_enter_hold || (q_newm == {int(Mode.ABORTED)} && q_trig == {int(Trigger.AUTO_HOLD)})) ->", 2)
-        w(f"REASON = (q_trig == {int(Trigger.BUILTIN_HOLD)} -> {C} + q_nextb : q_first)", 3)
-        w(f":: else -> if :: (q_trig == {int(Trigger.RESUME)} || q_trig == {int(Trigger.RECYCLE)}) -> REASON = {NO_REASON} "
-          ":: else -> skip fi", 2)
-        w("fi", 2)
-        w(":: else -> skip fi;", 1)
-        w(f"if :: (q_holding && !q_did && q_hexp && q_anyblock && REASON >= {C}) -> REASON = q_first :: else -> skip fi;", 1)
-        if len(p.r_at):
+        if len(p.holds) or self.recycles:
+            w(f"q_hb = (q_nextb < {len(p.holds)} -> q_nextb : {len(p.holds)});", 1)
+        if self.recycles:
+            w("if :: q_enter_hold -> HOLD_START = (q_builtin -> T + H_DUR[q_hb] : T) :: else -> skip fi;", 1)
+        if len(p.holds):
+            w("if :: q_builtin -> HOLD_UNTIL = T + H_DUR[q_hb] :: else -> if :: q_leave_hold -> HOLD_UNTIL = -1 "
+              ":: else -> skip fi fi;", 1)
+            w("if :: q_builtin -> NEXTB = q_nextb + 1 :: else -> skip fi;", 1)
+        if self.recycles:
             ri = min(max(p.auto_recycle_to, 0), len(p.r_at) - 1)
+            hold = f"NEXTB = R_HOLD[{ri}]; " if len(p.holds) else ""
             w(f"if :: (q_did && q_trig == {int(Trigger.RECYCLE)}) -> TC = R_AT[{ri}]; STEP = R_STEP[{ri}]; "
-              f"NEXTB = R_HOLD[{ri}]; NREC++ :: else -> skip fi;", 1)
-        w(f"if :: (q_did && q_trig == {int(Trigger.IGNITION)}) -> IGN_T = T; HAZ = 0;", 1)
-        # ignition hazards from the true state (no step is issued in a pass that ignites)
-        for r in range(len(p.plume)):
-            e = int(p.rule_equip[r])
-            safe = [int(v) for v in np.flatnonzero(p.rule_safe[r]) if v < p.transit[e]]
-            cond = " || ".join(f"POS[{e}] == {v}" for v in safe) or "false"
-            w(f"if :: !({cond}) -> HAZ = HAZ | {1 << r} :: else -> skip fi;", 2)
+              f"{hold}NREC++ :: else -> skip fi;", 1)
+        # ignition: the plume and window properties, asserted on the true state at that instant
+        # (no step is issued in a pass that ignites)
+        w(f"if :: (q_did && q_trig == {int(Trigger.IGNITION)}) ->", 1)
+        if "plume" in self.props:
+            for r in range(len(p.plume)):
+                e = int(p.rule_equip[r])
+                safe = [int(v) for v in np.flatnonzero(p.rule_safe[r]) if v < p.transit[e]]
+                cond = " || ".join(f"{self.pos(e)} == {v}" for v in safe) or "false"
+                w(f"assert({cond});  /* plume: {p.plume[r]} */", 2)
+        if "window" in self.props:
+            w("assert(T <= PG_WCLOSE);  /* window */", 2)
+        w("skip", 2)
         w(":: else -> skip fi;", 1)
         w("MODE = q_newm;", 1)
         if nsteps:
-            w("if :: (MODE == 0 || MODE == 2) ->", 1)
-            w("do", 2)
-            w(f":: (STEP < {nsteps} && TC >= STEP_AT[STEP]) -> ISS[STEP] = 1; STEP++", 2)
-            w(":: else -> break", 2)
-            w("od", 2)
+            w("if :: PG_RUN ->", 1)
+            for j in range(nsteps):
+                iss = f"ISS{j} = 1; " if j in self.cmd_steps else ""
+                w(f"if :: (STEP == {j} && TC >= {_c(p.step_at[j])}) -> {iss}STEP = {j + 1} :: else -> skip fi;", 2)
+            w("skip", 2)
             w(":: else -> skip fi;", 1)
         w("skip", 1)
         w("}")
 
-    def properties_inline(self) -> None:
-        p = self.p
+    def check_inline(self) -> None:
         w = self.w
         w("inline check() {")
-        if "plume" in self.props and len(p.plume):
-            w("assert(!(MODE == 3 && HAZ != 0));", 1)
-        if "personnel" in self.props and p.zones:
-            w("assert(PHAZ == 0);", 1)
-        if "window" in self.props:
-            w("assert(!(IGN_T >= 0 && IGN_T > PG_WCLOSE));", 1)
-        if "invariants" in self.props:
-            for inv in self.invs:
-                w(f"assert({self.invariant(inv)}); /* invariant {inv.name} */", 1)
+        if self.inv_text:
+            for inv, text in zip(self.invs, self.inv_text, strict=True):
+                w(f"assert({text}); /* invariant {inv.name} */", 1)
         if "liveness" in self.props:
-            w("assert(!((MODE == 3 || MODE == 4 || MODE == 5 || NXT >= PG_PNEVER) && PG_NF == 0 && MODE != 3));", 1)
+            w("assert(!((MODE >= 3 || NXT >= PG_PNEVER) && PG_NF == 0 && MODE != 3));", 1)
         w("skip", 1)
         w("}")
 
@@ -456,9 +597,12 @@ class _Gen:
                 j = " && " if t.op == "and" else " || "
                 return "(" + j.join(f"({go(i)})" for i in t.items) + ")"
             v, codes = I._resolve(t, vars_)
-            lhs = {"equipment": f"POS[{v.index}]", "criterion": f"CST[{v.index}]",
-                   "zone": f"(OCC[{v.index}] > 0)", "mode": "MODE", "count": "TC", "time": "T",
-                   "recycles": "NREC"}[v.kind]
+            if v.kind == "criterion":
+                self.cst_var.add(int(v.index))
+            lhs = {"equipment": lambda: self.pos(int(v.index)), "criterion": lambda: f"CST{v.index}",
+                   "zone": lambda: f"({self.occ(int(v.index))} > 0)", "mode": lambda: "MODE",
+                   "count": lambda: "TC", "time": lambda: "T",
+                   "recycles": lambda: "NREC" if self.recycles else "0"}[v.kind]()
             if t.op in ("in", "notin"):
                 e = "(" + " || ".join(f"{lhs} == {_c(c)}" for c in codes) + ")"
                 return e if t.op == "in" else f"!{e}"
@@ -470,119 +614,141 @@ class _Gen:
     def macro_step(self, ind: int) -> None:
         p = self.p
         w = self.w
-        w("NCH = 0;", ind)
-        # 1. faults: one non-deterministic choice among the sets of fault modes that may strike
-        # now (within the budget, at most one per component, in the verifier's injection order).
-        # Codes are set at once; the effects are applied once the clock has moved (step 3)
         order = sorted(range(len(p.faults)), key=lambda f: (0 if p.f_kind[f] else 1, f))
-        # a common-cause fault marks every member and counts as one fault in the budget
         cells = {f: [("SFT" if p.f_kind[f] else "EFT", int(m)) for m in p.members(f)] for f in order}
         for f in order:
             if (p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0
                     and len(cells[f]) > 1):
                 raise PromelaError(f"common-cause fault {p.faults[f]} reads wrong without a declared value: "
                                    "not supported by the Promela export (declare 'value')")
-        w("if", ind)
-        w(":: skip", ind)
-        for k in range(1, self.K + 1):
-            for sub in itertools.combinations(order, k):
-                used = [cell for f in sub for cell in cells[f]]
-                if len(set(used)) < len(used):  # at most one fault mode per component
-                    continue
-                guard = " && ".join(f"{row}[{m}] == 0" for row, m in used)
-                act = "; ".join([f"{row}[{m}] = {f + 1}" for f in sub for row, m in cells[f]]
-                                + [f"PEND[{f}] = 1" for f in sub])
-                for f in sub:
-                    if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
-                        c = int(p.f_comp[f])
-                        dom = int(p.transit[p.s_equip[c]]) + 1
-                        act += f"; SWRONG[{c}] = 0; do :: (SWRONG[{c}] < {dom - 1}) -> SWRONG[{c}]++ :: break od"
-                w(f":: (PG_NF + {k} <= PG_K && {guard}) -> {act}; NCH = {k}", ind)
-        w("fi;", ind)
-        # 2. time (at count start NXT = T = 0, so the first instant is the start itself)
-        # (a fault may strike at any resolution step before the next event: its instant moves
-        # its deadlines, e.g. when a dropout goes stale)
-        w("if :: X = NXT :: (NCH > 0 && T + PG_RES < NXT) -> X = T + PG_RES; "
-          "do :: (X + PG_RES < NXT) -> X = X + PG_RES :: break od fi;", ind)
-        w("skip;  /* a jump target outside the d_step */", ind)
-        # 3. settle: the clock moves, the faults act, then two passes of the semantics with
-        # the commands (and their travel choices) between the passes' d_steps
-        w("d_step {", ind)
-        w("if :: (MODE == 0 || MODE == 2) -> TC = TC + (X - T) :: else -> skip fi; T = X;", ind + 1)
-        order = sorted(range(len(p.faults)), key=lambda f: (0 if p.f_kind[f] else 1, f))
-        for f in order:  # plant.inject, in order: sensors take their last good sample first
-            eff = int(p.f_effect[f])
-            fxs = []
-            for c in (int(m) for m in p.members(f)):  # every member of a common-cause event
-                if p.f_kind[f] == 0:
-                    if eff == Effect.JAM:
-                        fx = f"if :: (ARRIVE[{c}] >= 0) -> ARRIVE[{c}] = -1; POS[{c}] = {int(p.transit[c])} :: else -> skip fi"
-                    elif eff == Effect.SPONTANEOUS:
-                        fx = f"POS[{c}] = {int(p.f_to[f])}; ARRIVE[{c}] = -1; DEST[{c}] = {int(p.f_to[f])}"
-                    else:
-                        fx = "skip"
-                else:
-                    fx = f"SVAL[{c}] = POS[{int(p.s_equip[c])}]; STIME[{c}] = T"
-                    if eff == Effect.READS_WRONG and p.f_to[f] >= 0:
-                        fx += f"; SWRONG[{c}] = {int(p.f_to[f])}"
-                fxs.append(fx)
-            w(f"if :: PEND[{f}] -> {'; '.join(fxs)}; PEND[{f}] = 0 :: else -> skip fi;", ind + 1)
-        w("skip", ind + 1)
-        w("};", ind)
+        # 1. time: the next event, or (only when a fault strikes then) any grid instant before it,
+        # since a fault's instant moves its deadlines (e.g. when a dropout goes stale)
+        if self.K > 0 and order:
+            free = " || ".join("(" + " && ".join(f"{r}{m} == 0" for r, m in cells[f]) + ")" for f in order)
+            w("if :: TC = TC + (PG_RUN -> NXT - T : 0); T = NXT", ind)
+            w(f":: (PG_NF < PG_K && ({free}) && T + PG_RES < NXT) -> TC = TC + (PG_RUN -> PG_RES : 0); "
+              "T = T + PG_RES;", ind)
+            w("   do :: (T + PG_RES < NXT) -> TC = TC + (PG_RUN -> PG_RES : 0); T = T + PG_RES :: break od", ind)
+            w("fi;", ind)
+        else:
+            w("TC = TC + (PG_RUN -> NXT - T : 0); T = NXT;", ind)
+        w("skip;  /* a jump target outside the d_steps */", ind)
+        # 2. faults: one non-deterministic choice among the sets of fault modes that may strike now
+        # (within the budget, at most one per component, in the verifier's injection order), each
+        # applied at once (plant.inject: sensors take their last good sample first). Off the next
+        # event a fault must strike (the time choice above guarantees one can)
+        if self.K > 0 and order:
+            w("if", ind)
+            w(":: (T == NXT) -> skip", ind)
+            for k in range(1, self.K + 1):
+                for sub in itertools.combinations(order, k):
+                    used = [cell for f in sub for cell in cells[f]]
+                    if len(set(used)) < len(used):  # at most one fault mode per component
+                        continue
+                    guard = " && ".join(f"{row}{m} == 0" for row, m in used)
+                    act = [f"{row}{m} = {f + 1}" for f in sub for row, m in cells[f]]
+                    act += [f"PEND[{f}] = 1" for f in sub] + [f"NF = NF + {k}"]
+                    for f in sub:  # a wrong reading's value is chosen below
+                        if p.f_kind[f] == 1 and p.f_effect[f] == Effect.READS_WRONG and p.f_to[f] < 0:
+                            c = int(p.f_comp[f])
+                            act.append(f"SW{c} = {int(p.transit[p.s_equip[c]]) + 1}")
+                    w(f":: (PG_NF + {k} <= PG_K && {guard}) -> d_step {{ {'; '.join(act)} }}", ind)
+            w("fi;", ind)
+            w("skip;", ind)
+            # the effects, in injection order, right after the choice (PEND is scratch: set by the
+            # chosen branch and cleared here, with no choice point in between)
+            w("d_step {", ind)
+            for f in order:
+                w(f"if :: PEND[{f}] -> {'; '.join(self.inject(f))}; PEND[{f}] = 0 :: else -> skip fi;", ind + 1)
+            w("skip", ind + 1)
+            w("};", ind)
+            for c in range(p.S):  # a reads_wrong fault without a declared value: any value of the domain
+                if self.s_faults[c] and self.swrong(c):
+                    dom = int(p.transit[p.s_equip[c]]) + 1
+                    w(f"if :: (SW{c} == {dom}) -> SW{c} = 0; do :: (SW{c} < {dom - 1}) -> SW{c}++ :: break od "
+                      ":: else -> skip fi;", ind)
+            w("skip;", ind)
+        # 3. settle: two passes of the semantics, the commands (and their travel choices) between
+        # each pass's deterministic part and its personnel check
         w("do", ind)
-        w(":: (PASS < 2) ->", ind)
-        w("d_step { arrivals(); sense(); decide() };", ind + 1)
+        w(":: (PASS < 2) -> d_step { arrivals(); sense(); decide() };", ind)
         self.commands(ind + 1)
+        w("skip;", ind + 1)
         w("d_step { personnel(); PASS++ }", ind + 1)
         w(":: else -> break", ind)
         w("od;", ind)
-        w("skip;  /* a jump target outside the d_step */", ind)
-        w("d_step { sense(); canonical(); next_event(); check(); X = 0; NCH = 0; PASS = 0 }", ind)
+        w("skip;", ind)
+        w("d_step { sense(); canonical(); next_event(); check(); PASS = 0 };", ind)
+        w(f"if :: (MODE >= 3 || NXT >= PG_PNEVER) -> break :: else -> {'NXT = 0' if self.nxt_state else 'skip'} fi",
+          ind)
+
+    def inject(self, f: int) -> list[str]:
+        """plant.inject for fault ``f`` on each of its members, at the current instant."""
+        p = self.p
+        eff = int(p.f_effect[f])
+        out = []
+        for c in (int(m) for m in p.members(f)):
+            if p.f_kind[f] == 0:
+                if eff == Effect.JAM and c in self.moving:
+                    out.append(f"if :: (ARR{c} >= 0) -> ARR{c} = -1; POS{c} = {int(p.transit[c])} :: else -> skip fi")
+                elif eff == Effect.SPONTANEOUS:
+                    out.append(f"POS{c} = {int(p.f_to[f])}")
+                    if c in self.moving:
+                        out.append(f"ARR{c} = -1; DST{c} = 0")
+            else:
+                out.append(f"SV{c} = {self.pos(int(p.s_equip[c]))}")
+                if self.stime(c) != "T":
+                    out.append(f"ST{c} = T")
+        return out or ["skip"]
 
     def commands(self, ind: int) -> None:
         """plant.command for the steps issued in this pass: travel time chosen at the resolution."""
         p = self.p
         w = self.w
-        for j in range(len(p.step_at)):
+        for j in self.cmd_steps:
             kind = int(p.step_kind[j])
             tgt = int(p.step_target[j])
             if kind == StepKind.MOVE:
                 to = int(p.step_to[j])
                 P = int(p.transit[tgt])
-                jam = f"FEFF[EFT[{tgt}]] == {int(Effect.JAM)}"
+                jam = self.efx(tgt, Effect.JAM)
                 if len(p.host) and p.host[tgt] >= 0:  # a lock acts on its host (plant.command)
                     h = int(p.host[tgt])
-                    ok = " || ".join(f"POS[{h}] == {v}" for v in np.flatnonzero(p.host_ok[tgt][:int(p.transit[h])]))
-                    jam = f"{jam} || !(({ok}) && ARRIVE[{h}] < 0)"
-                already = f"((POS[{tgt}] == {to} && ARRIVE[{tgt}] < 0) || (DEST[{tgt}] == {to} && ARRIVE[{tgt}] >= 0))"
-                w(f"if :: (ISS[{j}] && !({jam}) && !{already}) ->", ind)
-                # the range depends on where the equipment starts from
-                opts = []
-                slow = [f for f in range(len(p.faults)) if p.f_effect[f] == Effect.SLOW and tgt in p.members(f)]
+                    ok = " || ".join(f"{self.pos(h)} == {v}"
+                                     for v in np.flatnonzero(p.host_ok[tgt][:int(p.transit[h])])) or "false"
+                    jam = f"{jam} || !(({ok}) && {self.arr(h)} < 0)"
+                already = f"((POS{tgt} == {to} && ARR{tgt} < 0) || (DST{tgt} == {to} && ARR{tgt} >= 0))"
+                w(f"if :: (ISS{j} && !({jam}) && !{already}) ->", ind)
+                opts = []  # the range depends on where the equipment starts from
+                slow = [f for f in self.e_faults[tgt] if p.f_effect[f] == Effect.SLOW]
                 for a in range(P + 1):
-                    row = min(a, P)  # the equipment's own "from in transit" row (plant.travel_time)
-                    lo, hi = int(p.tmin[tgt, row, to]), int(p.tmax[tgt, row, to])
-                    if lo < 0:
-                        continue
-                    opts.append((a, lo, hi))  # lo, lo + res, ..., and hi itself (plant.travel_time)
+                    lo, hi = int(p.tmin[tgt, a, to]), int(p.tmax[tgt, a, to])
+                    if lo >= 0:
+                        opts.append((a, lo, hi))
                 w("if", ind + 1)
                 for f in slow:  # slow: the declared maximum plus the fault's delay
                     for a, _lo, hi in opts:
-                        w(f":: (POS[{tgt}] == {a} && EFT[{tgt}] == {f + 1}) -> dt = {hi + int(p.f_delay[f])}", ind + 1)
-                for a, lo, hi in opts:
-                    guard = f"POS[{tgt}] == {a}" + "".join(f" && EFT[{tgt}] != {f + 1}" for f in slow)
-                    w(f":: ({guard}) -> dt = {lo}; do :: (dt < {hi}) -> "
-                      f"dt = (dt + PG_RES < {hi} -> dt + PG_RES : {hi}) :: break od", ind + 1)
-                w(":: else -> dt = 0", ind + 1)
+                        w(f":: (POS{tgt} == {a} && EFT{tgt} == {f + 1}) -> ARR{tgt} = T + {hi + int(p.f_delay[f])}",
+                          ind + 1)
+                for a, lo, hi in opts:  # lo, lo + res, ..., and hi itself (plant.travel_time)
+                    guard = f"POS{tgt} == {a}" + "".join(f" && EFT{tgt} != {f + 1}" for f in slow)
+                    if lo == hi:
+                        w(f":: ({guard}) -> ARR{tgt} = T + {lo}", ind + 1)
+                    else:
+                        w(f":: ({guard}) -> ARR{tgt} = T + {lo}; do :: (ARR{tgt} < T + {hi}) -> "
+                          f"ARR{tgt} = (ARR{tgt} + PG_RES < T + {hi} -> ARR{tgt} + PG_RES : T + {hi}) :: break od",
+                          ind + 1)
+                w(f":: else -> ARR{tgt} = T", ind + 1)
                 w("fi;", ind + 1)
-                w("skip;  /* a jump target outside the d_step */", ind + 1)
-                w(f"d_step {{ DEST[{tgt}] = {to}; ARRIVE[{tgt}] = T + dt; POS[{tgt}] = {P}; dt = 0 }}", ind + 1)
+                w("skip;", ind + 1)
+                w(f"d_step {{ DST{tgt} = {to}; POS{tgt} = {P} }}", ind + 1)
                 w(":: else -> skip fi;", ind)
-            elif kind in (StepKind.EVACUATE, StepKind.OCCUPY):
+            else:
                 v = 1 if kind == StepKind.OCCUPY else 0
-                w(f"if :: ISS[{j}] -> OCC[{tgt}] = {v} :: else -> skip fi;", ind)
-        if len(p.step_at):
-            w("d_step { " + " ".join(f"ISS[{j}] = 0;" for j in range(len(p.step_at))) + " skip };", ind)
+                w(f"if :: ISS{j} -> OCC{tgt} = {v} :: else -> skip fi;", ind)
+        if self.cmd_steps:
+            w("skip;", ind)
+            w("d_step { " + " ".join(f"ISS{j} = 0;" for j in self.cmd_steps) + " skip };", ind)
 
 
 def export(plan: Plan, max_faults: int = 1, properties: tuple[str, ...] = PROPERTIES,
