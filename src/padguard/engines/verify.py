@@ -582,6 +582,8 @@ class Explorer:
                 moving = F[p.ARRIVE + c] >= 0
                 if eff == Effect.JAM:
                     rel[f] = moving | info["cmd"][c]
+                elif eff == Effect.SLOW:  # acts only on a move commanded after it strikes
+                    rel[f] = info["cmd"][c]
                 elif eff == Effect.WRONG_POSITION:
                     rel[f] = info["arrived"][c]
                 elif eff == Effect.SPONTANEOUS:
@@ -703,7 +705,6 @@ class Explorer:
         P0 = self._prepare(F, t, tn, rc, root)
         A = P0.copy()
         plant.arrivals(p, A)
-        T = P0[p.T]
         Pc = np.take(P, ci, axis=1)
         radix: list[tuple[int, np.ndarray, np.ndarray]] = []
         ncomb = np.ones(len(ci), dtype=np.int64)
@@ -713,7 +714,7 @@ class Explorer:
                 continue
             e, to = int(p.step_target[j]), int(p.step_to[j])
             frm = A[p.POS + e]
-            pred = T + plant.travel_time(p, e, frm, to, np.full(len(ci), 0.5))
+            pred, slow = self._predicted_arrival(A, e, to, np.full(len(ci), 0.5))
             started = (isj & ~igj & (Pc[p.POS + e] == p.transit[e]) & (Pc[p.DEST + e] == to)
                        & (Pc[p.ARRIVE + e] == pred))
             odd = (isj & ~igj & ~started & (Pc[p.ARRIVE + e] >= 0) & (Pc[p.DEST + e] == to)
@@ -721,6 +722,7 @@ class Explorer:
             if odd.any():
                 raise VerifyError(f"step '{p.steps[j]}': two moves of {p.equipment[e]} at one instant "
                                   "are not supported by the verifier")
+            started &= ~slow  # a slow move has one travel time: the maximum plus the delay
             if not started.any():
                 continue
             nopt = np.ones(len(ci), dtype=np.int64)
@@ -781,6 +783,21 @@ class Explorer:
                                   "(zero-time arrivals are not supported)")
             yield Block(P2, _Req(r.col[gi], r.wait[gi], r.sub[gi], r.var[gi]), comb, hap2.issued)
 
+    def _predicted_arrival(self, A: np.ndarray, e: int, to: int, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where a move of ``e`` to ``to`` issued now (state ``A``, arrivals done) would set its
+        ARRIVE row with travel choice ``u``, as :func:`plant.command` computes it, and which
+        columns have ``e`` slow (then the arrival is the declared maximum plus the delay)."""
+        p = self.plan
+        T = A[p.T]
+        frm = A[p.POS + e]
+        pred = T + plant.travel_time(p, e, frm, to, u)
+        slow = plant.fault_effect(p, A[p.EFAULT + e]) == Effect.SLOW
+        if slow.any():
+            fr = np.minimum(frm, p.transit[e])
+            delay = np.concatenate([[0], p.f_delay])[A[p.EFAULT + e]]
+            pred = np.where(slow, T + p.tmax[e, fr, to] + delay, pred)
+        return pred, slow
+
     def _utable(self, j: int, frm: int) -> np.ndarray:
         key = (j, frm)
         us = self._ut.get(key)
@@ -835,6 +852,13 @@ class Explorer:
                     dormant = idle & ~ign
                 elif eff == Effect.WRONG_POSITION:
                     dormant = ~hap.arrived[c]
+                elif eff == Effect.SLOW:
+                    # acts on the next move commanded (not on one under way): dormant unless a
+                    # move of the equipment is issued now and not refused
+                    steps = [j for j in self.move_steps if p.step_target[j] == c]
+                    went = ((hap.issued[steps] & ~hap.ignored[steps]).any(axis=0) if steps
+                            else np.zeros(n, dtype=bool))
+                    dormant = ~went
                 else:  # spontaneous
                     dormant = idle & (F[p.POS + c, r.col] == p.f_to[f])
             else:  # stuck
@@ -1052,8 +1076,9 @@ class Explorer:
                 continue
             e, to = int(p.step_target[j]), int(p.step_to[j])
             frm = int(A[p.POS + e, 0])
-            pred = int(P0[p.T, 0]) + int(plant.travel_time(p, e, np.array([frm]), to, np.array([0.5]))[0])
-            if Q[p.POS + e, 0] == p.transit[e] and Q[p.DEST + e, 0] == to and Q[p.ARRIVE + e, 0] == pred:
+            pred, slow = self._predicted_arrival(A, e, to, np.array([0.5]))
+            if (Q[p.POS + e, 0] == p.transit[e] and Q[p.DEST + e, 0] == to and Q[p.ARRIVE + e, 0] == pred[0]
+                    and not slow[0]):
                 us = self._utable(j, frm)
                 out[j] = float(us[rem % len(us)])
                 rem //= len(us)
