@@ -399,10 +399,13 @@ class Explorer:
         for e in p.c_expr:
             for t in _terms(e):
                 used[t.sensors] = True
-        self.f_row = np.array([(p.SFAULT if p.f_kind[f] else p.EFAULT) + p.f_comp[f] for f in range(F)],
-                              dtype=np.int64)
-        # A fault on a sensor no criterion reads can never change a decision: not explored.
-        self.f_static = np.array([not (self.opt.reduce and p.f_kind[f] == 1 and not used[p.f_comp[f]])
+        # every component a fault marks: its own, or each member of a common-cause group
+        self.f_mem = [[int(c) for c in p.members(f)] for f in range(F)]
+        self.f_rows = [[(p.SFAULT if p.f_kind[f] else p.EFAULT) + c for c in self.f_mem[f]] for f in range(F)]
+        # A fault on sensors no criterion reads can never change a decision: not explored (a
+        # common-cause fault is explored when any member is read).
+        self.f_static = np.array([not (self.opt.reduce and p.f_kind[f] == 1
+                                       and not any(used[c] for c in self.f_mem[f]))
                                   for f in range(F)], dtype=bool)
         self.f_values: list[list[int | None]] = []
         for f in range(F):
@@ -416,12 +419,13 @@ class Explorer:
         order = sorted(range(F), key=lambda f: (0 if p.f_kind[f] else 1, f))
         self.inject_order = order
         K = self.K = min(self.opt.max_faults, F)
-        comps = [(int(p.f_kind[f]), int(p.f_comp[f])) for f in range(F)]
+        # at most one fault mode per component: a common-cause fault occupies every member
+        comps = [{(int(p.f_kind[f]), c) for c in self.f_mem[f]} for f in range(F)]
         subsets: list[tuple[int, ...]] = []
         cand = [f for f in order if self.f_static[f]]
         for k in range(1, K + 1):
             for sub in itertools.combinations(cand, k):
-                if len({comps[f] for f in sub}) == k:
+                if len(set().union(*(comps[f] for f in sub))) == sum(len(comps[f]) for f in sub):
                     subsets.append(tuple(sub))
         self.subsets = subsets
         ns = len(subsets)
@@ -575,21 +579,26 @@ class Explorer:
         rel = np.ones((self.F, n), dtype=bool)
         blocked = np.zeros((self.F, n), dtype=bool)
         for f in range(self.F):
-            blocked[f] = F[self.f_row[f]] != 0
-            c = int(p.f_comp[f])
+            # a common-cause fault needs every member free, and is relevant when it is
+            # relevant for any member
+            blocked[f] = np.logical_or.reduce([F[row] != 0 for row in self.f_rows[f]])
             eff = int(p.f_effect[f])
-            if p.f_kind[f] == 0:
-                moving = F[p.ARRIVE + c] >= 0
-                if eff == Effect.JAM:
-                    rel[f] = moving | info["cmd"][c]
-                elif eff == Effect.SLOW:  # acts only on a move commanded after it strikes
-                    rel[f] = info["cmd"][c]
-                elif eff == Effect.WRONG_POSITION:
-                    rel[f] = info["arrived"][c]
-                elif eff == Effect.SPONTANEOUS:
-                    rel[f] = moving | (F[p.POS + c] != p.f_to[f])
-            elif eff == Effect.STUCK:
-                rel[f] = info["pos_after"][p.s_equip[c]] != F[p.SVAL + c]
+            if p.f_kind[f] == 0 and eff in (Effect.JAM, Effect.SLOW, Effect.WRONG_POSITION, Effect.SPONTANEOUS):
+                rel[f] = False
+                for c in self.f_mem[f]:
+                    moving = F[p.ARRIVE + c] >= 0
+                    if eff == Effect.JAM:
+                        rel[f] |= moving | info["cmd"][c]
+                    elif eff == Effect.SLOW:  # acts only on a move commanded after it strikes
+                        rel[f] |= info["cmd"][c]
+                    elif eff == Effect.WRONG_POSITION:
+                        rel[f] |= info["arrived"][c]
+                    else:
+                        rel[f] |= moving | (F[p.POS + c] != p.f_to[f])
+            elif p.f_kind[f] == 1 and eff == Effect.STUCK:
+                rel[f] = False
+                for c in self.f_mem[f]:
+                    rel[f] |= info["pos_after"][p.s_equip[c]] != F[p.SVAL + c]
         if not self.opt.reduce:
             rel[:] = True
         cap = self.opt.max_faults - _count_active(p, F)
@@ -843,26 +852,27 @@ class Explorer:
             if not m.any() or self.f_ts[f] and p.f_effect[f] != Effect.SPONTANEOUS:
                 continue
             eff = int(p.f_effect[f])
-            c = int(p.f_comp[f])
-            if p.f_kind[f] == 0:
-                idle = F[p.ARRIVE + c, r.col] < 0
-                if eff == Effect.JAM:
+            # a common-cause fault is dormant only when it is dormant for every member
+            dormant = np.ones(n, dtype=bool)
+            for c in self.f_mem[f]:
+                if p.f_kind[f] == 0:
+                    idle = F[p.ARRIVE + c, r.col] < 0
                     steps = [j for j in self.move_steps if p.step_target[j] == c]
-                    ign = hap.ignored[steps].any(axis=0) if steps else np.zeros(n, dtype=bool)
-                    dormant = idle & ~ign
-                elif eff == Effect.WRONG_POSITION:
-                    dormant = ~hap.arrived[c]
-                elif eff == Effect.SLOW:
-                    # acts on the next move commanded (not on one under way): dormant unless a
-                    # move of the equipment is issued now and not refused
-                    steps = [j for j in self.move_steps if p.step_target[j] == c]
-                    went = ((hap.issued[steps] & ~hap.ignored[steps]).any(axis=0) if steps
-                            else np.zeros(n, dtype=bool))
-                    dormant = ~went
-                else:  # spontaneous
-                    dormant = idle & (F[p.POS + c, r.col] == p.f_to[f])
-            else:  # stuck
-                dormant = Q[p.SVAL + c] == Q[p.POS + int(p.s_equip[c])]
+                    if eff == Effect.JAM:
+                        ign = hap.ignored[steps].any(axis=0) if steps else np.zeros(n, dtype=bool)
+                        dormant &= idle & ~ign
+                    elif eff == Effect.WRONG_POSITION:
+                        dormant &= ~hap.arrived[c]
+                    elif eff == Effect.SLOW:
+                        # acts on the next move commanded (not on one under way): dormant unless
+                        # a move of the equipment is issued now and not refused
+                        went = ((hap.issued[steps] & ~hap.ignored[steps]).any(axis=0) if steps
+                                else np.zeros(n, dtype=bool))
+                        dormant &= ~went
+                    else:  # spontaneous
+                        dormant &= idle & (F[p.POS + c, r.col] == p.f_to[f])
+                else:  # stuck
+                    dormant &= Q[p.SVAL + c] == Q[p.POS + int(p.s_equip[c])]
             keep &= ~(m & dormant)
         return keep
 
