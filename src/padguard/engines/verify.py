@@ -640,10 +640,8 @@ class Explorer:
         if root:
             z = np.zeros(n, dtype=np.int64)
             return cols, z, z.copy(), np.ones(n, dtype=bool)
-        kmax = np.maximum((tn - t - 1) // res, 0)
-        rep = np.repeat(cols, kmax)
-        kk = np.arange(len(rep)) - np.repeat(np.cumsum(kmax) - kmax, kmax) + 1
-        pc, px = [cols, rep], [tn, t[rep] + kk * res]
+        # instants where something may arrive, and tn: the arriving sets are enumerated there
+        pc, px = [cols], [tn]
         for e in self.moved_eq:
             hi, lo = F[p.ARRIVE + e], F[self.LO + e]
             k0 = np.where(lo > t, 0, (t - lo) // res + 1)
@@ -656,11 +654,12 @@ class Explorer:
             pc.append(r2)
             px.append(first[r2] + k2 * res)
         c, x = np.concatenate(pc), np.concatenate(px)
-        o = np.lexsort((x, c))
-        c, x = c[o], x[o]
-        d = np.ones(len(c), dtype=bool)
-        d[1:] = (c[1:] != c[:-1]) | (x[1:] != x[:-1])
-        c, x = c[d], x[d]
+        if len(pc) > 1:
+            o = np.lexsort((x, c))
+            c, x = c[o], x[o]
+            d = np.ones(len(c), dtype=bool)
+            d[1:] = (c[1:] != c[:-1]) | (x[1:] != x[:-1])
+            c, x = c[d], x[d]
         nm = len(self.moved_eq)
         free = np.zeros((nm, len(c)), dtype=bool)
         need = np.zeros(len(c), dtype=np.int64)
@@ -684,11 +683,22 @@ class Explorer:
         C, X = c[rep], x[rep]
         T, TN = t[C], tn[C]
         event = (X == TN) | (arr != 0)
-        grid = ((X - T) % res == 0) & (X < TN)
-        keep = event | grid
-        C, X, arr, event, grid, T, TN = C[keep], X[keep], arr[keep], event[keep], grid[keep], T[keep], TN[keep]
-        wait = np.where(X == TN, 0, np.where(grid, (X - T) // res, -(X - T)))
-        return C, wait, arr, event
+        ongrid = ((X - T) % res == 0) & (X < TN)
+        keep = event | ongrid  # an off-grid instant where nothing arrives is no choice
+        C, X, arr, event, ongrid, T, TN = C[keep], X[keep], arr[keep], event[keep], ongrid[keep], T[keep], TN[keep]
+        wait = np.where(X == TN, 0, np.where(ongrid, (X - T) // res, -(X - T)))
+        # the other grid instants before tn: nothing arrives there (no candidate), faults only
+        kmax = np.maximum((tn - t - 1) // res, 0)
+        off = np.cumsum(kmax) - kmax
+        gmask = np.ones(int(kmax.sum()), dtype=bool)
+        g = ongrid & (X > T)
+        gmask[off[C[g]] + (X[g] - T[g]) // res - 1] = False  # instants already enumerated above
+        gr = np.repeat(cols, kmax)
+        gk = np.arange(len(gr)) - off[gr] + 1
+        gr, gk = gr[gmask], gk[gmask]
+        z = np.zeros(len(gr), dtype=np.int64)
+        return (np.concatenate([C, gr]), np.concatenate([wait, gk]), np.concatenate([arr, z]),
+                np.concatenate([event, np.zeros(len(gr), dtype=bool)]))
 
     def _fault_requests_lazy(self, F: np.ndarray, col: np.ndarray, wait: np.ndarray, arr: np.ndarray,
                              event: np.ndarray, info_of: np.ndarray, info: dict[str, np.ndarray]) -> _Req:
@@ -697,38 +707,43 @@ class Explorer:
         a grid instant where nothing arrives only sets with a time-sensitive member."""
         p = self.plan
         n = len(col)
-        Fc = np.take(F, col, axis=1)
         if n == 0:
             return _Req(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
-        gi = np.where(info_of >= 0, info_of, 0)
-        cmd = info["cmd"][:, gi] & event[None, :]
-        arrived = info["arrived"][:, gi] & event[None, :]
-        pos_after = info["pos_after"][:, gi]
-        rel = np.ones((self.F, n), dtype=bool)
-        blocked = np.zeros((self.F, n), dtype=bool)
+        # per parent column: what the state alone decides (busy components, the budget, the
+        # relevance that does not depend on the instant's successor)
+        ucol, inv = np.unique(col, return_inverse=True)
+        Fu = np.take(F, ucol, axis=1)
+        blocked_u = np.zeros((self.F, len(ucol)), dtype=bool)
+        state_rel_u = np.zeros((self.F, len(ucol)), dtype=bool)
         for f in range(self.F):
-            blocked[f] = np.logical_or.reduce([Fc[row] != 0 for row in self.f_rows[f]])
+            blocked_u[f] = np.logical_or.reduce([Fu[row] != 0 for row in self.f_rows[f]])
+            eff = int(p.f_effect[f])
+            if p.f_kind[f] == 0 and eff in (Effect.JAM, Effect.SPONTANEOUS):
+                for c in self.f_mem[f]:
+                    moving = Fu[p.ARRIVE + c] >= 0
+                    state_rel_u[f] |= moving if eff == Effect.JAM else moving | (Fu[p.POS + c] != p.f_to[f])
+        cap = (self.opt.max_faults - _count_active(p, Fu))[inv]
+        blocked = blocked_u[:, inv]
+        gi = np.where(info_of >= 0, info_of, 0)
+        rel = np.ones((self.F, n), dtype=bool)
+        for f in range(self.F):
             eff = int(p.f_effect[f])
             if p.f_kind[f] == 0 and eff in (Effect.JAM, Effect.SLOW, Effect.WRONG_POSITION, Effect.SPONTANEOUS):
-                rel[f] = False
+                r_ = state_rel_u[f][inv]
                 for c in self.f_mem[f]:
-                    moving = Fc[p.ARRIVE + c] >= 0
-                    if eff == Effect.JAM:
-                        rel[f] |= moving | cmd[c]
-                    elif eff == Effect.SLOW:
-                        rel[f] |= cmd[c]
+                    if eff in (Effect.JAM, Effect.SLOW):
+                        r_ = r_ | (info["cmd"][c][gi] & event)
                     elif eff == Effect.WRONG_POSITION:
-                        rel[f] |= arrived[c]
-                    else:
-                        rel[f] |= moving | (Fc[p.POS + c] != p.f_to[f])
+                        r_ = r_ | (info["arrived"][c][gi] & event)
+                rel[f] = r_
             elif p.f_kind[f] == 1 and eff == Effect.STUCK:
-                rel[f] = False
+                r_ = np.zeros(n, dtype=bool)
                 for c in self.f_mem[f]:
-                    rel[f] |= pos_after[p.s_equip[c]] != Fc[p.SVAL + c]
+                    r_ |= info["pos_after"][p.s_equip[c]][gi] != Fu[p.SVAL + c][inv]
+                rel[f] = r_
         if not self.opt.reduce:
             rel[:] = True
         anytime = event | (not self.opt.reduce)  # where sets without a time-sensitive member go
-        cap = self.opt.max_faults - _count_active(p, Fc)
         rows, subs = [], []
         one = np.flatnonzero(cap == 1)
         if len(one):
