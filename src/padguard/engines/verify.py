@@ -15,8 +15,13 @@ The transition system (see ``docs/verification.md`` for why it is sound):
 * at ``x`` any set of not-yet-active fault modes (at most ``K`` active in all, one per
   component) is injected before the instant is settled, with every value a reads_wrong
   sensor without a declared value can report;
-* every move issued while settling ``x`` takes each travel time its range allows at the
-  Plan's resolution (:func:`padguard.plant.travel_choices`).
+* every move issued while settling ``x`` may take each travel time its range allows at the
+  Plan's resolution (:func:`padguard.plant.travel_choices`). By default (*lazy travel*) the time
+  is not chosen at issue: the move is in transit over its window of candidate arrival instants
+  (ARRIVE holds the latest, a verifier-only row LO the earliest), and at each candidate instant
+  the search branches "arrives now" (ARRIVE set to the instant before it is settled, so
+  :func:`padguard.plant.arrivals` finishes the move) or "not yet". The runs are those of the
+  eager choice at issue (``Options(lazy_travel=False)``); the graph is smaller.
 
 "Shortest" means fewest nodes (settled instants) from count start. Visited states are
 deduplicated by a 128-bit fingerprint of a canonical form (fields that cannot influence the
