@@ -597,14 +597,37 @@ class Explorer:
     def _expand_lazy(self, F: np.ndarray, tn: np.ndarray | None, root: bool) -> Iterator[Block]:
         """:meth:`expand` with lazy travel: the successors are every *time choice* (an instant
         and the set of travelling equipment that arrives then, :meth:`_time_choices`), without
-        a fault where the choice is an event, and with every allowed fault set."""
+        a fault where the choice is an event, and with every allowed fault set.
+
+        Columns are taken in groups of bounded time-choice count (with several pieces of
+        equipment in transit a node has up to 2^n arriving sets at each candidate instant),
+        and only the few rows the fault pre-filter needs are kept of the fault-free successors."""
         p = self.plan
         t = F[p.T]
         if root:
             tn = t.copy()
         elif tn is None:
             tn = semantics.next_event(p, F)
-        tc_col, tc_wait, tc_arr, tc_event = self._time_choices(F, t, tn, root)
+        n = F.shape[1]
+        if root:
+            group = np.zeros(n, dtype=np.int64)
+        else:
+            est = 1 + np.maximum((tn - t - 1) // p.res, 0)
+            npend = np.zeros(n, dtype=np.int64)
+            for e in self.moved_eq:
+                moving = F[p.ARRIVE + e] >= 0
+                est += np.where(moving, (tn - t) // p.res + 1, 0)
+                npend += moving
+            est *= np.left_shift(1, np.minimum(npend, 20))
+            group = np.cumsum(est) // TIME_CHOICES
+        for g in np.unique(group):
+            cols = np.flatnonzero(group == g)
+            yield from self._expand_lazy_group(F, t, tn, root, cols)
+
+    def _expand_lazy_group(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, root: bool,
+                           cols: np.ndarray) -> Iterator[Block]:
+        tc_col, tc_wait, tc_arr, tc_event = self._time_choices(F[:, cols], t[cols], tn[cols], root)
+        tc_col = cols[tc_col]
         ev = np.flatnonzero(tc_event)
         nb = len(ev)
         base = _Req(tc_col[ev], tc_wait[ev], np.full(nb, -1, dtype=np.int64), np.zeros(nb, dtype=np.int64),
@@ -613,10 +636,13 @@ class Explorer:
         for a in range(0, nb, REQUESTS):
             blocks, info = self._run(F, t, tn, base.take(slice(a, a + REQUESTS)), root, want_info=True)
             yield from blocks
-            infos.append(info)
+            if self.subsets:  # copies of the few rows needed (not views that keep each batch alive)
+                infos.append({"cmd": info["cmd"].copy(), "arrived": info["arrived"].copy(),
+                              "pos_after": info["pos_after"].astype(np.int16)})
         if not self.subsets:
             return
         info = {k: np.concatenate([i[k] for i in infos], axis=1) for k in infos[0]} if infos else {}
+        del infos
         info_of = np.full(len(tc_col), -1, dtype=np.int64)
         info_of[ev] = np.arange(nb)
         per_row = max(REQUEST_GROUP // max(len(self.subsets), 1), 1)
@@ -1468,6 +1494,7 @@ _I32 = np.iinfo(np.int32)
 REQUESTS = 65536  # successors computed per chunk (adaptive chunking aims at this)
 REQUEST_GROUP = 4 * 2**20  # at most about this many fault requests generated at once (32 B each)
 BATCH = 262144  # at most this many travel-time combinations settled at once
+TIME_CHOICES = 262144  # lazy travel: about this many time choices generated at once (an upper estimate)
 
 
 def _chunks(frontier: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: list[int]):
