@@ -2,12 +2,15 @@
 
     python benchmarks/verify_scale.py                       # 1x and 3x, K = 0, 1, 2 on a 30 s grid
     python benchmarks/verify_scale.py --copies 1 --res 1s --k 0 1
+    python benchmarks/verify_scale.py --copies 1 --res 1s --k 0 1 --travel eager lazy   # before/after
 
 The N-times pad repeats Site 31/6's equipment, sensors, groups, plume rules, personnel zones,
 steps, criteria and fault modes N times under prefixed names (``c2.cabin`` ...), each copy's steps
 and criteria windows shifted 7 s earlier per copy so its moves do not start at the same instant as
 the first copy's. Every run is ``padguard verify`` in its own process under ``/usr/bin/time``:
-states, search seconds, wall seconds and peak RSS.
+states, search seconds, wall seconds and peak RSS. ``--travel eager`` runs ``verify
+--eager-travel`` (every travel time chosen at issue, the search before lazy travel), ``lazy`` the
+default.
 """
 
 from __future__ import annotations
@@ -88,12 +91,15 @@ def generate(copies: int, out: Path) -> tuple[Path, Path]:
     return out / "site.yaml", out / "guarded.yaml"
 
 
-def run(site: Path, proc: Path, k: int, res: str, max_memory: str, timeout: float) -> dict:
-    cmd = ["/usr/bin/time", "-f", "@@TIME %e %M", sys.executable, "-m", "padguard.cli", "verify", str(site),
+def run(site: Path, proc: Path, k: int, res: str, max_memory: str, timeout: float, travel: str = "lazy") -> dict:
+    # the time limit interrupts the search (SIGINT: verify stops cleanly and prints the
+    # statistics reached), so no orphaned search goes on using the shared machine
+    cmd = ["/usr/bin/time", "-f", "@@TIME %e %M", "timeout", "-s", "INT", str(int(timeout)),
+           sys.executable, "-m", "padguard.cli", "verify", str(site),
            str(proc), "-k", str(k), "--resolution", res, *HAZARDS, "--json", "--max-memory", max_memory,
-           "--out", os.devnull]
+           "--out", os.devnull] + (["--eager-travel"] if travel == "eager" else [])
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 120)
     except subprocess.TimeoutExpired:
         return {"verdict": f"timeout {timeout:.0f} s"}
     wall = rss = float("nan")
@@ -115,16 +121,18 @@ def main() -> int:
     ap.add_argument("--res", default="30s")
     ap.add_argument("--max-memory", default="4GiB")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--travel", nargs="+", choices=["lazy", "eager"], default=["lazy"])
     a = ap.parse_args()
     print(f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores; grid {a.res}; "
           "properties: plume personnel invariants liveness")
-    print(f"{'pad':<22} {'K':>2} {'verdict':<20} {'states':>12} {'search s':>9} {'wall s':>8} {'peak RSS MiB':>12}")
+    print(f"{'pad':<22} {'K':>2} {'travel':<6} {'verdict':<20} {'states':>12} {'search s':>9} {'wall s':>8} "
+          f"{'peak RSS MiB':>12}")
     with tempfile.TemporaryDirectory(prefix="padguard-scale-") as tmp:
         for n in a.copies:
             site, proc = generate(n, Path(tmp) / f"x{n}")
-            for k in a.k:
-                r = run(site, proc, k, a.res, a.max_memory, a.timeout)
-                print(f"{f'Site 31/6 x{n}':<22} {k:>2} {r['verdict']:<20} {r.get('states', 0):>12,} "
+            for k, travel in ((k, tr) for k in a.k for tr in a.travel):
+                r = run(site, proc, k, a.res, a.max_memory, a.timeout, travel)
+                print(f"{f'Site 31/6 x{n}':<22} {k:>2} {travel:<6} {r['verdict']:<20} {r.get('states', 0):>12,} "
                       f"{r.get('search_s', float('nan')):>9.2f} {r.get('wall', float('nan')):>8.2f} "
                       f"{r.get('rss', float('nan')):>12.0f} {r.get('reason', '')}", flush=True)
     return 0

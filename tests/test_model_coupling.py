@@ -8,21 +8,12 @@ from padguard.model.derived import implicit_criteria
 from .conftest import TINY_FAULTS, TINY_PROC, TINY_SITE
 from .test_model_errors import problems_for
 
-SLOW = ("  - {component: cabin, mode: slow, effect: slow, delay: 1s, probability: 1.0e-4,\n"
-        "     source: \"assumption: a cabin 1 s slower than its declared maximum\"}\n")
-
 
 def site31_with_slow(tmp_path, proc):
-    """Site 31/6 plus a slow-cabin fault (not shipped: the verifier does not support 'slow' yet)."""
-    from padguard.model.loader import sites_dir
-
-    src = sites_dir() / "site31"
-    d = tmp_path / "site31"
-    d.mkdir(exist_ok=True)
-    for f in ("site.yaml", "guarded.yaml", "legacy.yaml"):
-        (d / f).write_text((src / f).read_text())
-    (d / "faults.yaml").write_text((src / "faults.yaml").read_text() + SLOW)
-    return pg.compile_model(pg.load(d, proc))
+    """Site 31/6 as shipped: its faults include the slow cabin (`cabin:slow`, maximum + 1 s)."""
+    plan = pg.compile_model(pg.load("site31", proc))
+    assert "cabin:slow" in plan.faults
+    return plan
 
 
 def test_a_cabin_at_max_travel_plus_1s_ends_in_a_hold_not_an_unlocked_launch(tmp_path):

@@ -105,6 +105,8 @@ def verify_cmd(
     max_states: Annotated[int | None, typer.Option(help="stop with partial statistics after this many states")] = None,
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable result")] = False,
+    eager_travel: Annotated[bool, typer.Option("--eager-travel", help="choose every travel time when the move is "
+                                               "issued (the former, larger search; same runs, for comparison)")] = False,
 ) -> None:
     """Prove a countdown cannot ignite into its own pad, or show the shortest way it can.
 
@@ -125,7 +127,7 @@ def verify_cmd(
         if res_ms != plan.res:
             plan = _load(site, procedure, faults_file, res_ms)
     invs = _invariants(plan, list(invariant or []))
-    opts = V.Options(max_faults=max_faults, properties=props,
+    opts = V.Options(max_faults=max_faults, properties=props, lazy_travel=not eager_travel,
                      max_memory=_bytes(max_memory), max_states=max_states)
     try:
         explorer = V.Explorer(plan, opts, invs)

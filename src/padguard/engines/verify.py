@@ -15,8 +15,13 @@ The transition system (see ``docs/verification.md`` for why it is sound):
 * at ``x`` any set of not-yet-active fault modes (at most ``K`` active in all, one per
   component) is injected before the instant is settled, with every value a reads_wrong
   sensor without a declared value can report;
-* every move issued while settling ``x`` takes each travel time its range allows at the
-  Plan's resolution (:func:`padguard.plant.travel_choices`).
+* every move issued while settling ``x`` may take each travel time its range allows at the
+  Plan's resolution (:func:`padguard.plant.travel_choices`). By default (*lazy travel*) the time
+  is not chosen at issue: the move is in transit over its window of candidate arrival instants
+  (ARRIVE holds the latest, a verifier-only row LO the earliest), and at each candidate instant
+  the search branches "arrives now" (ARRIVE set to the instant before it is settled, so
+  :func:`padguard.plant.arrivals` finishes the move) or "not yet". The runs are those of the
+  eager choice at issue (``Options(lazy_travel=False)``); the graph is smaller.
 
 "Shortest" means fewest nodes (settled instants) from count start. Visited states are
 deduplicated by a 128-bit fingerprint of a canonical form (fields that cannot influence the
@@ -320,6 +325,7 @@ class Options:
     max_memory: int | None = None  # bytes (stored states + frontier)
     chunk: int = 16384  # frontier columns expanded at once
     reduce: bool = True  # prune dormant faults and faults on unread sensors (sound; off for testing)
+    lazy_travel: bool = True  # choose each arrival when it happens, not the travel time at issue (same runs)
     progress: Callable[[Stats, int], None] | None = None  # (stats, frontier size)
 
 
@@ -341,13 +347,20 @@ class Explorer:
         if int(np.max(np.abs(p.step_at), initial=0)) > 2**30 or p.window_close > 2**30:
             raise VerifyError("count longer than 12 days: times no longer fit the verifier's frontier")
         self.F = len(p.faults)
+        self.move_steps = [j for j in range(len(p.step_at)) if p.step_kind[j] == StepKind.MOVE]
+        # lazy travel: a move is "in transit" over its window [LO, ARRIVE] of candidate arrival
+        # instants; LO is a verifier-only row per equipment, after the Plan's rows
+        self.moved_eq = sorted({int(p.step_target[j]) for j in self.move_steps})
+        self.lazy = bool(self.opt.lazy_travel) and len(self.moved_eq) <= 31
+        self.LO = p.layout.size
+        self.D = p.layout.size + (p.E if self.lazy else 0)
         self._build_fault_tables()
         self.id_rows = self._identity_rows()
         ids = set(self.id_rows.tolist())
         big = {int(r) for r in range(p.OKS, p.OKS + p.C)} | {int(r) for r in range(p.STIME, p.STIME + p.S)}
         self._big_in_id = np.array([i for i, r in enumerate(self.id_rows) if int(r) in big], dtype=np.int64)
         # rows left out of the frontier: constant (from a canonical count-start state) or derived
-        T0 = semantics.initial_state(p, 1)
+        T0 = self._initial(1)
         self.canonicalise(T0)
         self._template = T0
         self._derived_sval = [(s_, int(p.s_equip[s_])) for s_ in range(p.S) if p.SVAL + s_ not in ids]
@@ -358,7 +371,13 @@ class Explorer:
         self.stats = Stats()
         self._frontier_bytes = 0
         self._ut: dict[tuple[int, int], np.ndarray] = {}
-        self.move_steps = [j for j in range(len(p.step_at)) if p.step_kind[j] == StepKind.MOVE]
+
+    def _initial(self, n: int) -> np.ndarray:
+        """The count-start state with the verifier's extra rows (LO of each equipment: 0)."""
+        S = semantics.initial_state(self.plan, n)
+        if self.D > S.shape[0]:
+            S = np.concatenate([S, np.zeros((self.D - S.shape[0], n), dtype=np.int64)])
+        return S
 
     def _identity_rows(self) -> np.ndarray:
         """Rows that identify a settled state; the others are constant or follow from these.
@@ -389,7 +408,10 @@ class Explorer:
                 skip.add(p.SWRONG + s_)
             if Effect.DROPOUT not in effs:
                 skip.add(p.STIME + s_)
-        return np.array([r for r in range(p.layout.size) if r not in skip], dtype=np.int64)
+        rows = [r for r in range(p.layout.size) if r not in skip]
+        if self.lazy:
+            rows += [self.LO + e for e in self.moved_eq]
+        return np.array(rows, dtype=np.int64)
 
     # ---- fault tables -----------------------------------------------------------------
     def _build_fault_tables(self) -> None:
@@ -399,10 +421,13 @@ class Explorer:
         for e in p.c_expr:
             for t in _terms(e):
                 used[t.sensors] = True
-        self.f_row = np.array([(p.SFAULT if p.f_kind[f] else p.EFAULT) + p.f_comp[f] for f in range(F)],
-                              dtype=np.int64)
-        # A fault on a sensor no criterion reads can never change a decision: not explored.
-        self.f_static = np.array([not (self.opt.reduce and p.f_kind[f] == 1 and not used[p.f_comp[f]])
+        # every component a fault marks: its own, or each member of a common-cause group
+        self.f_mem = [[int(c) for c in p.members(f)] for f in range(F)]
+        self.f_rows = [[(p.SFAULT if p.f_kind[f] else p.EFAULT) + c for c in self.f_mem[f]] for f in range(F)]
+        # A fault on sensors no criterion reads can never change a decision: not explored (a
+        # common-cause fault is explored when any member is read).
+        self.f_static = np.array([not (self.opt.reduce and p.f_kind[f] == 1
+                                       and not any(used[c] for c in self.f_mem[f]))
                                   for f in range(F)], dtype=bool)
         self.f_values: list[list[int | None]] = []
         for f in range(F):
@@ -416,12 +441,13 @@ class Explorer:
         order = sorted(range(F), key=lambda f: (0 if p.f_kind[f] else 1, f))
         self.inject_order = order
         K = self.K = min(self.opt.max_faults, F)
-        comps = [(int(p.f_kind[f]), int(p.f_comp[f])) for f in range(F)]
+        # at most one fault mode per component: a common-cause fault occupies every member
+        comps = [{(int(p.f_kind[f]), c) for c in self.f_mem[f]} for f in range(F)]
         subsets: list[tuple[int, ...]] = []
         cand = [f for f in order if self.f_static[f]]
         for k in range(1, K + 1):
             for sub in itertools.combinations(cand, k):
-                if len({comps[f] for f in sub}) == k:
+                if len(set().union(*(comps[f] for f in sub))) == sum(len(comps[f]) for f in sub):
                     subsets.append(tuple(sub))
         self.subsets = subsets
         ns = len(subsets)
@@ -491,6 +517,11 @@ class Explorer:
             arr = S[p.ARRIVE:p.ARRIVE + p.E]
             dest = S[p.DEST:p.DEST + p.E]
             dest[arr < 0] = 0
+            if self.lazy and S.shape[0] >= self.D:
+                # the window's first candidate still ahead (candidates: LO + k*res and ARRIVE)
+                lo = S[self.LO:self.LO + p.E]
+                k0 = np.where(lo > T[None, :], 0, (T[None, :] - lo) // p.res + 1)
+                lo[:] = np.where(arr < 0, 0, np.minimum(lo + k0 * p.res, arr))
         S[p.NHOLDS] = 0
         S[p.HOLDTIME] = 0
 
@@ -531,6 +562,9 @@ class Explorer:
         blocks are computed lazily, so memory stays bounded however many travel times a
         chunk's moves have.
         """
+        if self.lazy:
+            yield from self._expand_lazy(F, tn, root)
+            return
         p = self.plan
         n = F.shape[1]
         t = F[p.T]
@@ -559,6 +593,274 @@ class Explorer:
                 sl = slice(a, a + REQUESTS)
                 yield from self._run(F, t, tn, _Req(req.col[sl], req.wait[sl], req.sub[sl], req.var[sl]), root)[0]
 
+    # ---- lazy travel -------------------------------------------------------------------------
+    def _expand_lazy(self, F: np.ndarray, tn: np.ndarray | None, root: bool) -> Iterator[Block]:
+        """:meth:`expand` with lazy travel: the successors are every *time choice* (an instant
+        and the set of travelling equipment that arrives then, :meth:`_time_choices`), without
+        a fault where the choice is an event, and with every allowed fault set.
+
+        Columns are taken in groups of bounded time-choice count (with several pieces of
+        equipment in transit a node has up to 2^n arriving sets at each candidate instant),
+        and only the few rows the fault pre-filter needs are kept of the fault-free successors."""
+        p = self.plan
+        t = F[p.T]
+        if root:
+            tn = t.copy()
+        elif tn is None:
+            tn = semantics.next_event(p, F)
+        n = F.shape[1]
+        if root:
+            group = np.zeros(n, dtype=np.int64)
+        else:
+            est = 1 + np.maximum((tn - t - 1) // p.res, 0)
+            npend = np.zeros(n, dtype=np.int64)
+            for e in self.moved_eq:
+                moving = F[p.ARRIVE + e] >= 0
+                est += np.where(moving, (tn - t) // p.res + 1, 0)
+                npend += moving
+            est *= np.left_shift(1, np.minimum(npend, 20))
+            group = np.cumsum(est) // TIME_CHOICES
+        for g in np.unique(group):
+            cols = np.flatnonzero(group == g)
+            yield from self._expand_lazy_group(F, t, tn, root, cols)
+
+    def _expand_lazy_group(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, root: bool,
+                           cols: np.ndarray) -> Iterator[Block]:
+        tc_col, tc_wait, tc_arr, tc_event = self._time_choices(F[:, cols], t[cols], tn[cols], root)
+        tc_col = cols[tc_col]
+        ev = np.flatnonzero(tc_event)
+        nb = len(ev)
+        base = _Req(tc_col[ev], tc_wait[ev], np.full(nb, -1, dtype=np.int64), np.zeros(nb, dtype=np.int64),
+                    tc_arr[ev])
+        infos: list[dict[str, np.ndarray]] = []
+        for a in range(0, nb, REQUESTS):
+            blocks, info = self._run(F, t, tn, base.take(slice(a, a + REQUESTS)), root, want_info=True)
+            yield from blocks
+            if self.subsets:  # copies of the few rows needed (not views that keep each batch alive)
+                infos.append({"cmd": info["cmd"].copy(), "arrived": info["arrived"].copy(),
+                              "pos_after": info["pos_after"].astype(np.int16)})
+        if not self.subsets:
+            return
+        info = {k: np.concatenate([i[k] for i in infos], axis=1) for k in infos[0]} if infos else {}
+        del infos
+        info_of = np.full(len(tc_col), -1, dtype=np.int64)
+        info_of[ev] = np.arange(nb)
+        per_row = max(REQUEST_GROUP // max(len(self.subsets), 1), 1)
+        for a in range(0, len(tc_col), per_row):
+            sl = slice(a, a + per_row)
+            req = self._fault_requests_lazy(F, tc_col[sl], tc_wait[sl], tc_arr[sl], tc_event[sl], info_of[sl], info)
+            for b in range(0, len(req), REQUESTS):
+                yield from self._run(F, t, tn, req.take(slice(b, b + REQUESTS)), root)[0]
+
+    def _time_choices(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, root: bool
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every (column, instant, arriving set) the search may move to from the nodes ``F``.
+
+        Instants: the next event ``tn``; every grid instant ``t + k*res < tn`` (for faults);
+        every candidate arrival instant before ``tn`` of a travelling equipment (``LO + k*res``
+        up to its latest arrival, the ARRIVE row). Arriving sets: any subset of the equipment
+        for which the instant is a candidate, always including the equipment whose latest
+        arrival it is. A choice is an *event* when it is ``tn`` or something arrives; the
+        others (grid instants where nothing arrives) are only taken with a fault.
+        Returns (column, wait code as in :class:`_Req`, arriving bitmask, event).
+        """
+        p = self.plan
+        res = p.res
+        n = F.shape[1]
+        cols = np.arange(n)
+        if root:
+            z = np.zeros(n, dtype=np.int64)
+            return cols, z, z.copy(), np.ones(n, dtype=bool)
+        # instants where something may arrive, and tn: the arriving sets are enumerated there
+        pc, px = [cols], [tn]
+        for e in self.moved_eq:
+            hi, lo = F[p.ARRIVE + e], F[self.LO + e]
+            k0 = np.where(lo > t, 0, (t - lo) // res + 1)
+            first = lo + k0 * res
+            cnt = np.where((hi >= 0) & (first < tn), (tn - 1 - first) // res + 1, 0)
+            if not cnt.any():
+                continue
+            r2 = np.repeat(cols, cnt)
+            k2 = np.arange(len(r2)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            pc.append(r2)
+            px.append(first[r2] + k2 * res)
+        c, x = np.concatenate(pc), np.concatenate(px)
+        if len(pc) > 1:
+            o = np.lexsort((x, c))
+            c, x = c[o], x[o]
+            d = np.ones(len(c), dtype=bool)
+            d[1:] = (c[1:] != c[:-1]) | (x[1:] != x[:-1])
+            c, x = c[d], x[d]
+        nm = len(self.moved_eq)
+        free = np.zeros((nm, len(c)), dtype=bool)
+        need = np.zeros(len(c), dtype=np.int64)
+        for i, e in enumerate(self.moved_eq):
+            hi, lo = F[p.ARRIVE + e, c], F[self.LO + e, c]
+            moving = hi >= 0
+            elig = moving & (x >= lo) & (x <= hi) & (((x - lo) % res == 0) | (x == hi))
+            must = moving & (x == hi)
+            free[i] = elig & ~must
+            need |= np.where(must, 1 << i, 0)
+        nfree = free.sum(axis=0)
+        cnt = np.left_shift(1, nfree)
+        rep = np.repeat(np.arange(len(c)), cnt)
+        m = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        arr = need[rep].copy()
+        bit = np.zeros(len(rep), dtype=np.int64)
+        for i in range(nm):
+            fi = free[i][rep]
+            arr |= np.where(fi & (((m >> bit) & 1) == 1), 1 << i, 0)
+            bit += fi
+        C, X = c[rep], x[rep]
+        T, TN = t[C], tn[C]
+        event = (X == TN) | (arr != 0)
+        ongrid = ((X - T) % res == 0) & (X < TN)
+        keep = event | ongrid  # an off-grid instant where nothing arrives is no choice
+        C, X, arr, event, ongrid, T, TN = C[keep], X[keep], arr[keep], event[keep], ongrid[keep], T[keep], TN[keep]
+        wait = np.where(X == TN, 0, np.where(ongrid, (X - T) // res, -(X - T)))
+        # the other grid instants before tn: nothing arrives there (no candidate), faults only
+        kmax = np.maximum((tn - t - 1) // res, 0)
+        off = np.cumsum(kmax) - kmax
+        gmask = np.ones(int(kmax.sum()), dtype=bool)
+        g = ongrid & (X > T)
+        gmask[off[C[g]] + (X[g] - T[g]) // res - 1] = False  # instants already enumerated above
+        gr = np.repeat(cols, kmax)
+        gk = np.arange(len(gr)) - off[gr] + 1
+        gr, gk = gr[gmask], gk[gmask]
+        z = np.zeros(len(gr), dtype=np.int64)
+        return (np.concatenate([C, gr]), np.concatenate([wait, gk]), np.concatenate([arr, z]),
+                np.concatenate([event, np.zeros(len(gr), dtype=bool)]))
+
+    def _fault_requests_lazy(self, F: np.ndarray, col: np.ndarray, wait: np.ndarray, arr: np.ndarray,
+                             event: np.ndarray, info_of: np.ndarray, info: dict[str, np.ndarray]) -> _Req:
+        """:meth:`_fault_requests` over time choices: at an event every allowed fault set (the
+        dormant-looking ones pre-filtered on the fault-free successor of the same choice), at
+        a grid instant where nothing arrives only sets with a time-sensitive member."""
+        p = self.plan
+        n = len(col)
+        if n == 0:
+            return _Req(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
+        # per parent column: what the state alone decides (busy components, the budget, the
+        # relevance that does not depend on the instant's successor)
+        ucol, inv = np.unique(col, return_inverse=True)
+        Fu = np.take(F, ucol, axis=1)
+        blocked_u = np.zeros((self.F, len(ucol)), dtype=bool)
+        state_rel_u = np.zeros((self.F, len(ucol)), dtype=bool)
+        for f in range(self.F):
+            blocked_u[f] = np.logical_or.reduce([Fu[row] != 0 for row in self.f_rows[f]])
+            eff = int(p.f_effect[f])
+            if p.f_kind[f] == 0 and eff in (Effect.JAM, Effect.SPONTANEOUS):
+                for c in self.f_mem[f]:
+                    moving = Fu[p.ARRIVE + c] >= 0
+                    state_rel_u[f] |= moving if eff == Effect.JAM else moving | (Fu[p.POS + c] != p.f_to[f])
+        cap = (self.opt.max_faults - _count_active(p, Fu))[inv]
+        blocked = blocked_u[:, inv]
+        gi = np.where(info_of >= 0, info_of, 0)
+        rel = np.ones((self.F, n), dtype=bool)
+        for f in range(self.F):
+            eff = int(p.f_effect[f])
+            if p.f_kind[f] == 0 and eff in (Effect.JAM, Effect.SLOW, Effect.WRONG_POSITION, Effect.SPONTANEOUS):
+                r_ = state_rel_u[f][inv]
+                for c in self.f_mem[f]:
+                    if eff in (Effect.JAM, Effect.SLOW):
+                        r_ = r_ | (info["cmd"][c][gi] & event)
+                    elif eff == Effect.WRONG_POSITION:
+                        r_ = r_ | (info["arrived"][c][gi] & event)
+                rel[f] = r_
+            elif p.f_kind[f] == 1 and eff == Effect.STUCK:
+                r_ = np.zeros(n, dtype=bool)
+                for c in self.f_mem[f]:
+                    r_ |= info["pos_after"][p.s_equip[c]][gi] != Fu[p.SVAL + c][inv]
+                rel[f] = r_
+        if not self.opt.reduce:
+            rel[:] = True
+        anytime = event | (not self.opt.reduce)  # where sets without a time-sensitive member go
+        rows, subs = [], []
+        one = np.flatnonzero(cap == 1)
+        if len(one):
+            ok = (~blocked[:, one] & rel[:, one] & (self.single_sub[:, None] >= 0)
+                  & (self.f_ts[:, None] | anytime[None, one]))
+            fi, ci = np.nonzero(ok)
+            rows.append(one[ci])
+            subs.append(self.single_sub[fi])
+        more = np.flatnonzero(cap >= 2)
+        if len(more):
+            too_many = np.stack([cap[more] < k for k in range(1, self.K + 1)])
+            for idx, M, pure in self._groups:
+                if not len(idx):
+                    continue
+                sel = more[anytime[more]] if pure else more
+                if not len(sel):
+                    continue
+                tm = too_many[:, np.searchsorted(more, sel)]
+                bad = (blocked | (~rel if pure else (~rel & self.f_ts[:, None])))[:, sel]
+                W = np.concatenate([bad, tm]).astype(np.float32)
+                si, ci = np.nonzero((M @ W) == 0)
+                rows.append(sel[ci])
+                subs.append(idx[si])
+        if not rows:
+            return _Req(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
+        row = np.concatenate(rows)
+        sub = np.concatenate(subs).astype(np.int64)
+        nvar = self.sub_nvar[sub]
+        var = np.zeros(len(row), dtype=np.int64)
+        if (nvar > 1).any():
+            rep = np.repeat(np.arange(len(row)), nvar)
+            var = np.arange(len(rep)) - np.repeat(np.cumsum(nvar) - nvar, nvar)
+            row, sub = row[rep], sub[rep]
+        return _Req(col[row], wait[row], sub, var, arr[row])
+
+    def _started(self, A: np.ndarray, Q: np.ndarray, issued: np.ndarray, ignored: np.ndarray
+                 ) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Moves that started at this instant: (step, equipment, columns, from, slow).
+
+        ``A`` is the state at the instant after its arrivals (before the sequencer acted),
+        ``Q`` the settled state. A command to where the equipment already goes changes nothing
+        and is not a start."""
+        p = self.plan
+        out = []
+        for j in self.move_steps:
+            isj, igj = issued[j], ignored[j]
+            if not isj.any():
+                continue
+            e, to = int(p.step_target[j]), int(p.step_to[j])
+            pred, slow = self._predicted_arrival(A, e, to, np.full(A.shape[1], 0.5))
+            was = (A[p.ARRIVE + e] >= 0) & (A[p.DEST + e] == to)
+            started = (isj & ~igj & ~was & (Q[p.POS + e] == p.transit[e]) & (Q[p.DEST + e] == to)
+                       & (Q[p.ARRIVE + e] == pred))
+            odd = isj & ~igj & ~started & ~was & (Q[p.ARRIVE + e] >= 0) & (Q[p.DEST + e] == to)
+            if odd.any():
+                raise VerifyError(f"step '{p.steps[j]}': two moves of {p.equipment[e]} at one instant "
+                                  "are not supported by the verifier")
+            cols = np.flatnonzero(started)
+            if len(cols):
+                out.append((j, e, cols, np.minimum(A[p.POS + e, cols], p.transit[e]), slow[cols]))
+        return out
+
+    def _open_windows(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, r: _Req, root: bool,
+                      P: np.ndarray, issued: np.ndarray, ignored: np.ndarray) -> None:
+        """Lazy travel: every move started now is in transit over its window of arrival
+        instants, [now + min, now + max] (a slow move: its one arrival, max + delay); the
+        ARRIVE row holds the latest arrival (which ``next_event`` wakes at), LO the earliest."""
+        p = self.plan
+        cand = np.zeros(P.shape[1], dtype=bool)
+        for j in self.move_steps:
+            e = int(p.step_target[j])
+            cand |= issued[j] & ~ignored[j] & (P[p.POS + e] == p.transit[e])
+        if not cand.any():
+            return
+        ci = np.flatnonzero(cand)
+        A = self._prepare(F, t, tn, r.take(ci), root)
+        plant.arrivals(p, A)
+        Pc = np.take(P, ci, axis=1)
+        for j, e, cols, frm, slow in self._started(A, Pc, issued[:, ci], ignored[:, ci]):
+            to = int(p.step_to[j])
+            T = A[p.T, cols]
+            lo = np.where(slow, Pc[p.ARRIVE + e, cols], T + p.tmin[e, frm, to])
+            hi = np.where(slow, Pc[p.ARRIVE + e, cols], T + p.tmax[e, frm, to])
+            P[self.LO + e, ci[cols]] = lo
+            P[p.ARRIVE + e, ci[cols]] = hi
+
     def _fault_requests(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, info: dict[str, np.ndarray],
                         root: bool) -> _Req:
         """Which fault subsets to inject where, after cheap relevance pre-filters.
@@ -575,19 +877,26 @@ class Explorer:
         rel = np.ones((self.F, n), dtype=bool)
         blocked = np.zeros((self.F, n), dtype=bool)
         for f in range(self.F):
-            blocked[f] = F[self.f_row[f]] != 0
-            c = int(p.f_comp[f])
+            # a common-cause fault needs every member free, and is relevant when it is
+            # relevant for any member
+            blocked[f] = np.logical_or.reduce([F[row] != 0 for row in self.f_rows[f]])
             eff = int(p.f_effect[f])
-            if p.f_kind[f] == 0:
-                moving = F[p.ARRIVE + c] >= 0
-                if eff == Effect.JAM:
-                    rel[f] = moving | info["cmd"][c]
-                elif eff == Effect.WRONG_POSITION:
-                    rel[f] = info["arrived"][c]
-                elif eff == Effect.SPONTANEOUS:
-                    rel[f] = moving | (F[p.POS + c] != p.f_to[f])
-            elif eff == Effect.STUCK:
-                rel[f] = info["pos_after"][p.s_equip[c]] != F[p.SVAL + c]
+            if p.f_kind[f] == 0 and eff in (Effect.JAM, Effect.SLOW, Effect.WRONG_POSITION, Effect.SPONTANEOUS):
+                rel[f] = False
+                for c in self.f_mem[f]:
+                    moving = F[p.ARRIVE + c] >= 0
+                    if eff == Effect.JAM:
+                        rel[f] |= moving | info["cmd"][c]
+                    elif eff == Effect.SLOW:  # acts only on a move commanded after it strikes
+                        rel[f] |= info["cmd"][c]
+                    elif eff == Effect.WRONG_POSITION:
+                        rel[f] |= info["arrived"][c]
+                    else:
+                        rel[f] |= moving | (F[p.POS + c] != p.f_to[f])
+            elif p.f_kind[f] == 1 and eff == Effect.STUCK:
+                rel[f] = False
+                for c in self.f_mem[f]:
+                    rel[f] |= info["pos_after"][p.s_equip[c]] != F[p.SVAL + c]
         if not self.opt.reduce:
             rel[:] = True
         cap = self.opt.max_faults - _count_active(p, F)
@@ -649,8 +958,13 @@ class Explorer:
         p = self.plan
         P = np.take(F, r.col, axis=1)
         if not root:
-            x = np.where(r.wait == 0, tn[r.col], t[r.col] + r.wait * p.res)
+            x = np.where(r.wait == 0, tn[r.col], np.where(r.wait > 0, t[r.col] + r.wait * p.res, t[r.col] - r.wait))
             semantics.advance_to(p, P, x)
+            if self.lazy and r.arr.any():  # the chosen arrivals happen now (settled by plant.arrivals)
+                for i, e in enumerate(self.moved_eq):
+                    m = (r.arr >> i) & 1 == 1
+                    if m.any():
+                        P[p.ARRIVE + e] = np.where(m, P[p.T], P[p.ARRIVE + e])
         has = r.sub >= 0
         if has.any():
             mem = self.sub_members[r.sub]
@@ -688,8 +1002,11 @@ class Explorer:
             if not keep.all():
                 idx = np.flatnonzero(keep)
                 P = np.take(P, idx, axis=1)
-                r = _Req(r.col[idx], r.wait[idx], r.sub[idx], r.var[idx])
+                r = r.take(idx)
                 issued, ignored = issued[:, idx], ignored[:, idx]
+        if self.lazy:
+            self._open_windows(F, t, tn, r, root, P, issued, ignored)
+            return [Block(P, r, r.arr.copy(), issued)], info
         R = P.shape[1]
         # ---- travel: which moves started now, from where, with how many distinct times
         cand = np.zeros(R, dtype=bool)
@@ -703,7 +1020,6 @@ class Explorer:
         P0 = self._prepare(F, t, tn, rc, root)
         A = P0.copy()
         plant.arrivals(p, A)
-        T = P0[p.T]
         Pc = np.take(P, ci, axis=1)
         radix: list[tuple[int, np.ndarray, np.ndarray]] = []
         ncomb = np.ones(len(ci), dtype=np.int64)
@@ -713,7 +1029,7 @@ class Explorer:
                 continue
             e, to = int(p.step_target[j]), int(p.step_to[j])
             frm = A[p.POS + e]
-            pred = T + plant.travel_time(p, e, frm, to, np.full(len(ci), 0.5))
+            pred, slow = self._predicted_arrival(A, e, to, np.full(len(ci), 0.5))
             started = (isj & ~igj & (Pc[p.POS + e] == p.transit[e]) & (Pc[p.DEST + e] == to)
                        & (Pc[p.ARRIVE + e] == pred))
             odd = (isj & ~igj & ~started & (Pc[p.ARRIVE + e] >= 0) & (Pc[p.DEST + e] == to)
@@ -721,6 +1037,7 @@ class Explorer:
             if odd.any():
                 raise VerifyError(f"step '{p.steps[j]}': two moves of {p.equipment[e]} at one instant "
                                   "are not supported by the verifier")
+            started &= ~slow  # a slow move has one travel time: the maximum plus the delay
             if not started.any():
                 continue
             nopt = np.ones(len(ci), dtype=np.int64)
@@ -781,6 +1098,21 @@ class Explorer:
                                   "(zero-time arrivals are not supported)")
             yield Block(P2, _Req(r.col[gi], r.wait[gi], r.sub[gi], r.var[gi]), comb, hap2.issued)
 
+    def _predicted_arrival(self, A: np.ndarray, e: int, to: int, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where a move of ``e`` to ``to`` issued now (state ``A``, arrivals done) would set its
+        ARRIVE row with travel choice ``u``, as :func:`plant.command` computes it, and which
+        columns have ``e`` slow (then the arrival is the declared maximum plus the delay)."""
+        p = self.plan
+        T = A[p.T]
+        frm = A[p.POS + e]
+        pred = T + plant.travel_time(p, e, frm, to, u)
+        slow = plant.fault_effect(p, A[p.EFAULT + e]) == Effect.SLOW
+        if slow.any():
+            fr = np.minimum(frm, p.transit[e])
+            delay = np.concatenate([[0], p.f_delay])[A[p.EFAULT + e]]
+            pred = np.where(slow, T + p.tmax[e, fr, to] + delay, pred)
+        return pred, slow
+
     def _utable(self, j: int, frm: int) -> np.ndarray:
         key = (j, frm)
         us = self._ut.get(key)
@@ -826,19 +1158,27 @@ class Explorer:
             if not m.any() or self.f_ts[f] and p.f_effect[f] != Effect.SPONTANEOUS:
                 continue
             eff = int(p.f_effect[f])
-            c = int(p.f_comp[f])
-            if p.f_kind[f] == 0:
-                idle = F[p.ARRIVE + c, r.col] < 0
-                if eff == Effect.JAM:
+            # a common-cause fault is dormant only when it is dormant for every member
+            dormant = np.ones(n, dtype=bool)
+            for c in self.f_mem[f]:
+                if p.f_kind[f] == 0:
+                    idle = F[p.ARRIVE + c, r.col] < 0
                     steps = [j for j in self.move_steps if p.step_target[j] == c]
-                    ign = hap.ignored[steps].any(axis=0) if steps else np.zeros(n, dtype=bool)
-                    dormant = idle & ~ign
-                elif eff == Effect.WRONG_POSITION:
-                    dormant = ~hap.arrived[c]
-                else:  # spontaneous
-                    dormant = idle & (F[p.POS + c, r.col] == p.f_to[f])
-            else:  # stuck
-                dormant = Q[p.SVAL + c] == Q[p.POS + int(p.s_equip[c])]
+                    if eff == Effect.JAM:
+                        ign = hap.ignored[steps].any(axis=0) if steps else np.zeros(n, dtype=bool)
+                        dormant &= idle & ~ign
+                    elif eff == Effect.WRONG_POSITION:
+                        dormant &= ~hap.arrived[c]
+                    elif eff == Effect.SLOW:
+                        # acts on the next move commanded (not on one under way): dormant unless
+                        # a move of the equipment is issued now and not refused
+                        went = ((hap.issued[steps] & ~hap.ignored[steps]).any(axis=0) if steps
+                                else np.zeros(n, dtype=bool))
+                        dormant &= ~went
+                    else:  # spontaneous
+                        dormant &= idle & (F[p.POS + c, r.col] == p.f_to[f])
+                else:  # stuck
+                    dormant &= Q[p.SVAL + c] == Q[p.POS + int(p.s_equip[c])]
             keep &= ~(m & dormant)
         return keep
 
@@ -855,7 +1195,7 @@ class Explorer:
         verdict, reason = "proved", ""
         found: list[tuple[tuple, Violation]] = []
         try:
-            S0 = semantics.initial_state(p, 1)
+            S0 = self._initial(1)
             frontier = self._level(self.expand(S0, root=True), np.array([-1], dtype=np.int64), found)
             self.stats.depth = 1
             # the chunk size adapts to the branching and carries over to the next level (a
@@ -984,7 +1324,7 @@ class Explorer:
 
     def _unpack(self, P: np.ndarray) -> np.ndarray:
         p = self.plan
-        S = np.empty((p.layout.size, P.shape[1]), dtype=np.int64)
+        S = np.empty((self.D, P.shape[1]), dtype=np.int64)
         S[:] = self._template
         S[self.id_rows] = P
         big = S[self.id_rows[self._big_in_id]]
@@ -1009,8 +1349,9 @@ class Explorer:
     def trace(self, sid: int) -> list[TraceStep]:
         """Re-execute the choices leading to state ``sid`` and describe each node."""
         p = self.plan
-        S = semantics.initial_state(p, 1)
+        S = self._initial(1)
         steps: list[TraceStep] = []
+        lazy_starts: list[list[tuple[int, int, int, bool]]] = []  # per node: (step, equipment, from)
         for i, rec in enumerate(self.path(sid)):
             root = i == 0
             hit = None
@@ -1025,14 +1366,69 @@ class Explorer:
                 raise RuntimeError("internal error: a stored choice could not be re-executed")
             b, k = hit
             S_next = b.S[:, k:k + 1].copy()
+            if self.lazy:
+                lazy_starts.append(self._starts_of(S, rec, root))
             steps.append(TraceStep(t=int(S_next[p.T, 0]), wait=rec["wait"],
                                    faults=self.sub_values(rec["subset"], rec["var"]),
-                                   travel_u=self._travel_u_of(S, rec, root),
+                                   travel_u={} if self.lazy else self._travel_u_of(S, rec, root),
                                    issued=[int(j) for j in np.flatnonzero(b.issued[:, k])],
                                    state=S_next.copy()))
             self.canonicalise(S_next)
             S = S_next
+        if self.lazy:
+            self._lazy_travel_u(steps, [r["travel"] for r in self.path(sid)], lazy_starts)
         return steps
+
+    def _starts_of(self, S: np.ndarray, rec: dict[str, int], root: bool) -> list[tuple[int, int, int, bool]]:
+        """Lazy travel: the moves started at the node re-executed from ``S`` by ``rec``."""
+        p = self.plan
+        r = _Req(np.array([0]), np.array([rec["wait"]]), np.array([rec["subset"]]), np.array([rec["var"]]),
+                 np.array([rec["travel"]]))
+        t = S[p.T]
+        tn = t.copy() if root else semantics.next_event(p, S)
+        P0 = self._prepare(S, t, tn, r, root)
+        Q = P0.copy()
+        hap = semantics.settle(p, Q)
+        A = P0.copy()
+        plant.arrivals(p, A)
+        return [(j, e, int(frm[0]), bool(slow[0])) for j, e, _c, frm, slow
+                in self._started(A, Q, hap.issued, hap.ignored)]
+
+    def _lazy_travel_u(self, steps: list[TraceStep], arrs: list[int],
+                       starts: list[list[tuple[int, int, int, bool]]]) -> None:
+        """Translate the arrival instants chosen along a counterexample back into the travel
+        choices the simulator takes at issue (``travel_u`` of the issuing node): a move that
+        arrived at ``x`` took ``x - issue``; one that never arrived on the trace (interrupted by
+        a jam, a spontaneous move or a new command, or still travelling at its end) takes its
+        declared maximum, which lies after the interruption or the end."""
+        p = self.plan
+        open_: dict[int, tuple[int, int, int, int]] = {}  # equipment -> (node, step, from, issue time)
+
+        def close(e: int, arrival: int | None) -> None:
+            i, j, frm, s0 = open_.pop(e)
+            to = int(p.step_to[j])
+            us = self._utable(j, frm)
+            times = plant.travel_time(p, e, np.full(len(us), frm), to, us)
+            d = int(times[-1]) if arrival is None else arrival - s0
+            hit = np.flatnonzero(times == d)
+            if not len(hit):
+                raise RuntimeError(f"internal error: arrival of {p.equipment[e]} after {d} ms is not a travel choice")
+            steps[i].travel_u[j] = float(us[hit[0]])
+
+        for i, st in enumerate(steps):
+            S = st.state
+            assert S is not None
+            for b, e in enumerate(self.moved_eq):
+                if e in open_ and (arrs[i] >> b) & 1:
+                    close(e, st.t)
+            for e in list(open_):
+                if S[p.ARRIVE + e, 0] < 0 or any(e == e2 for _, e2, _, _ in starts[i]):
+                    close(e, None)  # jammed, moved spontaneously, or commanded anew
+            for j, e, frm, slow in starts[i]:
+                if not slow:  # a slow move has one travel time (the simulator ignores u)
+                    open_[e] = (i, j, frm, st.t)
+        for e in list(open_):
+            close(e, None)
 
     def _travel_u_of(self, S: np.ndarray, rec: dict[str, int], root: bool) -> dict[int, float]:
         """The u of every move started at this node (decoded like :meth:`_run`)."""
@@ -1052,8 +1448,9 @@ class Explorer:
                 continue
             e, to = int(p.step_target[j]), int(p.step_to[j])
             frm = int(A[p.POS + e, 0])
-            pred = int(P0[p.T, 0]) + int(plant.travel_time(p, e, np.array([frm]), to, np.array([0.5]))[0])
-            if Q[p.POS + e, 0] == p.transit[e] and Q[p.DEST + e, 0] == to and Q[p.ARRIVE + e, 0] == pred:
+            pred, slow = self._predicted_arrival(A, e, to, np.array([0.5]))
+            if (Q[p.POS + e, 0] == p.transit[e] and Q[p.DEST + e, 0] == to and Q[p.ARRIVE + e, 0] == pred[0]
+                    and not slow[0]):
                 us = self._utable(j, frm)
                 out[j] = float(us[rem % len(us)])
                 rem //= len(us)
@@ -1062,15 +1459,25 @@ class Explorer:
 
 @dataclass
 class _Req:
-    """Successor requests: parent column, wait (0 = next event), fault subset, value variant."""
+    """Successor requests: parent column, wait (0 = next event, k > 0: k grid steps after the
+    node, -d: d ms after it), fault subset, value variant, and (lazy travel) the bitmask over
+    ``Explorer.moved_eq`` of the equipment that arrives at the instant."""
 
     col: np.ndarray
     wait: np.ndarray
     sub: np.ndarray
     var: np.ndarray
+    arr: np.ndarray = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.arr is None:
+            self.arr = np.zeros(len(self.col), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.col)
+
+    def take(self, idx: Any) -> _Req:
+        return _Req(self.col[idx], self.wait[idx], self.sub[idx], self.var[idx], self.arr[idx])
 
 
 @dataclass
@@ -1087,6 +1494,7 @@ _I32 = np.iinfo(np.int32)
 REQUESTS = 65536  # successors computed per chunk (adaptive chunking aims at this)
 REQUEST_GROUP = 4 * 2**20  # at most about this many fault requests generated at once (32 B each)
 BATCH = 262144  # at most this many travel-time combinations settled at once
+TIME_CHOICES = 262144  # lazy travel: about this many time choices generated at once (an upper estimate)
 
 
 def _chunks(frontier: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: list[int]):
@@ -1232,5 +1640,6 @@ def replay(plan: Plan, scenario: dict[str, Any], invariants: list[Any] | None = 
         a, b = S.copy(), state.copy()
         ex.canonicalise(a)
         ex.canonicalise(b)
-        same = bool((a[ex.id_rows] == b[ex.id_rows]).all())
+        rows = ex.id_rows[ex.id_rows < plan.layout.size]  # the Plan's rows (not the verifier's own)
+        same = bool((a[rows] == b[rows]).all())
     return Replay(label, same, sim)
