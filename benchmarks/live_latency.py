@@ -259,9 +259,10 @@ async def latency_over_opcua(site: Path, archive: str, trials: int) -> tuple[lis
         pad.wait(10)
 
 
-def big_site(tmp: Path, n: int, period_ms: int) -> Path:
-    """Site 31/6 plus ``n`` generated sensors sampling every ``period_ms`` (benchmark load only)."""
-    d = tmp / f"big{n}"
+def big_site(tmp: Path, n: int, period_ms: int, block: int = 0) -> Path:
+    """Site 31/6 plus ``n`` generated sensors sampling every ``period_ms`` (benchmark load only);
+    ``block`` > 0: carried by array nodes of ``block`` sensors each, else one node per sensor."""
+    d = tmp / f"big{n}-{block}"
     shutil.copytree(default_map_path("site31").parent, d)
     (d / "bench.yaml").write_text(BENCH_PROC)
     site = (d / "site.yaml").read_text()
@@ -270,13 +271,18 @@ def big_site(tmp: Path, n: int, period_ms: int) -> Path:
     site = site.replace("\ngroups:", "\n" + extra + "\ngroups:", 1)
     (d / "site.yaml").write_text(site)
     mp = (d / "opcua-map.yaml").read_text()
-    nodes = "".join(f"  gen_{i:05d}: {{node: \"s=site31.sensors.gen_{i:05d}\"}}\n" for i in range(n))
-    mp = mp.replace("\nsensors:\n", "\nsensors:\n" + nodes, 1)
+    if block > 0:
+        mp += "\nblocks:\n" + "".join(
+            f"  gen_b{k // block:04d}: {{node: \"s=site31.blocks.{k // block:04d}\", sensors: ["
+            + ", ".join(f"gen_{i:05d}" for i in range(k, min(n, k + block))) + "]}\n" for k in range(0, n, block))
+    else:
+        nodes = "".join(f"  gen_{i:05d}: {{node: \"s=site31.sensors.gen_{i:05d}\"}}\n" for i in range(n))
+        mp = mp.replace("\nsensors:\n", "\nsensors:\n" + nodes, 1)
     (d / "opcua-map.yaml").write_text(mp)
     return d
 
 
-async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: float) -> dict:
+async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: float, block: int = 0) -> dict:
     """A generated pad of ``n`` sensors at 1000/period_ms Hz served by pad-sim (another process) for
     ``seconds``: what the pad published, what the runtime archived, what was lost, memory, and
     where the runtime's time went (decide+append on the loop, commit in the writer thread)."""
@@ -284,23 +290,43 @@ async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: fl
 
     from padguard.links.padsim import call_sim
 
-    site = big_site(tmp, n, period_ms)
+    site = big_site(tmp, n, period_ms, block)
     t_build = time.perf_counter()
     pad, url = start_pad(site, "--speed", "1")
     started_pad = time.perf_counter() - t_build
     try:
         rt = make_runtime(site, "bench", archive, link=url)
         rt.opts.link_wait_s = 120
-        spent = {"handle": 0.0, "commit": 0.0, "samples": 0}
+        spent = {"handle": 0.0, "commit": 0.0, "samples": 0, "late": 0}
         inner_handle, inner_write = rt._handle, None
 
         def handle(items):
             t0 = time.perf_counter()
             inner_handle(items)
             spent["handle"] += time.perf_counter() - t0
-            spent["samples"] += sum(1 for it in items if it[0] == "dc" and it[1] >= 0)
 
-        rt._handle = handle
+        # count the samples judged fresh (a re-delivery after a reconnect is archived but is not new)
+        inner_sample, inner_block = rt._sample, rt._block
+
+        def judge(recs) -> None:
+            for r in recs:
+                why = (r.data or {}).get("stale")
+                if not why:
+                    spent["samples"] += 1
+                elif not why.startswith("re-delivered"):  # arrived, but too late to be evidence
+                    spent["late"] += 1
+
+        def sample(*a):
+            rec = inner_sample(*a)
+            judge([rec])
+            return rec
+
+        def block(*a):
+            blk = inner_block(*a)
+            judge(blk.recs)
+            return blk
+
+        rt._handle, rt._sample, rt._block = handle, sample, block
         task = asyncio.create_task(rt.run())
         await asyncio.wait_for(rt.ready.wait(), 180)
         inner_write = rt.archive.write
@@ -313,7 +339,7 @@ async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: fl
 
         rt.archive.write = write
         st0 = json.loads(await call_sim(url, rt.lm, "status", timeout=60))
-        got0, cpu0, t0 = spent["samples"], time.process_time(), time.perf_counter()
+        got0, late0, cpu0, t0 = spent["samples"], spent["late"], time.process_time(), time.perf_counter()
         spent["handle"] = spent["commit"] = 0.0
         holds = []
         while time.perf_counter() - t0 < seconds:
@@ -322,16 +348,17 @@ async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: fl
                 holds.append((time.perf_counter() - t0, dict(rt.seq.conditions)))
         el = time.perf_counter() - t0
         got_window, handle_w, commit_w = spent["samples"] - got0, spent["handle"], spent["commit"]
+        late_window = spent["late"] - late0
         cpu_w = time.process_time() - cpu0
         st1 = json.loads(await call_sim(url, rt.lm, "status", timeout=60))
         await call_sim(url, rt.lm, "set_speed", 0, timeout=60)  # stop publishing, let the runtime drain
         prev, t_drain = -1, time.perf_counter()
-        while spent["samples"] != prev and time.perf_counter() - t_drain < 300:
-            prev = spent["samples"]
+        while spent["samples"] + spent["late"] != prev and time.perf_counter() - t_drain < 300:
+            prev = spent["samples"] + spent["late"]
             await asyncio.sleep(3.0)
         drain_s = time.perf_counter() - t_drain
         st2 = json.loads(await call_sim(url, rt.lm, "status", timeout=60))
-        got = spent["samples"] - got0
+        got, late = spent["samples"] - got0, spent["late"] - late0
         rt.stop()
         await asyncio.wait_for(task, 120)
         from padguard.store.archive import open_archive
@@ -341,8 +368,8 @@ async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: fl
         published = st2["published"] - st0["published"]
         return {"sensors": n, "rate_hz": 1000 / period_ms, "seconds": el, "pad_start_s": started_pad,
                 "offered": n * 1000 / period_ms, "published_per_s": (st1["published"] - st0["published"]) / el,
-                "received_per_s": got_window / el, "published": published, "received": got,
-                "lost": published - got, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "received_per_s": got_window / el, "late_per_s": late_window / el, "published": published,
+                "received": got, "late": late, "lost": published - got - late, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "cpu_s": cpu_w, "handle_s": handle_w, "commit_s": commit_w, "drain_s": drain_s,
                 "first_hold": holds[0] if holds else None, "overflow_held": bool(overflow), "overflow": overflow[:1]}
     finally:
@@ -360,6 +387,8 @@ def main() -> None:
     ap.add_argument("--sensors", type=int, default=10_000, help="sustained rate: generated sensors")
     ap.add_argument("--period-ms", type=int, default=100, help="sustained rate: sampling period (100 ms = 10 Hz)")
     ap.add_argument("--sustained-seconds", type=float, default=20.0, help="sustained rate: how long (short by default)")
+    ap.add_argument("--block", type=int, default=0,
+                    help="sustained rate: carry the generated sensors in array nodes of this many (0: a node each)")
     ap.add_argument("--ten-minutes", action="store_true", help="sustained rate for 600 s (the issue's soak)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
@@ -429,15 +458,18 @@ def main() -> None:
     async def part4():
         print(f"\n4. SUSTAINED RATE over OPC UA: a generated pad, {args.sensors:,} sensors at "
               f"{1000 / args.period_ms:g} Hz ({args.sensors * 1000 / args.period_ms:,.0f} samples/s offered), "
-              f"pad-sim in another process, {secs:g} s")
+              f"pad-sim in another process, {secs:g} s, "
+              + (f"array nodes of {args.block} sensors" if args.block else "one node per sensor") + ")")
         r = await sustained(tmp, archive_for("sus", "normal") if not args.archive else args.archive,
-                            args.sensors, args.period_ms, secs)
+                            args.sensors, args.period_ms, secs, args.block)
         print(f"   pad-sim published {r['published_per_s']:10,.0f} samples/s (asyncua server, pure Python; "
               f"pad start {r['pad_start_s']:.0f} s)")
         print(f"   runtime received and archived {r['received_per_s']:10,.0f} samples/s during the window "
               f"(goal 100,000: {'MET' if r['received_per_s'] >= 1e5 else 'MISSED'})")
+        print(f"   arrived too late to be evidence (stamped > max_sample_age_s old; archived, marked stale): "
+              f"{r['late_per_s']:10,.0f} samples/s")
         print(f"   (after the pad stopped, the runtime needed {r['drain_s']:.0f} s to drain its backlog)")
-        print(f"   not received by the end of the drain: {r['lost']:,} of {r['published']:,} published "
+        print(f"   never received: {r['lost']:,} of {r['published']:,} published "
               f"({'none' if r['lost'] <= 0 else 'HELD naming the overflow' if r['overflow_held'] else 'NOT NOTICED'})"
               + (f": {r['overflow'][0]}" if r["overflow"] else ""))
         print(f"   first hold: {r['first_hold'][0]:.1f} s, {', '.join(list(r['first_hold'][1])[:3])}..."
