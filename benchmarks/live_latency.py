@@ -271,9 +271,14 @@ def big_site(tmp: Path, n: int, period_ms: int, block: int = 0) -> Path:
     site = site.replace("\ngroups:", "\n" + extra + "\ngroups:", 1)
     (d / "site.yaml").write_text(site)
     mp = (d / "opcua-map.yaml").read_text()
-    if block > 0:
+    if block > 0:  # a PLC's way: integer codes (an Int32 array decodes in one struct.unpack)
+        from padguard.links.mapping import site_plan
+
+        plan = site_plan(d / "site.yaml")
+        dom = plan.sensor_domain(plan.sensor_index("gen_00000"))
+        table = "{" + ", ".join(f"{k}: {v}" for k, v in enumerate(dom)) + "}"
         mp += "\nblocks:\n" + "".join(
-            f"  gen_b{k // block:04d}: {{node: \"s=site31.blocks.{k // block:04d}\", sensors: ["
+            f"  gen_b{k // block:04d}: {{node: \"s=site31.blocks.{k // block:04d}\", values: {table}, sensors: ["
             + ", ".join(f"gen_{i:05d}" for i in range(k, min(n, k + block))) + "]}\n" for k in range(0, n, block))
     else:
         nodes = "".join(f"  gen_{i:05d}: {{node: \"s=site31.sensors.gen_{i:05d}\"}}\n" for i in range(n))
@@ -282,7 +287,8 @@ def big_site(tmp: Path, n: int, period_ms: int, block: int = 0) -> Path:
     return d
 
 
-async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: float, block: int = 0) -> dict:
+async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: float, block: int = 0,
+                    drain_max: float = 300.0) -> dict:
     """A generated pad of ``n`` sensors at 1000/period_ms Hz served by pad-sim (another process) for
     ``seconds``: what the pad published, what the runtime archived, what was lost, memory, and
     where the runtime's time went (decide+append on the loop, commit in the writer thread)."""
@@ -353,7 +359,7 @@ async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: fl
         st1 = json.loads(await call_sim(url, rt.lm, "status", timeout=60))
         await call_sim(url, rt.lm, "set_speed", 0, timeout=60)  # stop publishing, let the runtime drain
         prev, t_drain = -1, time.perf_counter()
-        while spent["samples"] + spent["late"] != prev and time.perf_counter() - t_drain < 300:
+        while spent["samples"] + spent["late"] != prev and time.perf_counter() - t_drain < drain_max:
             prev = spent["samples"] + spent["late"]
             await asyncio.sleep(3.0)
         drain_s = time.perf_counter() - t_drain
