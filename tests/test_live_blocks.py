@@ -208,3 +208,37 @@ def test_a_restarted_subscription_re_delivers_blocks_that_are_not_fresh(tmp_path
     future = rt._block("stoppers", ["engaged", "engaged"], True, "", now + 3600, now, rt.now())
     assert all("future" in r.data["stale"] for r in future.recs)
     rt.archive.close()
+
+
+def test_a_block_queue_overflow_holds_naming_the_block(tmp_path):
+    """A burst of block values faster than the subscription drains: the server drops some and
+    sets the Overflow bit; the runtime holds naming the block."""
+    from asyncua import ua
+
+    mp = block_map(tmp_path)
+    db = f"sqlite:///{tmp_path / 'count.db'}?sync=normal"
+
+    async def scenario():
+        import datetime as dt
+
+        pad = make_pad(mp, speed=1, lockstep=False)
+        url = await pad.start()
+        rt = make_runtime(url, db, "wall", mp)
+        task = asyncio.create_task(rt.run())
+        await asyncio.wait_for(rt.ready.wait(), 30)
+        await until(lambda: rt.link_state == "up" and rt.seq.t > 500, 30, "samples")
+        node = pad._blocks["stoppers"][0]
+        for i in range(400):  # (no await that yields to the publisher in between)
+            now = dt.datetime.now(dt.UTC)
+            await pad.server.write_attribute_value(node, ua.DataValue(
+                ua.Variant(["engaged", "engaged" if i % 2 else "disengaged"]), SourceTimestamp=now, ServerTimestamp=now))
+        await until(lambda: any(r.kind == "event" and "overflow" in r.value for r in rt.recent), 20, "overflow hold")
+        mode = rt.seq.mode
+        rt.stop()
+        await asyncio.wait_for(task, 30)
+        await pad.stop()
+        return mode
+
+    assert asyncio.run(scenario()) == Mode.HOLDING
+    with open_archive(db) as a:
+        assert any(r.kind == "safety" and r.name == "overflow" and "block stoppers" in r.value for r in a.read())

@@ -355,3 +355,32 @@ def test_a_server_queue_overflow_holds_naming_it(tmp_path):
     assert mode == Mode.HOLDING and took < 5
     with open_archive(db) as a:
         assert any(r.kind == "safety" and r.name == "overflow" and "stopper_b" in r.value for r in a.read())
+
+
+def test_a_lost_notification_message_holds_naming_the_gap(tmp_path):
+    """A notification message that never reaches the runtime (the server's sequence numbers jump,
+    as when a publish response is dropped) holds the count naming the missing messages."""
+    site = short_site(tmp_path, "10m")
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+
+    async def scenario():
+        p = pad()
+        url = await p.start()
+        rt = runtime(site, url, db)
+        task = asyncio.create_task(rt.run())
+        await asyncio.wait_for(rt.ready.wait(), 30)
+        await until(lambda: rt.link_state == "up" and rt.seq.mode == Mode.COUNTING and rt.seq.t > 500, 20, "counting")
+        for sub in p.server.iserver.subscription_service.subscriptions.values():
+            sub._notification_seq += 3  # three messages "sent" that the runtime will never see
+        await until(lambda: "overflow" in (rt.seq.status()["reason"] or "") or any(
+            r.kind == "event" and "never arrived" in r.value for r in rt.recent), 10, "the gap hold")
+        mode = rt.seq.mode
+        rt.stop()
+        await asyncio.wait_for(task, 30)
+        await p.stop()
+        return mode
+
+    assert asyncio.run(scenario()) == Mode.HOLDING
+    with open_archive(db) as a:
+        gaps = [r.value for r in a.read() if r.kind == "safety" and r.name == "overflow"]
+    assert gaps and "never arrived: readings were lost" in gaps[0]
