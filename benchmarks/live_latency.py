@@ -390,6 +390,8 @@ async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: fl
             if rt.seq.mode == Mode.HOLDING and not holds:
                 holds.append((time.perf_counter() - t0, dict(rt.seq.conditions)))
         el = time.perf_counter() - t0
+        w1 = time.time()
+        w0 = w1 - el
         got_window, handle_w, commit_w = spent["samples"] - got0, spent["handle"], spent["commit"]
         late_window = spent["late"] - late0
         cpu_w = time.process_time() - cpu0
@@ -410,13 +412,19 @@ async def sustained(tmp: Path, archive: str, n: int, period_ms: int, seconds: fl
 
         with open_archive(rt.opts.archive, rt.opts.count_id) as a:
             overflow = [r.value for r in a.read(kinds=["safety"]) if r.name == "overflow"]
+            evs = list(a.read(kinds=["event"]))
+        hold_evs = [r for r in evs if r.name == "hold" and w0 <= r.wall <= w1]  # (in the window only)
+        causes = [r for r in evs if r.name == "condition" and (r.data or {}).get("active") and w0 <= r.wall <= w1]
+        hold_info = [f"+{r.wall - w0:.0f}s {r.value[:150]}" for r in hold_evs[:3]]
+        cause_info = [f"+{r.wall - w0:.0f}s {r.value[:150]}" for r in causes[:3]]
         published = st2["published"] - st0["published"]
         return {"sensors": n, "rate_hz": 1000 / period_ms, "seconds": el, "pad_start_s": started_pad,
                 "offered": n * 1000 / period_ms, "published_per_s": (st1["published"] - st0["published"]) / el,
                 "received_per_s": got_window / el, "late_per_s": late_window / el, "published": published,
                 "received": got, "late": late, "lost": published - got - late, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "cpu_s": cpu_w, "pad_cpu_s": pad_cpu_w, "load": load, "handle_s": handle_w, "commit_s": commit_w, "drain_s": drain_s,
-                "first_hold": holds[0] if holds else None, "overflow_held": bool(overflow), "overflow": overflow[:1]}
+                "first_hold": holds[0] if holds else None, "holds": len(hold_evs), "hold_info": hold_info,
+                "cause_info": cause_info, "overflow_held": bool(overflow), "overflow": overflow[:1]}
     finally:
         pad.terminate()
         pad.wait(30)
@@ -523,6 +531,7 @@ def main() -> None:
               + (f": {r['overflow'][0]}" if r["overflow"] else ""))
         print(f"   first hold: {r['first_hold'][0]:.1f} s, {', '.join(list(r['first_hold'][1])[:3])}..."
               if r["first_hold"] else "   no hold")
+        print(f"   holds archived during the window: {r['holds']}; first: {r['hold_info']}; conditions: {r['cause_info']}")
         print(f"   runtime process: max RSS {r['rss_mb']:,.0f} MB; in the window CPU {r['cpu_s']:.1f} s over {r['seconds']:.1f} s: "
               f"decide+append on the loop {r['handle_s']:.1f} s, archive commits (writer thread) "
               f"{r['commit_s']:.1f} s, the rest (asyncua decoding, the event loop) "
