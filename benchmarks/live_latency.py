@@ -526,8 +526,10 @@ def main() -> None:
         print(f"   arrived too late to be evidence (stamped > max_sample_age_s old; archived, marked stale): "
               f"{r['late_per_s']:10,.0f} samples/s")
         print(f"   (after the pad stopped, the runtime needed {r['drain_s']:.0f} s to drain its backlog)")
+        instant = args.sensors if args.block else 0  # (one instant of every block)
+        edge = abs(r["lost"]) <= instant
         print(f"   never received: {r['lost']:,} of {r['published']:,} published "
-              f"({'none' if r['lost'] <= 0 else 'HELD naming the overflow' if r['overflow_held'] else 'NOT NOTICED'})"
+              f"({'none' if r['lost'] <= 0 else 'HELD naming the overflow' if r['overflow_held'] else 'within one instant (the counters are read at slightly different moments at the window start)' if edge else 'NOT NOTICED'})"
               + (f": {r['overflow'][0]}" if r["overflow"] else ""))
         print(f"   first hold: {r['first_hold'][0]:.1f} s, {', '.join(list(r['first_hold'][1])[:3])}..."
               if r["first_hold"] else "   no hold")
