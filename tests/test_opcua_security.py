@@ -259,3 +259,18 @@ def test_run_and_pad_ctl_take_a_certificate_identity(certdir):
     res = runner.invoke(app, ["pad-ctl", "status", "--endpoint", "opc.tcp://127.0.0.1:1", "--security",
                               str(certdir), "--identity", "nonsense"])
     assert res.exit_code == 2 and "unknown user identity 'nonsense'" in res.output.replace("\n", " ")
+
+
+def test_certs_revoke_signs_a_new_list_naming_the_user(tmp_path):
+    from cryptography import x509
+
+    pki = tmp_path / "pki"
+    assert runner.invoke(app, ["certs", str(pki)]).exit_code == 0
+    res = runner.invoke(app, ["certs", str(pki), "--revoke", "operator"])
+    assert res.exit_code == 0 and "revoked operator" in res.output
+    crl = x509.load_der_x509_crl((pki / "user-crl.der").read_bytes())
+    op = x509.load_der_x509_certificate((pki / "users" / "operator.der").read_bytes())
+    ca = x509.load_der_x509_certificate((pki / "user-ca.der").read_bytes())
+    assert [r.serial_number for r in crl] == [op.serial_number] and crl.is_signature_valid(ca.public_key())
+    res = runner.invoke(app, ["certs", str(pki), "--revoke", "nobody"])
+    assert res.exit_code == 2 and "no user certificate" in res.output.replace("\n", " ")
