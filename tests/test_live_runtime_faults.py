@@ -384,3 +384,37 @@ def test_a_lost_notification_message_holds_naming_the_gap(tmp_path):
     with open_archive(db) as a:
         gaps = [r.value for r in a.read() if r.kind == "safety" and r.name == "overflow"]
     assert gaps and "never arrived: readings were lost" in gaps[0]
+
+
+def test_a_quiet_link_is_never_resubscribed_behind_the_runtimes_back(tmp_path):
+    """asyncua's own watchdog would delete a subscription silent for 1 s and make a new one
+    (discarding what the server queued, restarting the sequence numbers): it is off, and a
+    subscription replaced all the same is link loss, a hold naming it."""
+    site = short_site(tmp_path, "10m")
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+
+    async def scenario():
+        p = pad()
+        url = await p.start()
+        rt = runtime(site, url, db)
+        task = asyncio.create_task(rt.run())
+        await asyncio.wait_for(rt.ready.wait(), 30)
+        await until(lambda: rt.link_state == "up" and rt.seq.mode == Mode.COUNTING and rt.seq.t > 500, 20, "counting")
+        first = rt._sub.subscription_id
+        p.speed = 0  # the pad falls quiet for 1.5 s (less than link_timeout_s): no recreation
+        await asyncio.sleep(1.5)
+        same = rt._sub.subscription_id == first
+        p._rebase()
+        p.speed = 1.0
+        p._wake.set()
+        await rt._sub.recreate()  # what asyncua's watchdog would do
+        await until(lambda: "link" in rt.seq.conditions, 10, "link loss")
+        rt.stop()
+        await asyncio.wait_for(task, 30)
+        await p.stop()
+        return same
+
+    assert asyncio.run(scenario())
+    with open_archive(db) as a:
+        links = [r.value for r in a.read() if r.kind == "safety" and r.name == "link"]
+    assert any("subscription was replaced" in v for v in links), links

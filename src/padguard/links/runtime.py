@@ -163,6 +163,7 @@ class Runtime:
         self.restarted = False
         self.recovery: dict[str, Any] = {}
         self._client = None
+        self._sub: Any = None
         self._idx: int | None = None
         self._pending: list[Rec] = []  # pad clock: samples waiting for their instant's clock
         self._pad_clock_bad = False
@@ -951,6 +952,13 @@ class Runtime:
             self.inbox.put_nowait(("link_down", f"{type(exc).__name__}: {exc}"))
 
         cl.connection_lost_callback = on_lost
+        # asyncua's stale-subscription watchdog deletes a subscription that has published nothing
+        # for max(interval x keep-alive x 1.5, 1 s) -- 1 s at publishing interval 0 -- and makes a
+        # new one: what the server had queued for the old one is discarded and the new one starts
+        # its sequence numbers again, unseen. The runtime judges silence itself (link_timeout_s:
+        # link loss, a hold), so that watchdog is switched off, and a subscription recreated all
+        # the same is treated as link loss (below).
+        cl._stale_check_interval = 10 ** 9
         if self.opts.security is not None:
             await asyncio.wait_for(self.opts.security.apply_client(cl), m.link.request_timeout_s * 2)
         await asyncio.wait_for(cl.connect(), m.link.request_timeout_s * 2)
@@ -963,6 +971,8 @@ class Runtime:
         params.MaxNotificationsPerPublish = 0
         params.PublishingEnabled = True
         sub = await cl.create_subscription(params, None, queue_maxsize=1_000_000, overflow=OverflowPolicy.DISCONNECT)
+        self._sub = sub
+        sub_id = sub.subscription_id
         nodes: dict[int, int] = {}
         reqs = []
         entries = [(s, node) for s, node in sorted(self.lm.node_of_sensor.items())]
@@ -1001,6 +1011,9 @@ class Runtime:
         # (also watch _done: asyncio.wait_for in Python 3.11 can swallow a cancellation)
         while not lost.is_set() and not self._kick and not self._done.is_set():
             ev = await sub.next_event(0.5)
+            if sub.subscription_id != sub_id:
+                raise ConnectionError(f"the subscription was replaced (asyncua recreated {sub_id}): readings the "
+                                      "server had queued for it were discarded")
             if ev is None:
                 continue
             if isinstance(ev, DataChangeEvent):
