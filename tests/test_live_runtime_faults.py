@@ -355,3 +355,72 @@ def test_a_server_queue_overflow_holds_naming_it(tmp_path):
     assert mode == Mode.HOLDING and took < 5
     with open_archive(db) as a:
         assert any(r.kind == "safety" and r.name == "overflow" and "stopper_b" in r.value for r in a.read())
+
+
+def test_a_lost_notification_message_holds_naming_the_gap(tmp_path):
+    """A notification message that never reaches the runtime (the server's sequence numbers jump,
+    as when a publish response is dropped) holds the count naming the missing messages."""
+    site = short_site(tmp_path, "10m")
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+
+    async def scenario():
+        p = pad()
+        url = await p.start()
+        rt = runtime(site, url, db)
+        task = asyncio.create_task(rt.run())
+        await asyncio.wait_for(rt.ready.wait(), 30)
+        await until(lambda: rt.link_state == "up" and rt.seq.mode == Mode.COUNTING and rt.seq.t > 500, 20, "counting")
+        for sub in p.server.iserver.subscription_service.subscriptions.values():
+            sub._notification_seq += 3  # three messages "sent" that the runtime will never see
+        await until(lambda: "overflow" in (rt.seq.status()["reason"] or "") or any(
+            r.kind == "event" and "never arrived" in r.value for r in rt.recent), 10, "the gap hold")
+        mode = rt.seq.mode
+        rt.stop()
+        await asyncio.wait_for(task, 30)
+        await p.stop()
+        return mode
+
+    assert asyncio.run(scenario()) == Mode.HOLDING
+    with open_archive(db) as a:
+        gaps = [r.value for r in a.read() if r.kind == "safety" and r.name == "overflow"]
+    assert gaps and "never arrived: readings were lost" in gaps[0]
+
+
+def test_a_quiet_link_is_never_resubscribed_behind_the_runtimes_back(tmp_path):
+    """asyncua's own watchdog would delete a subscription silent for 1 s and make a new one
+    (discarding what the server queued, restarting the sequence numbers): it is off, and a
+    subscription replaced all the same is link loss, a hold naming it."""
+    site = short_site(tmp_path, "10m")
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+
+    async def scenario():
+        p = pad()
+        url = await p.start()
+        rt = runtime(site, url, db)
+        task = asyncio.create_task(rt.run())
+        await asyncio.wait_for(rt.ready.wait(), 30)
+        await until(lambda: rt.link_state == "up" and rt.seq.mode == Mode.COUNTING and rt.seq.t > 500, 20, "counting")
+        p.speed = 0  # the pad falls quiet for 1.5 s (less than link_timeout_s): asyncua must not recreate
+        await asyncio.sleep(1.5)
+        same = rt._sub._recreate_count == 0  # (a reconnect of the runtime's own makes a new object)
+        p._rebase()
+        p.speed = 1.0
+        p._wake.set()
+        for _ in range(20):  # what asyncua's watchdog would do (on the live session; retried if the
+            await until(lambda: rt.link_state == "up", 20, "link up")  # runtime reconnected meanwhile)
+            try:
+                await rt._sub.recreate()
+                break
+            except Exception:  # noqa: BLE001
+                await asyncio.sleep(0.2)
+        await until(lambda: any(r.kind == "event" and "subscription was replaced" in r.value for r in rt.recent),
+                    15, "link loss naming the replacement")
+        rt.stop()
+        await asyncio.wait_for(task, 30)
+        await p.stop()
+        return same
+
+    assert asyncio.run(scenario())
+    with open_archive(db) as a:
+        links = [r.value for r in a.read() if r.kind == "safety" and r.name == "link"]
+    assert any("subscription was replaced" in v for v in links), links

@@ -163,3 +163,114 @@ def test_run_refuses_an_unsecured_link_unless_told(tmp_path):
     rt.archive.close()
     res = runner.invoke(app, ["certs", str(tmp_path / "pki")])
     assert res.exit_code == 0 and (tmp_path / "pki" / "users.json").exists()
+
+
+def test_x509_user_certificates_are_made_signed_by_the_user_ca(certdir):
+    from cryptography import x509
+
+    ca = x509.load_der_x509_certificate((certdir / "user-ca.der").read_bytes())
+    for user in ("sequencer", "operator"):
+        cert = x509.load_der_x509_certificate((certdir / "users" / f"{user}.der").read_bytes())
+        assert cert.issuer == ca.subject and cert.subject.rfc4514_string() == f"CN=padguard user {user}"
+        assert stat.S_IMODE((certdir / "users" / f"{user}.pem").stat().st_mode) == 0o600
+    assert stat.S_IMODE((certdir / "user-ca.pem").stat().st_mode) == 0o600
+    assert list(x509.load_der_x509_crl((certdir / "user-crl.der").read_bytes())) == []
+
+
+def test_an_x509_user_identity_logs_in_with_its_role_and_a_revoked_one_is_refused(certdir, tmp_path):
+    """The sequencer and operator log in with their user certificates (no password): the operator's
+    session drives the dry-run controls but may not ignite; the sequencer's may move. A user
+    certificate not signed by the user CA, or one the CA has revoked, gets no session."""
+    from asyncua import Client, ua
+
+    from padguard.links.security import revoke_user
+
+    pki = tmp_path / "pki"
+    shutil.copytree(certdir, pki)
+    users = json.loads((pki / "users.json").read_text())
+    (pki / "users.json").write_text(json.dumps({u: "not-the-password" for u in users}))  # (never sent)
+
+    async def scenario():
+        pad, lm = secured_pad(pki, speed=0, lockstep=False)
+        url = await pad.start()
+        m = lm.mapping
+        out: dict[str, object] = {}
+        try:
+            op = LinkSecurity(pki, "operator", identity="certificate")
+            assert "X.509" in op.describe()
+            out["status"] = json.loads(await call_sim(url, lm, "status", security=op))["t_ms"]
+            cl = Client(url, timeout=5)
+            await op.apply_client(cl)
+            async with cl:
+                idx = await cl.get_namespace_index(m.namespace)
+                nid = lambda s: ua.NodeId.from_string(f"ns={idx};{s}")  # noqa: E731
+                with pytest.raises(ua.UaError) as exc:
+                    await cl.get_node(nid(m.ignition.object)).call_method(nid(m.ignition.method))
+                out["operator_ignite"] = type(exc.value).__name__
+            cl = Client(url, timeout=5)
+            await LinkSecurity(pki, "sequencer", identity="certificate").apply_client(cl)
+            async with cl:
+                idx = await cl.get_namespace_index(m.namespace)
+                res = await cl.get_node(ua.NodeId.from_string(f"ns={idx};{m.commands['cabin'].object}")).call_method(
+                    ua.NodeId.from_string(f"ns={idx};{m.commands['cabin'].method}"),
+                    ua.Variant("stowed", ua.VariantType.String))
+                out["sequencer_move"] = str(res)
+            # a user certificate the user CA never signed (another `padguard certs`)
+            stranger = tmp_path / "stranger"
+            await make_certs(stranger, host="localhost")
+            forged = tmp_path / "forged"
+            shutil.copytree(pki, forged)
+            for f in ("operator.der", "operator.pem"):
+                shutil.copy(stranger / "users" / f, forged / "users" / f)
+            with pytest.raises(Exception):  # noqa: B017 - asyncua raises several kinds
+                await call_sim(url, lm, "status", security=LinkSecurity(forged, "operator", identity="certificate"))
+            # revoked by the CA: the next session is refused
+            revoke_user(pki, "operator")
+            with pytest.raises(Exception):  # noqa: B017
+                await call_sim(url, lm, "status", security=op)
+            out["sequencer_after"] = json.loads(await call_sim(
+                url, lm, "status", security=LinkSecurity(pki, "sequencer", identity="certificate")))["t_ms"]
+        finally:
+            await pad.stop()
+        return pad, out
+
+    pad, out = asyncio.run(scenario())
+    assert out["status"] == 0 and out["sequencer_after"] == 0
+    assert "AccessDenied" in str(out["operator_ignite"]) and pad.twin.ignited_at is None
+    assert out["sequencer_move"].startswith("accepted")
+
+
+def test_a_tampered_revocation_list_refuses_every_user_certificate(certdir, tmp_path):
+    from padguard.links.security import PadUsers
+
+    pki = tmp_path / "pki"
+    shutil.copytree(certdir, pki)
+    users = PadUsers(json.loads((pki / "users.json").read_text()), pki)
+    der = (pki / "users" / "sequencer.der").read_bytes()
+    assert users.certificate_user(der) == "sequencer"
+    assert users.certificate_user((pki / "sequencer.der").read_bytes()) is None  # an app cert is no user cert
+    crl = bytearray((pki / "user-crl.der").read_bytes())
+    crl[-5] ^= 0xFF  # (inside the signature)
+    (pki / "user-crl.der").write_bytes(bytes(crl))
+    assert users.certificate_user(der) is None
+
+
+def test_run_and_pad_ctl_take_a_certificate_identity(certdir):
+    res = runner.invoke(app, ["pad-ctl", "status", "--endpoint", "opc.tcp://127.0.0.1:1", "--security",
+                              str(certdir), "--identity", "nonsense"])
+    assert res.exit_code == 2 and "unknown user identity 'nonsense'" in res.output.replace("\n", " ")
+
+
+def test_certs_revoke_signs_a_new_list_naming_the_user(tmp_path):
+    from cryptography import x509
+
+    pki = tmp_path / "pki"
+    assert runner.invoke(app, ["certs", str(pki)]).exit_code == 0
+    res = runner.invoke(app, ["certs", str(pki), "--revoke", "operator"])
+    assert res.exit_code == 0 and "revoked operator" in res.output
+    crl = x509.load_der_x509_crl((pki / "user-crl.der").read_bytes())
+    op = x509.load_der_x509_certificate((pki / "users" / "operator.der").read_bytes())
+    ca = x509.load_der_x509_certificate((pki / "user-ca.der").read_bytes())
+    assert [r.serial_number for r in crl] == [op.serial_number] and crl.is_signature_valid(ca.public_key())
+    res = runner.invoke(app, ["certs", str(pki), "--revoke", "nobody"])
+    assert res.exit_code == 2 and "no user certificate" in res.output.replace("\n", " ")

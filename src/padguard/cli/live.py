@@ -68,14 +68,14 @@ def _print_rec(rec, as_json: bool = False) -> None:
     base.console.print(rec.value, style=style, markup=False, highlight=False)
 
 
-def _security(directory: Path | None, role: str, policy: str, mode: str):
+def _security(directory: Path | None, role: str, policy: str, mode: str, identity: str = "password"):
     """A LinkSecurity from a `padguard certs` directory, or None; a clear error if it cannot work."""
     if directory is None:
         return None
     from padguard.links.security import LinkSecurity, SecurityError
 
     try:
-        return LinkSecurity(directory, role, policy, mode)
+        return LinkSecurity(directory, role, policy, mode, identity)
     except SecurityError as exc:
         _die(str(exc))
 
@@ -83,6 +83,8 @@ def _security(directory: Path | None, role: str, policy: str, mode: str):
 SecurityDir = Annotated[Path | None, typer.Option("--security", help="a `padguard certs` directory: certificates, trust list, users")]
 Policy = Annotated[str, typer.Option(help="Basic256Sha256 | Aes128_Sha256_RsaOaep | Aes256_Sha256_RsaPss")]
 SecMode = Annotated[str, typer.Option("--mode", help="Sign | SignAndEncrypt")]
+Identity = Annotated[str, typer.Option("--identity", help="the user identity token: password (users.json) | "
+                                                         "certificate (users/ROLE.der, an X.509 user certificate)")]
 
 
 # --------------------------------------------------------------------------- certs
@@ -90,10 +92,21 @@ def certs(
     directory: Annotated[Path, typer.Argument(help="where to write the keys, certificates, trust list and users")],
     host: Annotated[str | None, typer.Option(help="host name in the certificates (default: this machine)")] = None,
     days: Annotated[int, typer.Option(help="validity in days")] = 365,
+    revoke: Annotated[str | None, typer.Option(help="revoke USER's X.509 user certificate (the user CA signs a new "
+                                                    "revocation list; the pad refuses it from the next session)")] = None,
 ) -> None:
-    """Create OPC UA certificates for a secured pad link: pad, sequencer, operator, trust list, passwords."""
-    from padguard.links.security import make_certs
+    """Create OPC UA certificates for a secured pad link: pad, sequencer, operator, trust list, passwords,
+    a user CA with a user certificate per user and its revocation list."""
+    from padguard.links.security import SecurityError, make_certs, revoke_user
 
+    if revoke is not None:
+        try:
+            serial = revoke_user(directory, revoke)
+        except (SecurityError, OSError, ValueError) as exc:
+            _die(f"cannot revoke {revoke}: {exc}")
+        _base().console.print(f"revoked {revoke}'s user certificate (serial {serial:x}) in "
+                              f"{directory / 'user-crl.der'}", highlight=False)
+        return
     if (directory / "users.json").exists():
         _die(f"{directory} already holds padguard certificates (users.json); remove it or pick another directory")
     written = asyncio.run(make_certs(directory, host, days))
@@ -188,6 +201,7 @@ def pad_ctl(
     security: SecurityDir = None,
     policy: Policy = "Basic256Sha256",
     mode: SecMode = "SignAndEncrypt",
+    identity: Identity = "password",
 ) -> None:
     """Drive a running pad-sim: inject or clear a fault (now or at a time), change its speed, read its status."""
     _base().require("live", "asyncua", what="pad-ctl")
@@ -210,9 +224,9 @@ def pad_ctl(
     except ModelError as exc:
         _base().fail_model(exc)
     if what == "inject" and arg and "@" in arg and arg.rpartition("@")[2].strip()[:1] in ("T", "t"):
-        arg = _at_count_time(arg, endpoint, lm, console, security=_security(security, "operator", policy, mode))
+        arg = _at_count_time(arg, endpoint, lm, console, security=_security(security, "operator", policy, mode, identity))
     try:
-        res = asyncio.run(call_sim(endpoint, lm, what, arg, security=_security(security, "operator", policy, mode)))
+        res = asyncio.run(call_sim(endpoint, lm, what, arg, security=_security(security, "operator", policy, mode, identity)))
     except (OSError, TimeoutError, ValueError) as exc:
         _die(f"cannot reach the pad-sim at {endpoint}: {exc}")
     except Exception as exc:  # noqa: BLE001 - asyncua raises many kinds
@@ -284,6 +298,7 @@ def run(
     security: SecurityDir = None,
     policy: Policy = "Basic256Sha256",
     mode: SecMode = "SignAndEncrypt",
+    identity: Identity = "password",
     insecure: Annotated[bool, typer.Option("--insecure", help="allow an unsecured link (a test pad on loopback)")] = False,
 ) -> None:
     """Run the count live: the sequencer against the pad over OPC UA, archived before acting.
@@ -321,7 +336,7 @@ def run(
              "or --insecure for a test pad on loopback")
     if security is not None and insecure:
         _die("--security and --insecure contradict each other")
-    sec = _security(security, "sequencer", policy, mode)
+    sec = _security(security, "sequencer", policy, mode, identity)
     count = _choose_count(archive, count)
     plan = base.load_plan(site, procedure, faults_file)
     lm = _linkmap(plan, map_path, site, for_pad=False)

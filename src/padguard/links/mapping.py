@@ -51,6 +51,21 @@ class SensorNode(_Strict):
     _chk = field_validator("node")(lambda cls, v: _node(v))
 
 
+class BlockNode(_Strict):
+    """An array variable that carries one reading of each of several sensors (a PLC block).
+
+    Element ``i`` of the array is a sample of ``sensors[i]``; all of them share the value's one
+    source timestamp (the PLC sampled them together). Fewer, larger notifications: the way a
+    pure-Python OPC UA stack carries 10,000 sensors (see docs/live.md, "Many sensors").
+    """
+
+    node: str
+    sensors: list[Name] = Field(min_length=1, max_length=65_536)
+    values: dict[str | int, Name] | None = Field(
+        default=None, description="raw PLC value -> position name, for every element; default: the name itself")
+    _chk = field_validator("node")(lambda cls, v: _node(v))
+
+
 class MethodNode(_Strict):
     """An OPC UA method (on its object) that carries one kind of command."""
 
@@ -90,7 +105,8 @@ class Mapping(_Strict):
     description: str = ""
     namespace: str = Field(min_length=1, description="namespace URI of the node ids below")
     link: LinkSettings = Field(default_factory=LinkSettings)
-    sensors: dict[Name, SensorNode]
+    sensors: dict[Name, SensorNode] = Field(default_factory=dict)
+    blocks: dict[Name, BlockNode] = Field(default_factory=dict, description="array nodes, one element per sensor")
     commands: dict[Name, MethodNode] = Field(default_factory=dict)
     zones: dict[Name, MethodNode] = Field(default_factory=dict)
     ignition: MethodNode | None = None
@@ -107,12 +123,14 @@ class LinkMap:
     node_of_sensor: dict[int, str]
     decode_table: dict[int, dict[str, str] | None]  # sensor -> {str(raw): position name}
     sensor_names: dict[int, str]
+    #: block name -> its sensors' indices, in element order
+    block_sensors: dict[str, list[int]] = field(default_factory=dict)
     _codes: dict[int, dict[str, int]] = field(default_factory=dict, repr=False)
 
     @property
     def watched(self) -> list[int]:
         """Sensor indices the link delivers (the runtime watches their freshness)."""
-        return sorted(self.node_of_sensor)
+        return sorted([*self.node_of_sensor, *(s for b in self.block_sensors.values() for s in b)])
 
     def decode(self, plan: Plan, s: int, raw: Any) -> int:
         """A raw OPC UA value -> the sensor's value code (-2 when malformed or out of range).
@@ -133,7 +151,8 @@ class LinkMap:
 
     def encode(self, s: int, name: str) -> Any:
         """A position name -> the raw value the pad publishes (inverse of :meth:`decode`)."""
-        table = self.mapping.sensors[self.sensor_name(s)].values
+        sn = self.mapping.sensors.get(self.sensor_name(s))
+        table = sn.values if sn is not None else self._block_values.get(s)
         if table is None:
             return name
         for raw, v in table.items():
@@ -143,6 +162,14 @@ class LinkMap:
 
     def sensor_name(self, s: int) -> str:
         return self.sensor_names[s]
+
+    @property
+    def _block_values(self) -> dict[int, Any]:
+        out = self.__dict__.get("_bv")
+        if out is None:
+            out = self.__dict__["_bv"] = {s: bn.values for b, bn in self.mapping.blocks.items()
+                                          for s in self.block_sensors.get(b, [])}
+        return out
 
 
 def default_map_path(site: str | Path) -> Path:
@@ -196,6 +223,31 @@ def bind(plan: Plan, mapping: Mapping, loc: Located, *, for_pad: bool = False) -
             decode_table[s] = {str(k): v for k, v in sn.values.items()}
         else:
             decode_table[s] = None
+    block_sensors: dict[str, list[int]] = {}
+    sensor_names = {s: plan.sensors[s] for s in node_of_sensor}
+    for bname, bn in mapping.blocks.items():
+        path = ("blocks", bname)
+        node_once(bn.node, path + ("node",))
+        members: list[int] = []
+        for k, name in enumerate(bn.sensors):
+            if name not in sensor_idx:
+                out.append(loc.problem(path + ("sensors", k), f"unknown sensor '{name}'{_similar(name, plan.sensors)}"))
+                continue
+            s = sensor_idx[name]
+            if s in sensor_names:
+                out.append(loc.problem(path + ("sensors", k), f"sensor '{name}' already has a node (or block): "
+                                       "one source per sensor"))
+                continue
+            sensor_names[s] = name
+            members.append(s)
+            dom = plan.sensor_domain(s)
+            for raw, v in (bn.values or {}).items():
+                if v not in dom:
+                    out.append(loc.problem(path + ("values", raw), f"'{v}' is not a value of {name} "
+                                           f"(one of {', '.join(dom)})"))
+                    break
+            decode_table[s] = None if bn.values is None else {str(k2): v for k2, v in bn.values.items()}
+        block_sensors[bname] = members
     equip = set(plan.equipment)
     for name, mn in mapping.commands.items():
         if name not in equip:
@@ -207,7 +259,7 @@ def bind(plan: Plan, mapping: Mapping, loc: Located, *, for_pad: bool = False) -
         node_once(mn.method, ("zones", name, "method"))
     if not for_pad:
         needed = sorted({int(s) for e in plan.c_expr for s in _expr_sensors(e)})
-        missing = [plan.sensors[s] for s in needed if s not in node_of_sensor]
+        missing = [plan.sensors[s] for s in needed if s not in sensor_names]
         if missing:
             out.append(loc.problem(("sensors",), "criteria of this procedure read sensors with no node: "
                                    + ", ".join(missing)))
@@ -219,8 +271,7 @@ def bind(plan: Plan, mapping: Mapping, loc: Located, *, for_pad: bool = False) -
                                    + ", ".join(unmapped)))
     if out:
         raise ModelError(out)
-    return LinkMap(mapping, loc.file, sensor_of_node, node_of_sensor, decode_table,
-                   {s: plan.sensors[s] for s in node_of_sensor})
+    return LinkMap(mapping, loc.file, sensor_of_node, node_of_sensor, decode_table, sensor_names, block_sensors)
 
 
 def load_linkmap(plan: Plan, path: str | Path, *, for_pad: bool = False) -> LinkMap:

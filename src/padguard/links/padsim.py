@@ -75,6 +75,19 @@ def _variant(raw: Any):
     return ua.Variant(str(raw), ua.VariantType.String)
 
 
+def _array(raws: list[Any]):
+    """A block's value: an Int32 array when the PLC counts, else a String array."""
+    from asyncua import ua
+
+    if raws and all(r.__class__ is int for r in raws):
+        return ua.Variant(raws, ua.VariantType.Int32)
+    return ua.Variant([str(r) for r in raws], ua.VariantType.String)
+
+
+#: most variables per address-space folder (asyncua's add_node is linear in the parent's children)
+FOLDER = 100
+
+
 class PadServer:
     """Serve a :class:`PadTwin` over OPC UA according to a mapping."""
 
@@ -118,11 +131,27 @@ class PadServer:
         plan = self.twin.plan
         sensors = await objects.add_folder(ua.NodeId(f"{m.mapping}.folders.sensors", idx), "Sensors")
         self._vars: dict[int, Any] = {}
-        for name, sn in m.sensors.items():
+        # asyncua checks every new reference against all of the parent's (quadratic in the
+        # children: 10,000 variables in one folder took minutes), so at most FOLDER per folder
+        folder, parent = FOLDER, sensors
+        for k, (name, sn) in enumerate(m.sensors.items()):
+            if len(m.sensors) > FOLDER and k % FOLDER == 0:
+                parent = await sensors.add_folder(ua.NodeId(f"{m.mapping}.folders.sensors.{k // folder}", idx),
+                                                  f"Sensors{k // folder}")
             s = plan.sensor_index(name)
-            first = self.lm.encode(s, plan.decode_sensor(s, int(self.twin.S[plan.SVAL + s, 0])))
-            var = await sensors.add_variable(nid(sn.node), name, _variant(first))
+            var = await parent.add_variable(nid(sn.node), name, _variant(self._raw(s)))
             self._vars[s] = var.nodeid
+        self._blocks: dict[str, tuple[Any, list[Any]]] = {}  # block -> (node id, current raw values)
+        self._in_block: dict[int, tuple[str, int]] = {}
+        if m.blocks:
+            bfolder = await objects.add_folder(ua.NodeId(f"{m.mapping}.folders.blocks", idx), "Blocks")
+            for name, bn in m.blocks.items():
+                members = self.lm.block_sensors[name]
+                vals = [self._raw(s) for s in members]
+                var = await bfolder.add_variable(nid(bn.node), name, _array(vals))
+                self._blocks[name] = (var.nodeid, vals)
+                for k, s in enumerate(members):
+                    self._in_block[s] = (name, k)
         equipment = await objects.add_folder(ua.NodeId(f"{m.mapping}.folders.equipment", idx), "Equipment")
         for name, mn in m.commands.items():
             obj = await equipment.add_object(nid(mn.object), name)
@@ -253,17 +282,32 @@ class PadServer:
 
     async def _publish(self, samples: list[tuple[int, str]], status: bool = False) -> None:
         """Write the samples of this instant, then the clock (a runtime reads the instant as done)."""
+        dirty: set[str] = set()
+        in_block = self._in_block
         for s, name in samples:
             nodeid = self._vars.get(s)
             if nodeid is not None:
                 await self._write(nodeid, _variant(self.lm.encode(s, name)))
                 self.published += 1
+            elif s in in_block:
+                b, k = in_block[s]
+                self._blocks[b][1][k] = self.lm.encode(s, name)
+                dirty.add(b)
+        for b in sorted(dirty):  # one write per block: every element is a sample, one timestamp
+            nodeid, vals = self._blocks[b]
+            await self._write(nodeid, _array(vals))
+            self.published += len(vals)
         if self._clock is not None:
             now = time.monotonic()
             if status or now - self._status_at > self.heartbeat_s:  # (a JSON dump per instant is costly)
                 self._status_at = now
                 await self._write(self._status, _variant(json.dumps(self.status())))
             await self._write(self._clock, self._clock_variant())
+
+    def _raw(self, s: int) -> Any:
+        """Sensor ``s``'s current reading as the pad publishes it."""
+        p = self.twin.plan
+        return self.lm.encode(s, p.decode_sensor(s, int(self.twin.S[p.SVAL + s, 0])))
 
     def status(self) -> dict[str, Any]:
         return {**self.twin.status(), "speed": self.speed, "lockstep": self.lockstep, "acked_ms": self.acked,

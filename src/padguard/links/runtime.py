@@ -43,7 +43,14 @@ import numpy as np
 from padguard.compile import NEVER, Plan, Tri
 from padguard.links.mapping import LinkMap
 from padguard.sequencer.live import OPS, LiveEvent, Rec, Sequencer, batches
-from padguard.store.archive import Archive, ArchiveError, describe, open_archive
+from padguard.store.archive import (
+    Archive,
+    ArchiveError,
+    SampleBlock,
+    describe,
+    flatten,
+    open_archive,
+)
 
 #: OPC UA StatusCode info bits: InfoType = DataValue (0x400) with the Overflow bit (0x80).
 OVERFLOW = 0x480
@@ -156,6 +163,7 @@ class Runtime:
         self.restarted = False
         self.recovery: dict[str, Any] = {}
         self._client = None
+        self._sub: Any = None
         self._idx: int | None = None
         self._pending: list[Rec] = []  # pad clock: samples waiting for their instant's clock
         self._pad_clock_bad = False
@@ -274,22 +282,30 @@ class Runtime:
         if mism:
             self.note(f"WARNING: {mism} archived events differ from their replay (see padguard replay)")
 
-    def _process(self, t: int, recs: list[Rec]) -> list[LiveEvent]:
+    def _process(self, t: int, recs: list[Any]) -> list[LiveEvent]:
         """One batch through the sequencer; inputs and outputs staged for the next commit."""
         assert self.seq is not None and self.archive is not None
         seq = self.seq
         tick_only = all(r.kind == "tick" for r in recs)
         before = seq.S[2:, 0].copy() if tick_only else None
         self.batch += 1
+        flat = flatten(recs) if any(r.__class__ is SampleBlock for r in recs) else recs
+        b = self.batch
         for r in recs:
-            r.t, r.batch = t, self.batch
-        ev = seq.apply(recs)
+            r.t, r.batch = t, b
+        if flat is not recs:
+            for r in flat:
+                r.t, r.batch = t, b
+        ev = seq.apply(flat)
         if tick_only and not ev and np.array_equal(before, seq.S[2:, 0]):
             self.batch -= 1  # a tick that changed nothing but the clock: nothing to archive
             return ev
         tc = seq.tc
         for r in recs:
             r.tc = tc
+        if flat is not recs:
+            for r in flat:
+                r.tc = tc
         outs = [e.to_rec() for e in ev]
         for o in outs:
             o.batch = self.batch
@@ -584,6 +600,62 @@ class Runtime:
                     data["st"] = now_t - max(0, int(age * 1000 * opts.speed))
         return Rec("sample", 0, name, text, code, data)
 
+    def _block(self, b: str, raw: Any, good: bool, status: str, src: float | None, wall: float,
+               now_t: int) -> SampleBlock:
+        """One notification of a block node -> one sample per element, judged as :meth:`_sample`
+        judges one (the freshness of the block's one timestamp is judged once)."""
+        plan, opts = self.plan, self.opts
+        members = self.lm.block_sensors[b]
+        names = plan.sensors
+        if not good or raw.__class__ is not list or len(raw) != len(members):
+            data: dict[str, Any] = {"status": status} if not good else {
+                "malformed": f"block {b} sent {len(raw) if raw.__class__ is list else type(raw).__name__} "
+                             f"value(s), {len(members)} expected"}
+            if src is not None:
+                data["src"] = src
+            text = f"<{status}>" if not good else "<malformed block>"
+            return SampleBlock(b, [Rec("sample", 0, names[s], text, -2, data) for s in members], data)
+        common: dict[str, Any] = {}
+        stale = None
+        if src is None:
+            stale = "no source or server timestamp"
+        else:
+            common["src"] = src
+            age = wall - src
+            if age > opts.max_sample_age_s:
+                stale = f"stamped {age:.0f}s ago"
+            elif age < -opts.clock_tolerance_s:
+                stale = f"stamped {-age:.0f}s in the future"
+            elif opts.clock == "wall":
+                common["st"] = now_t - max(0, int(age * 1000 * opts.speed))
+        if stale is not None:
+            common["stale"] = stale
+        limit = self.lm.mapping.link.max_value_chars
+        decode, last, tables = self.lm.decode, self._last_src, self.lm._codes
+        bad: dict[str, Any] = {} if src is None else {"src": src}
+        recs: list[Rec] = []
+        append = recs.append
+        for s, v in zip(members, raw, strict=True):
+            kind = v.__class__
+            text = v if kind is str else str(v)
+            if len(text) > limit:
+                append(Rec("sample", 0, names[s], text[:limit] + "...", -2,
+                           {**bad, "malformed": f"value longer than {limit} characters"}))
+                continue
+            codes = tables.get(s)  # (LinkMap.decode inlined: this loop runs 100,000 times a second)
+            code = (codes.get(v, -2) if kind is str or kind is int else -2) if codes is not None else decode(plan, s, v)
+            if code == -2:  # a bad value holds whatever its age
+                append(Rec("sample", 0, names[s], text, -2, bad))
+            elif stale is not None:
+                append(Rec("sample", 0, names[s], text, code, common))
+            elif src <= last.get(s, -1.0):  # type: ignore[operator]
+                append(Rec("sample", 0, names[s], text, code,
+                           {"src": src, "stale": "re-delivered (not newer than the last sample)"}))
+            else:
+                last[s] = src  # type: ignore[assignment]
+                append(Rec("sample", 0, names[s], text, code, common))
+        return SampleBlock(b, recs, common)
+
     def _handle(self, items: list[tuple]) -> None:
         """Decide on everything that arrived: input records, one batch per instant, appended.
 
@@ -592,7 +664,7 @@ class Runtime:
         """
         assert self.seq is not None and self.archive is not None
         pad = self.opts.clock == "pad"
-        samples: list[Rec] = self._pending if pad else []
+        samples: list[Any] = self._pending if pad else []
         self._pending = []
         pad_instants: list[int] = []
         processed = False
@@ -618,6 +690,10 @@ class Runtime:
                         processed = True
                     continue
                 samples.append(self._sample(s, raw, good, status, src, wall, now_t))
+                continue
+            if kind == "blk":
+                _, b, raw, good, status, src = it
+                samples.append(self._block(b, raw, good, status, src, wall, now_t))
                 continue
             if kind == "op":
                 _, name, arg, fut, who = it
@@ -655,7 +731,7 @@ class Runtime:
                     self._process(t, [Rec("safety", 0, "stopped", it[1])])
                     self._stop_reason = it[1]
                 processed = True
-        if any(it[0] == "dc" for it in items):
+        if any(it[0] in ("dc", "blk") for it in items):
             self._last_data = time.monotonic()
         if pad:
             self._pending = samples
@@ -876,6 +952,13 @@ class Runtime:
             self.inbox.put_nowait(("link_down", f"{type(exc).__name__}: {exc}"))
 
         cl.connection_lost_callback = on_lost
+        # asyncua's stale-subscription watchdog deletes a subscription that has published nothing
+        # for max(interval x keep-alive x 1.5, 1 s) -- 1 s at publishing interval 0 -- and makes a
+        # new one: what the server had queued for the old one is discarded and the new one starts
+        # its sequence numbers again, unseen. The runtime judges silence itself (link_timeout_s:
+        # link loss, a hold), so that watchdog is switched off, and a subscription recreated all
+        # the same is treated as link loss (below).
+        cl._stale_check_interval = 10 ** 9
         if self.opts.security is not None:
             await asyncio.wait_for(self.opts.security.apply_client(cl), m.link.request_timeout_s * 2)
         await asyncio.wait_for(cl.connect(), m.link.request_timeout_s * 2)
@@ -888,6 +971,8 @@ class Runtime:
         params.MaxNotificationsPerPublish = 0
         params.PublishingEnabled = True
         sub = await cl.create_subscription(params, None, queue_maxsize=1_000_000, overflow=OverflowPolicy.DISCONNECT)
+        self._sub = sub
+        sub_id = sub.subscription_id
         nodes: dict[int, int] = {}
         reqs = []
         entries = [(s, node) for s, node in sorted(self.lm.node_of_sensor.items())]
@@ -901,7 +986,18 @@ class Runtime:
             reqs.append(ua.MonitoredItemCreateRequest(
                 ItemToMonitor=ua.ReadValueId(NodeId=self._nid(node), AttributeId=ua.AttributeIds.Value),
                 MonitoringMode=ua.MonitoringMode.Reporting, RequestedParameters=mp))
+        blocks: dict[int, str] = {}
+        for k, (b, bn) in enumerate(sorted(m.blocks.items())):
+            handle = 10_000 + k
+            blocks[handle] = b
+            entries.append((-2, bn.node))
+            mp = ua.MonitoringParameters(ClientHandle=handle, SamplingInterval=0, QueueSize=100, DiscardOldest=True,
+                                         Filter=ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp))
+            reqs.append(ua.MonitoredItemCreateRequest(
+                ItemToMonitor=ua.ReadValueId(NodeId=self._nid(bn.node), AttributeId=ua.AttributeIds.Value),
+                MonitoringMode=ua.MonitoringMode.Reporting, RequestedParameters=mp))
         nodes_name = {h: (self.plan.sensors[s] if s >= 0 else "the pad clock") for h, s in nodes.items()}
+        nodes_name.update({h: f"block {b}" for h, b in blocks.items()})
         self._watch_sequence(cl, sub)
         results = await sub.create_monitored_items(reqs)
         bad = [entries[k][1] for k, r in enumerate(results) if isinstance(r, ua.StatusCode)]
@@ -915,13 +1011,17 @@ class Runtime:
         # (also watch _done: asyncio.wait_for in Python 3.11 can swallow a cancellation)
         while not lost.is_set() and not self._kick and not self._done.is_set():
             ev = await sub.next_event(0.5)
+            if sub.subscription_id != sub_id:
+                raise ConnectionError(f"the subscription was replaced (asyncua recreated {sub_id}): readings the "
+                                      "server had queued for it were discarded")
             if ev is None:
                 continue
             if isinstance(ev, DataChangeEvent):
                 mi = ev.data.monitored_item
                 dv = mi.Value
                 s = nodes.get(mi.ClientHandle)
-                if s is None:
+                blk = blocks.get(mi.ClientHandle) if s is None else None
+                if s is None and blk is None:
                     continue
                 code = dv.StatusCode if dv is not None else None
                 good = code is not None and code.is_good()
@@ -933,7 +1033,10 @@ class Runtime:
                 if code is not None and (code.value & OVERFLOW) == OVERFLOW:
                     put(("safety", "overflow", f"the server's queue for {nodes_name.get(mi.ClientHandle)} "
                          "overflowed: readings were lost"))
-                put(("dc", s, ev.value, good, status, src))
+                if blk is not None:
+                    put(("blk", blk, ev.value, good, status, src))
+                else:
+                    put(("dc", s, ev.value, good, status, src))
             elif isinstance(ev, StatusChangeEvent):
                 raise ConnectionError(f"subscription status {ev.notification.Status}")
         if self._done.is_set():

@@ -21,6 +21,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -35,6 +36,9 @@ def canonical(row: Sequence[Any]) -> bytes:
     return json.dumps(list(row[:11]), separators=(",", ":"), ensure_ascii=False).encode()
 
 
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def genesis(count_id: str, meta: dict[str, Any] | None) -> str:
     """The chain's origin: the count's header (model texts, clock...), so editing it breaks record 1."""
     body = json.dumps({"count_id": count_id, "meta": meta}, sort_keys=True, separators=(",", ":")).encode()
@@ -44,6 +48,43 @@ def genesis(count_id: str, meta: dict[str, Any] | None) -> str:
 def link(prev: str, row: Sequence[Any]) -> str:
     """One link of the hash chain: sha256(previous hash, canonical record)."""
     return hashlib.sha256(prev.encode() + b"\n" + canonical(row)).hexdigest()
+
+
+#: the archive kind of a :class:`SampleBlock` row (read back as its ``sample`` records)
+BLOCK = "samples"
+
+
+@dataclass(slots=True)
+class SampleBlock:
+    """The samples of one notification of a block node (an array, one element per sensor).
+
+    The Sequencer evaluates every one of ``recs`` (``sample`` records); the archive stores them
+    as ONE row (kind ``samples``), hashed once into the chain, and :meth:`Archive.read` gives
+    them back as the same ``sample`` records in the same order, so recovery and replay see
+    exactly what the live count evaluated. ``data`` is what every element shares (its source
+    timestamp...); an element whose ``data`` is another dict (stale, malformed) keeps its own.
+    """
+
+    name: str
+    recs: list[Rec]
+    data: dict[str, Any]
+    t: int = 0
+    batch: int = 0
+    tc: int = 0
+    seq: int = 0
+    wall: float = 0.0
+    kind: str = field(default=BLOCK)
+
+
+def flatten(recs: Iterable[Rec | SampleBlock]) -> list[Rec]:
+    """Input records with every block expanded into its samples (what the Sequencer consumes)."""
+    out: list[Rec] = []
+    for r in recs:
+        if r.__class__ is SampleBlock:
+            out.extend(r.recs)  # type: ignore[union-attr]
+        else:
+            out.append(r)  # type: ignore[arg-type]
+    return out
 
 
 class ArchiveError(Exception):
@@ -90,8 +131,12 @@ class Archive:
         raise NotImplementedError
 
     # ---- the interface
-    def append(self, recs: Iterable[Rec]) -> None:
-        """Number ``recs`` and stage them; they are durable after :meth:`commit`."""
+    def append(self, recs: Iterable[Rec | SampleBlock]) -> None:
+        """Number ``recs`` and stage them; they are durable after :meth:`commit`.
+
+        A :class:`SampleBlock` takes one sequence number (one row, one link of the chain); its
+        samples carry that number too.
+        """
         if not self.writable:
             raise ArchiveError("archive opened read-only")
         now = time.time()
@@ -101,14 +146,27 @@ class Archive:
         head = self._head
         if head is None:
             head = (self._last_hash() if seq else None) or genesis(cid, self.meta())
+        dumps = _dumps
+        sha = hashlib.sha256
         for r in recs:
             seq += 1
             r.seq = seq
             if not r.wall:
                 r.wall = now
-            row = (cid, seq, r.batch, r.t, r.tc, float(r.wall), r.kind, r.name, r.value, r.code,
-                   None if r.data is None else json.dumps(r.data, separators=(",", ":")))
-            head = link(head, row)
+            if r.__class__ is SampleBlock:
+                common = r.data
+                for x in r.recs:
+                    x.seq, x.wall = seq, r.wall
+                xs = r.recs  # columns, not a list per sample: one C-encoded list each
+                body = {**common, "names": [x.name for x in xs], "values": [x.value for x in xs],
+                        "codes": [x.code for x in xs],
+                        "own": {str(i): x.data for i, x in enumerate(xs) if x.data is not common}}
+                row = (cid, seq, r.batch, r.t, r.tc, float(r.wall), BLOCK, r.name, f"{len(r.recs)} samples", None,
+                       dumps(body))
+            else:
+                row = (cid, seq, r.batch, r.t, r.tc, float(r.wall), r.kind, r.name, r.value, r.code,
+                       None if r.data is None else dumps(r.data))
+            head = sha(head.encode() + b"\n" + canonical(row)).hexdigest()
             rows.append((*row, head))
         self.last_seq = seq
         self._head = head
@@ -147,8 +205,17 @@ class Archive:
 
     def read(self, after: int = 0, kinds: Sequence[str] | None = None, limit: int | None = None) -> Iterator[Rec]:
         """Committed records with ``seq > after`` in order, optionally of some kinds only."""
+        if kinds and "sample" in kinds:
+            kinds = [*kinds, BLOCK]
         for row in self._select(after, kinds, limit):
             _, seq, batch, t, tc, wall, kind, name, value, code, data = row[:11]
+            if kind == BLOCK:  # one block row -> its sample records, in order, sharing its seq
+                d = json.loads(data)
+                names, values, codes, own = d.pop("names"), d.pop("values"), d.pop("codes"), d.pop("own")
+                seq, batch, t, tc, wall = int(seq), int(batch), int(t), int(tc), float(wall)
+                for i, (nm, val, cd) in enumerate(zip(names, values, codes, strict=True)):
+                    yield Rec("sample", t, nm, val, cd, own.get(str(i), d), seq, batch, tc, wall)
+                continue
             yield Rec(kind, int(t), name or "", value or "", None if code is None else int(code),
                       None if data is None else json.loads(data), int(seq), int(batch), int(tc), float(wall))
 
@@ -244,4 +311,4 @@ def password_in(url: str) -> bool:
         return False
 
 
-__all__ = ["Archive", "ArchiveError", "COLUMNS", "describe", "open_archive", "parse_url", "password_in", "verify"]
+__all__ = ["Archive", "ArchiveError", "BLOCK", "COLUMNS", "SampleBlock", "flatten", "describe", "open_archive", "parse_url", "password_in", "verify"]
