@@ -274,7 +274,7 @@ def risk_cmd(
     pad: Annotated[str, typer.Option("--pad", help="PAD:PROCEDURE, e.g. site31:guarded (the pad's model gives the damage probability)")],
     vs: Annotated[str | None, typer.Option("--vs", help="a second procedure of the same pad, compared on the same histories")] = None,
     histories: Annotated[int, typer.Option("--histories", "-n", help="sampled outage histories")] = 100_000,
-    pad_trials: Annotated[int, typer.Option(help="countdowns sampled by the pad's risk engine")] = 20_000,
+    pad_trials: Annotated[int, typer.Option(help="countdowns sampled by the pad's risk engine")] = 200_000,
     seed: Annotated[int, typer.Option(help="seed (pad risk and histories)")] = 0,
     workers: Annotated[int, typer.Option(help="local worker processes")] = 1,
     cluster: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")] = None,

@@ -51,7 +51,7 @@ class PadDamage:
                 "method": self.method, "trials": self.trials}
 
 
-def pad_damage(site: str, procedures: list[str], trials: int = 20_000, seed: int = 0,
+def pad_damage(site: str, procedures: list[str], trials: int = 200_000, seed: int = 0,
                executor: Executor | None = None, label: str = "local",
                method: str = "auto") -> list[PadDamage]:
     """``padguard risk`` on the pad's own model: pad_damaged per countdown, with its interval.
