@@ -800,14 +800,8 @@ class Explorer:
                 subs.append(idx[si])
         if not rows:
             return _Req(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
-        row = np.concatenate(rows)
-        sub = np.concatenate(subs).astype(np.int64)
-        nvar = self.sub_nvar[sub]
-        var = np.zeros(len(row), dtype=np.int64)
-        if (nvar > 1).any():
-            rep = np.repeat(np.arange(len(row)), nvar)
-            var = np.arange(len(rep)) - np.repeat(np.cumsum(nvar) - nvar, nvar)
-            row, sub = row[rep], sub[rep]
+        sub, var, (row,) = _variants(np.concatenate(subs).astype(np.int64), self.sub_nvar,
+                                     np.concatenate(rows))
         return _Req(col[row], wait[row], sub, var, arr[row])
 
     def _started(self, A: np.ndarray, Q: np.ndarray, issued: np.ndarray, ignored: np.ndarray
@@ -942,15 +936,8 @@ class Explorer:
                 add(idx[si], more[ci], np.full(len(si), (not pure) or (not self.opt.reduce)))
         if not cols:
             return _Req(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
-        col = np.concatenate(cols)
-        wait = np.concatenate(waits)
-        sub = np.concatenate(subs).astype(np.int64)
-        nvar = self.sub_nvar[sub]
-        var = np.zeros(len(col), dtype=np.int64)
-        if (nvar > 1).any():
-            rep = np.repeat(np.arange(len(col)), nvar)
-            var = np.arange(len(rep)) - np.repeat(np.cumsum(nvar) - nvar, nvar)
-            col, wait, sub = col[rep], wait[rep], sub[rep]
+        sub, var, (col, wait) = _variants(np.concatenate(subs).astype(np.int64), self.sub_nvar,
+                                          np.concatenate(cols), np.concatenate(waits))
         return _Req(col, wait, sub, var)
 
     def _prepare(self, F: np.ndarray, t: np.ndarray, tn: np.ndarray, r: _Req, root: bool) -> np.ndarray:
@@ -1522,6 +1509,20 @@ def _join(buf: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndar
         return buf[0]
     return (np.concatenate([b[0] for b in buf], axis=1), np.concatenate([b[1] for b in buf]),
             np.concatenate([b[2] for b in buf]))
+
+
+def _variants(sub: np.ndarray, sub_nvar: np.ndarray, *cols: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Repeat each fault request once per value its fault can report (a reads_wrong sensor
+    without a declared value has several): returns the requests' faults, each copy's value
+    index and the other columns repeated alike."""
+    nvar = sub_nvar[sub]
+    var = np.zeros(len(sub), dtype=np.int64)
+    if (nvar > 1).any():
+        rep = np.repeat(np.arange(len(sub)), nvar)
+        var = np.arange(len(rep)) - np.repeat(np.cumsum(nvar) - nvar, nvar)
+        sub, cols = sub[rep], tuple(c[rep] for c in cols)
+    return sub, var, cols
 
 
 class _Bound(Exception):
