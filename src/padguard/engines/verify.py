@@ -1366,11 +1366,15 @@ class Explorer:
             self._lazy_travel_u(steps, [r["travel"] for r in self.path(sid)], lazy_starts)
         return steps
 
-    def _starts_of(self, S: np.ndarray, rec: dict[str, int], root: bool) -> list[tuple[int, int, int, bool]]:
-        """Lazy travel: the moves started at the node re-executed from ``S`` by ``rec``."""
+    def _reexecute(self, S: np.ndarray, rec: dict[str, int], root: bool, lazy: bool
+                   ) -> tuple[np.ndarray, np.ndarray, semantics.Happenings]:
+        """Re-run the step from node ``S`` recorded by ``rec`` (for a counterexample): returns the
+        prepared state after its due arrivals, the settled state and what settling issued. Under
+        lazy travel the record's travel field is the arrival choice, else the travel choice."""
         p = self.plan
+        arr = (np.array([rec["travel"]]),) if lazy else ()
         r = _Req(np.array([0]), np.array([rec["wait"]]), np.array([rec["subset"]]), np.array([rec["var"]]),
-                 np.array([rec["travel"]]))
+                 *arr)
         t = S[p.T]
         tn = t.copy() if root else semantics.next_event(p, S)
         P0 = self._prepare(S, t, tn, r, root)
@@ -1378,6 +1382,11 @@ class Explorer:
         hap = semantics.settle(p, Q)
         A = P0.copy()
         plant.arrivals(p, A)
+        return A, Q, hap
+
+    def _starts_of(self, S: np.ndarray, rec: dict[str, int], root: bool) -> list[tuple[int, int, int, bool]]:
+        """Lazy travel: the moves started at the node re-executed from ``S`` by ``rec``."""
+        A, Q, hap = self._reexecute(S, rec, root, lazy=True)
         return [(j, e, int(frm[0]), bool(slow[0])) for j, e, _c, frm, slow
                 in self._started(A, Q, hap.issued, hap.ignored)]
 
@@ -1420,14 +1429,7 @@ class Explorer:
     def _travel_u_of(self, S: np.ndarray, rec: dict[str, int], root: bool) -> dict[int, float]:
         """The u of every move started at this node (decoded like :meth:`_run`)."""
         p = self.plan
-        r = _Req(np.array([0]), np.array([rec["wait"]]), np.array([rec["subset"]]), np.array([rec["var"]]))
-        t = S[p.T]
-        tn = t.copy() if root else semantics.next_event(p, S)
-        P0 = self._prepare(S, t, tn, r, root)
-        Q = P0.copy()
-        hap = semantics.settle(p, Q)
-        A = P0.copy()
-        plant.arrivals(p, A)
+        A, Q, hap = self._reexecute(S, rec, root, lazy=False)
         rem = rec["travel"]
         out: dict[int, float] = {}
         for j in self.move_steps:
