@@ -193,6 +193,39 @@ def advance_to(plan: Plan, S: np.ndarray, t_next: np.ndarray) -> None:
     S[plan.T] = t_next
 
 
+def canonicalise(plan: Plan, S: np.ndarray, statistics: bool = False) -> None:
+    """Normalise, in place, fields whose exact value can no longer influence the future.
+
+    Two states equal after this behave the same from now on under every rule of this module
+    (the verifier and the risk engine's fault-free graph deduplicate states on it):
+
+    * a criterion that has been OK for its whole debounce is "settled" (as at count start);
+    * a dropped-out sensor that is already stale stays stale (faults are never repaired);
+    * hold start only matters while holding, destination only while moving.
+
+    With ``statistics`` also the hold count and hold time are cleared: they never influence the
+    future, but the risk engine reports them (the verifier does not).
+    """
+    T = S[plan.T]
+    if plan.C:
+        oks = S[plan.OKS:plan.OKS + plan.C]
+        settled = (oks >= 0) & (T[None, :] - oks >= plan.c_deb[:, None])
+        oks[settled] = -NEVER
+    if plan.S:
+        drop = plant.fault_effect(plan, S[plan.SFAULT:plan.SFAULT + plan.S]) == Effect.DROPOUT
+        st = S[plan.STIME:plan.STIME + plan.S]
+        stale = drop & (T[None, :] - st > plan.s_limit[:, None])
+        st[stale] = -NEVER
+    S[plan.HOLD_START] = np.where(S[plan.MODE] == _HOLDING, S[plan.HOLD_START], 0)
+    if plan.E:
+        arr = S[plan.ARRIVE:plan.ARRIVE + plan.E]
+        dest = S[plan.DEST:plan.DEST + plan.E]
+        dest[arr < 0] = 0
+    if statistics:
+        S[plan.NHOLDS] = 0
+        S[plan.HOLDTIME] = 0
+
+
 # ---- outcomes, derived from final state
 
 OUTCOMES = ("launched_on_time", "launched_after_holds", "pad_damaged", "scrubbed", "aborted",
@@ -210,4 +243,4 @@ def outcome_codes(plan: Plan, S: np.ndarray) -> np.ndarray:
         [2, 0, 1, 3, 4], default=5)
 
 
-__all__ = ["Trigger", "advance_to", "initial_state", "next_event", "outcome_codes", "settle"]
+__all__ = ["Trigger", "advance_to", "canonicalise", "initial_state", "next_event", "outcome_codes", "settle"]

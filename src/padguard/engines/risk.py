@@ -33,6 +33,7 @@ import numpy as np
 
 from padguard import plant, semantics
 from padguard.compile import NEVER, Effect, Plan, StepKind
+from padguard.engines import risk_graph
 from padguard.sequencer.table import FINAL, Mode
 
 #: Effects whose onset is drawn uniformly over the nominal count; the rest are latent from start.
@@ -120,6 +121,16 @@ class Trials:
             index = {k: r for r, k in enumerate(self.keys)}
             tr[moves] = self.u[[index[k] for k in move_keys(plan)]]
         return tr
+
+    @staticmethod
+    def concat(parts: list[Trials]) -> Trials:
+        """The trials of ``parts`` side by side (same move keys)."""
+        if any(t.keys != parts[0].keys for t in parts):
+            raise ValueError("trials drawn for different moves cannot be run together")
+        logw = None if parts[0].logw is None else np.concatenate([t.logw for t in parts])
+        return Trials(sum(t.n for t in parts), np.concatenate([t.occ for t in parts], axis=1),
+                      np.concatenate([t.onset for t in parts], axis=1),
+                      np.concatenate([t.u for t in parts], axis=1), parts[0].keys, logw)
 
     @property
     def weights(self) -> np.ndarray | None:
@@ -248,21 +259,63 @@ def run(plan: Plan, trials: Trials, max_events: int = MAX_EVENTS) -> np.ndarray:
     return out
 
 
+RESULT_FIELDS = ("outcome", "phaz", "haz", "nholds", "holdtime", "nrec")
+
+
 def run_results(plan: Plan, trials: Trials, max_events: int = MAX_EVENTS) -> TrialResults:
     """Run every trial to its end; returns what the statistics need, read from each final
     state the moment its countdown ends (no full state array is kept)."""
-    n = trials.n
-    res = TrialResults(*(np.empty(n, dtype=np.int64) for _ in range(6)))
+    return run_results_many(plan, [trials], max_events)[0]
+
+
+def run_results_many(plan: Plan, batches: list[Trials], max_events: int = MAX_EVENTS) -> list[TrialResults]:
+    """:func:`run_results` of several batches of trials at once.
+
+    Fault-free trials follow the plan's fault-free graph (:mod:`risk_graph`, the semantics'
+    own transitions tabulated once) when it is worth building; the other trials of every batch
+    run through the semantics together, so a few hundred faulty trials per chunk share one
+    event loop (columns are independent: the results are the same as batch by batch).
+    """
+    out = [TrialResults(*(np.empty(t.n, dtype=np.int64) for _ in RESULT_FIELDS)) for t in batches]
+    faulty = [t.occ.any(axis=0) for t in batches]
+    g = risk_graph.graph_for(plan, sum(int((~f).sum()) for f in faulty))
+    if g is None or g.depth > max_events:
+        for t, r in zip(batches, out, strict=True):
+            _run(plan, t, max_events, _keeper(plan, [r], np.zeros(t.n, dtype=np.int64), np.arange(t.n)))
+        return out
+    rest, owner, where = [], [], []
+    for b, (t, f) in enumerate(zip(batches, faulty, strict=True)):
+        ff = np.flatnonzero(~f)
+        if len(ff):
+            rows = risk_graph.walk(g, t.tr_u(plan)[:, ff])
+            for c, name in enumerate(RESULT_FIELDS):
+                getattr(out[b], name)[ff] = rows[:, c]
+        sel = np.flatnonzero(f)
+        if len(sel):
+            rest.append(t.take(sel))
+            owner.append(np.full(len(sel), b))
+            where.append(sel)
+    if rest:
+        _run(plan, rest[0] if len(rest) == 1 else Trials.concat(rest), max_events,
+             _keeper(plan, out, np.concatenate(owner), np.concatenate(where)))
+    return out
+
+
+def _keeper(plan: Plan, out: list[TrialResults], owner: np.ndarray, where: np.ndarray):
+    """A ``keep`` callback for :func:`_run` writing each finished trial's results to
+    ``out[owner[i]]`` at position ``where[i]`` (trial ``i`` of the batch being run)."""
 
     def keep(idx: np.ndarray, S: np.ndarray, done: np.ndarray) -> None:
         # outcome_codes over all columns is a few cheap ops; no copy of the finished states
-        res.outcome[idx] = semantics.outcome_codes(plan, S)[done]
-        for name, row in (("phaz", plan.PHAZ), ("haz", plan.HAZ), ("nholds", plan.NHOLDS),
-                          ("holdtime", plan.HOLDTIME), ("nrec", plan.NREC)):
-            getattr(res, name)[idx] = S[row, done]
+        vals = [semantics.outcome_codes(plan, S)[done]] + [
+            S[row, done] for row in (plan.PHAZ, plan.HAZ, plan.NHOLDS, plan.HOLDTIME, plan.NREC)]
+        ob, wh = owner[idx], where[idx]
+        for b in np.unique(ob):
+            m = ob == b
+            for name, v in zip(RESULT_FIELDS, vals, strict=True):
+                getattr(out[b], name)[wh[m]] = v[m]
 
-    _run(plan, trials, max_events, keep)
-    return res
+    return keep
 
 
 def _run(plan: Plan, trials: Trials, max_events: int, keep) -> None:
@@ -499,14 +552,24 @@ def run_chunk(task: ChunkTask) -> tuple[list[ChunkStats], np.ndarray]:
     The paired table counts trials by (outcome under plan 0, outcome under plan 1); with a
     single plan it is the outcome counts on the diagonal. Pure and deterministic in ``task``.
     """
+    return run_chunks([task])[0]
+
+
+def run_chunks(tasks: list[ChunkTask]) -> list[tuple[list[ChunkStats], np.ndarray]]:
+    """:func:`run_chunk` of several chunks of the same plans, in one call: each chunk is drawn
+    from its own seed exactly as alone, and their trials are run together (the same results
+    per chunk, with fewer engine passes)."""
     tune_malloc()
-    rng = np.random.default_rng(task.seed)
-    trials = draw(list(task.plans), task.law, rng, task.n, task.proposal, task.mix)
-    stats, codes = [], []
-    for plan in task.plans:
-        res = run_results(plan, trials)
-        stats.append(chunk_stats(plan, trials, res, task.examples))
-        codes.append(res.outcome)
-    pair = np.zeros((len(OUTCOMES), len(OUTCOMES)), dtype=np.int64)
-    np.add.at(pair, (codes[0], codes[-1]), 1)
-    return stats, pair
+    plans = tasks[0].plans
+    if any(t.plans is not plans for t in tasks):
+        raise ValueError("chunks run together must share their plans")
+    drawn = [draw(list(t.plans), t.law, np.random.default_rng(t.seed), t.n, t.proposal, t.mix)
+             for t in tasks]
+    per_plan = [run_results_many(plan, drawn) for plan in plans]
+    out = []
+    for i, (task, trials) in enumerate(zip(tasks, drawn, strict=True)):
+        stats = [chunk_stats(plan, trials, per_plan[p][i], task.examples) for p, plan in enumerate(plans)]
+        pair = np.zeros((len(OUTCOMES), len(OUTCOMES)), dtype=np.int64)
+        np.add.at(pair, (per_plan[0][i].outcome, per_plan[-1][i].outcome), 1)
+        out.append((stats, pair))
+    return out

@@ -494,36 +494,18 @@ class Explorer:
 
     # ---- canonical form -----------------------------------------------------------------
     def canonicalise(self, S: np.ndarray) -> None:
-        """Normalise fields whose exact value can no longer influence the future (in place).
-
-        * a criterion that has been OK for its whole debounce is "settled" (as at count start);
-        * a dropped-out sensor that is already stale stays stale (faults are never repaired);
-        * hold start only matters while holding, destination only while moving;
-        * hold count and hold time are statistics.
-        """
+        """Normalise fields whose exact value can no longer influence the future (in place):
+        :func:`semantics.canonicalise` with the statistics cleared, and for lazy travel the
+        travel window's first candidate still ahead."""
         p = self.plan
-        T = S[p.T]
-        if p.C:
-            oks = S[p.OKS:p.OKS + p.C]
-            settled = (oks >= 0) & (T[None, :] - oks >= p.c_deb[:, None])
-            oks[settled] = -NEVER
-        if p.S:
-            drop = plant.fault_effect(p, S[p.SFAULT:p.SFAULT + p.S]) == Effect.DROPOUT
-            st = S[p.STIME:p.STIME + p.S]
-            stale = drop & (T[None, :] - st > p.s_limit[:, None])
-            st[stale] = -NEVER
-        S[p.HOLD_START] = np.where(S[p.MODE] == Mode.HOLDING, S[p.HOLD_START], 0)
-        if p.E:
+        semantics.canonicalise(p, S[:p.layout.size], statistics=True)
+        if p.E and self.lazy and S.shape[0] >= self.D:
+            T = S[p.T]
             arr = S[p.ARRIVE:p.ARRIVE + p.E]
-            dest = S[p.DEST:p.DEST + p.E]
-            dest[arr < 0] = 0
-            if self.lazy and S.shape[0] >= self.D:
-                # the window's first candidate still ahead (candidates: LO + k*res and ARRIVE)
-                lo = S[self.LO:self.LO + p.E]
-                k0 = np.where(lo > T[None, :], 0, (T[None, :] - lo) // p.res + 1)
-                lo[:] = np.where(arr < 0, 0, np.minimum(lo + k0 * p.res, arr))
-        S[p.NHOLDS] = 0
-        S[p.HOLDTIME] = 0
+            # the window's first candidate still ahead (candidates: LO + k*res and ARRIVE)
+            lo = S[self.LO:self.LO + p.E]
+            k0 = np.where(lo > T[None, :], 0, (T[None, :] - lo) // p.res + 1)
+            lo[:] = np.where(arr < 0, 0, np.minimum(lo + k0 * p.res, arr))
 
     # ---- properties -----------------------------------------------------------------------
     def check(self, S: np.ndarray) -> tuple[np.ndarray, list[str]]:
