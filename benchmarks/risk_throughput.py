@@ -2,13 +2,18 @@
 
 What it measures (the model's own trial law, seed 1, crude sampling):
 
-1. the engine alone: one 65,536-trial chunk run through the semantics in this process (best of
-   ``--repeat`` runs, CPU time), with the profile figures that bound it: columns per batch,
-   state rows and dtype, column-events (settles) and sequencer passes per countdown;
-2. a whole campaign (draw, run, statistics) in 1 process and on ``--workers`` local
-   processes, with the projection to 1e7 trials (``--full`` runs the 1e7 campaign itself);
-3. the event-driven SimPy baseline of ``benchmarks/risk_vs_simpy.py`` on the first
-   ``--simpy-trials`` of the same draw, checked outcome by outcome, and the ratio.
+1. the event loop alone: one 65,536-trial chunk run through the semantics in this process
+   with the fault-free graph off (best of ``--repeat`` runs, CPU time), with the profile
+   figures that bound it: columns per batch, state rows and dtype, column-events (settles) and
+   sequencer passes per countdown;
+2. the fault-free graph (``padguard.engines.risk_graph``): its build time and size, and the
+   same chunk with it (the chunk's fault-free trials walk the graph, checked equal to the event
+   loop trial by trial; its faulty trials run the event loop);
+3. a whole campaign (draw, run, statistics) in 1 process and on ``--workers`` local
+   processes, graph on (the default) and off, with the projection to 1e7 trials (``--full``
+   runs the 1e7 campaign itself, graph builds included);
+4. the event-driven SimPy baseline of ``benchmarks/risk_vs_simpy.py`` on the first
+   ``--simpy-trials`` of the same draw, checked outcome by outcome, and the ratios.
 
     PYTHONPATH=src python3 benchmarks/risk_throughput.py [--trials 1048576] [--workers 2]
                                                          [--simpy-trials 1000] [--full]
@@ -19,6 +24,7 @@ The machine is shared: the load average is printed before and after; read ratios
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -28,7 +34,7 @@ import numpy as np
 
 import padguard as pg
 from padguard import semantics
-from padguard.engines import risk
+from padguard.engines import risk, risk_graph
 from padguard.engines import risk_campaign as rc
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -76,37 +82,64 @@ def main() -> None:
     plan = pg.compile_model(pg.load("site31", "guarded"))
     law = risk.trial_law(plan)
 
-    # 1. the engine alone, one chunk
+    # 1. the event loop alone, one chunk (graph off)
     trials = risk.draw(plan, law, np.random.default_rng(1), rc.CHUNK)
-    best = min(_timed(lambda: risk.run_results(plan, trials)) for _ in range(a.repeat))
-    res = risk.run_results(plan, trials)
+    with _graph("0"):
+        best = min(_timed(lambda: risk.run_results(plan, trials)) for _ in range(a.repeat))
+        res = risk.run_results(plan, trials)
+        settles, passes = _count_events(plan, trials)
     eng = trials.n / best
-    settles, passes = _count_events(plan, trials)
-    print(f"1. engine, one process, {trials.n:,} trials (one chunk): {best:.3f} s CPU = {eng:,.0f} trials/s "
-          f"= {1e6 / eng:.2f} us per countdown")
+    print(f"1. event loop (graph off), one process, {trials.n:,} trials (one chunk): {best:.3f} s CPU = "
+          f"{eng:,.0f} trials/s = {1e6 / eng:.2f} us per countdown")
     print(f"   1e7 trials on {a.workers} free cores at this CPU rate (projection): "
           f"{GOAL_TRIALS / (a.workers * eng):.0f} s (goal {GOAL_S:.0f} s)")
     print(f"   batch {risk.BATCH} columns; state {plan.layout.size} rows x int64 = "
           f"{plan.layout.size * 8 * risk.BATCH / 2**20:.1f} MiB per batch; {settles:.1f} settles and "
           f"{passes:.1f} sequencer passes per countdown = {best / trials.n / settles * 1e9:.0f} ns per column-settle")
 
-    # 2. whole campaigns
-    kw = dict(seed=1, method="crude")
-    t1 = _wall(lambda: rc.campaign([plan], a.trials // 4, **kw)) * 4
-    print(f"2. campaign, 1 process: {a.trials // 4:,} trials in {t1 / 4:.2f} s = {a.trials / t1:,.0f} trials/s; "
-          f"1e7 projected {GOAL_TRIALS / (a.trials / t1):.0f} s")
-    with rc.executor_for(a.workers) as ex:
-        list(ex.map(abs, range(a.workers)))  # workers started before timing
-        tw = _wall(lambda: rc.campaign([plan], a.trials, executor=ex, **kw))
-        rate = a.trials / tw
-        print(f"   campaign, {a.workers} local processes: {a.trials:,} trials in {tw:.2f} s = {rate:,.0f} trials/s; "
-              f"1e7 projected {GOAL_TRIALS / rate:.0f} s (goal {GOAL_S:.0f} s: "
-              f"{'met' if GOAL_TRIALS / rate <= GOAL_S else f'{GOAL_TRIALS / rate / GOAL_S:.1f}x short'})")
-        if a.full:
-            tf = _wall(lambda: rc.campaign([plan], GOAL_TRIALS, executor=ex, **kw))
-            print(f"   campaign, {a.workers} local processes: {GOAL_TRIALS:,} trials in {tf:.1f} s (actual)")
+    # 2. the fault-free graph
+    t_build = _timed(lambda: risk_graph.build(plan))
+    g = risk_graph.build(plan)
+    plan.__dict__["_risk_graph"] = g
+    ff = np.flatnonzero(~trials.occ.any(axis=0))
+    walked = risk_graph.walk(g, trials.tr_u(plan)[:, ff])
+    ref = np.stack([getattr(res, f)[ff] for f in risk.RESULT_FIELDS], axis=1)
+    assert np.array_equal(walked, ref), "graph walk and event loop disagree"
+    t_walk = min(_timed(lambda: risk_graph.walk(g, trials.tr_u(plan)[:, ff])) for _ in range(a.repeat))
+    with _graph("1"):
+        best_g = min(_timed(lambda: risk.run_results(plan, trials)) for _ in range(a.repeat))
+    print(f"2. fault-free graph: built in {t_build:.2f} s CPU ({g.nodes:,} states, {len(g.edge_off):,} with a "
+          f"travel choice, {g.edges:,} edges, {len(g.results)} distinct results, longest path {g.depth} settles)")
+    print(f"   walk: {len(ff):,} fault-free trials ({len(ff) / trials.n:.1%} of the chunk), all equal to the "
+          f"event loop, in {t_walk * 1e3:.1f} ms = {t_walk / len(ff) * 1e9:.0f} ns a trial")
+    print(f"   the chunk with the graph: {best_g:.3f} s CPU = {trials.n / best_g:,.0f} trials/s "
+          f"({best / best_g:.1f}x the event loop alone)")
 
-    # 3. the event-driven SimPy baseline on the same trials
+    # 3. whole campaigns
+    kw = dict(seed=1, method="crude")
+    rates = {}
+    for mode in ("1", "0"):
+        with _graph(mode):
+            plan.__dict__.pop("_risk_graph", None)
+            risk_graph._CACHE.clear()
+            label = "graph on " if mode == "1" else "graph off"
+            t1 = _wall(lambda: rc.campaign([plan], a.trials // 4, **kw)) * 4
+            print(f"3. {label}: campaign, 1 process: {a.trials // 4:,} trials in {t1 / 4:.2f} s = "
+                  f"{a.trials / t1:,.0f} trials/s (graph build included)")
+            with rc.executor_for(a.workers) as ex:
+                list(ex.map(abs, range(a.workers)))  # workers started before timing
+                tw = _wall(lambda: rc.campaign([plan], a.trials, executor=ex, **kw))
+                rates[mode] = rate = a.trials / tw
+                print(f"   {label}: campaign, {a.workers} local processes: {a.trials:,} trials in {tw:.2f} s = "
+                      f"{rate:,.0f} trials/s; 1e7 projected {GOAL_TRIALS / rate:.1f} s (goal {GOAL_S:.0f} s: "
+                      f"{'met' if GOAL_TRIALS / rate <= GOAL_S else f'{GOAL_TRIALS / rate / GOAL_S:.1f}x short'})")
+                if a.full and mode == "1":
+                    tf = _wall(lambda: rc.campaign([plan], GOAL_TRIALS, executor=ex, **kw))
+                    print(f"   graph on : campaign, {a.workers} local processes: {GOAL_TRIALS:,} trials in "
+                          f"{tf:.1f} s (actual, graph builds in the workers included)")
+    print(f"   campaign ratio on {a.workers} processes, graph on / off: {rates['1'] / rates['0']:.1f}x")
+
+    # 4. the event-driven SimPy baseline on the same trials
     k = min(a.simpy_trials, trials.n)
     t0 = time.process_time()  # CPU time, like the engine's figure (wall time follows the load)
     sp = simpy_trials(SimpyCount(plan), plan, trials, range(k))
@@ -114,10 +147,27 @@ def main() -> None:
     same = sum(risk.OUTCOMES[c] == o for c, o in zip(res.outcome[:k], sp, strict=True))
     assert same == k, f"SimPy and padguard disagree on {k - same} of {k} trials"
     sp_rate = k / t_sp
-    print(f"3. SimPy event-driven baseline, one process: {k:,} trials (all {same} outcomes equal) in "
+    print(f"4. SimPy event-driven baseline, one process: {k:,} trials (all {same} outcomes equal) in "
           f"{t_sp:.2f} s CPU = {sp_rate:,.0f} trials/s")
-    print(f"   ratio, one process each, CPU time (padguard engine / SimPy): {eng / sp_rate:.0f}x")
+    print(f"   ratio, one process each, CPU time, every trial simulated (padguard event loop / SimPy): "
+          f"{eng / sp_rate:.0f}x")
+    print(f"   ratio with the fault-free graph (padguard chunk with graph / SimPy; build not included): "
+          f"{trials.n / best_g / sp_rate:.0f}x")
     print(_load(), "(after)")
+
+
+@contextlib.contextmanager
+def _graph(mode: str):
+    """PADGUARD_RISK_GRAPH=mode inside the block (inherited by worker processes started there)."""
+    old = os.environ.get("PADGUARD_RISK_GRAPH")
+    os.environ["PADGUARD_RISK_GRAPH"] = mode
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PADGUARD_RISK_GRAPH")
+        else:
+            os.environ["PADGUARD_RISK_GRAPH"] = old
 
 
 def _timed(f) -> float:

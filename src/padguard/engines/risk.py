@@ -113,6 +113,15 @@ class Trials:
         return Trials(len(idx), self.occ[:, idx], self.onset[:, idx], self.u[:, idx], self.keys,
                       None if self.logw is None else self.logw[idx])
 
+    def step_rows(self, plan: Plan) -> np.ndarray:
+        """(nsteps,) the row of ``u`` holding each step's travel draw (0 for steps that do not move)."""
+        rows = np.zeros(len(plan.step_at), dtype=np.int64)
+        moves = np.flatnonzero(plan.step_kind == StepKind.MOVE)
+        if len(moves):
+            index = {k: r for r, k in enumerate(self.keys)}
+            rows[moves] = [index[k] for k in move_keys(plan)]
+        return rows
+
     def tr_u(self, plan: Plan) -> np.ndarray:
         """The (nsteps, n) travel draws of ``plan``'s steps (0.5 on steps that do not move)."""
         tr = np.full((len(plan.step_at), self.n), 0.5)
@@ -287,7 +296,7 @@ def run_results_many(plan: Plan, batches: list[Trials], max_events: int = MAX_EV
     for b, (t, f) in enumerate(zip(batches, faulty, strict=True)):
         ff = np.flatnonzero(~f)
         if len(ff):
-            rows = risk_graph.walk(g, t.tr_u(plan)[:, ff])
+            rows = risk_graph.walk(g, t.u, ff, t.step_rows(plan))
             for c, name in enumerate(RESULT_FIELDS):
                 getattr(out[b], name)[ff] = rows[:, c]
         sel = np.flatnonzero(f)

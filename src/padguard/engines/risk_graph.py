@@ -26,7 +26,6 @@ the same instant (``GraphUnsupported``), runs through the vectorised engine as b
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
@@ -57,7 +56,7 @@ class TrialGraph:
     edge_to: np.ndarray  # (edges,) next *branching* node, or -1 - result index
     results: np.ndarray  # (R, 6) outcome, phaz, haz, nholds, holdtime, nrec
     nodes: int  # nodes built (before chains without a choice were short-cut)
-    depth: int  # settles on the longest path
+    depth: int  # bound on the settles of a path (distinct instants of the graph's states)
 
     @property
     def edges(self) -> int:
@@ -70,30 +69,60 @@ def _result_rows(plan: Plan, S: np.ndarray) -> np.ndarray:
                      S[plan.HOLDTIME], S[plan.NREC]], axis=1)
 
 
-def _issued_moves(plan: Plan, pre: np.ndarray) -> tuple[list[list[int]], list[list[int]], np.ndarray]:
-    """Per column of ``pre`` (states about to settle): the move steps issued there, their
-    numbers of travel choices, and the issued matrix (probed with the shortest and the longest
-    travel; a move that does not go has one choice)."""
+def _issued_moves(plan: Plan, pre: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of ``pre`` (states about to settle): the move steps issued there and their
+    numbers of travel choices, as (N, M) arrays padded with step 0 and 1 choice, how many there
+    are, and the issued matrix. Probed with the shortest and the longest travel; a move that does not go has one
+    choice."""
     lo_s, hi_s = pre.copy(), pre.copy()
-    nsteps = len(plan.step_at)
-    h_lo = semantics.settle(plan, lo_s, tr_u=np.zeros((nsteps, pre.shape[1])))
-    h_hi = semantics.settle(plan, hi_s, tr_u=np.full((nsteps, pre.shape[1]), _U_TOP))
+    nsteps, N = len(plan.step_at), pre.shape[1]
+    h_lo = semantics.settle(plan, lo_s, tr_u=np.zeros((nsteps, N)))
+    h_hi = semantics.settle(plan, hi_s, tr_u=np.full((nsteps, N), _U_TOP))
     if not np.array_equal(h_lo.issued, h_hi.issued):
         raise GraphUnsupported("the steps issued at an instant depend on a travel draw of that instant")
     moves = h_lo.issued & (plan.step_kind == StepKind.MOVE)[:, None]
-    steps, ns = [], []
-    for c in range(pre.shape[1]):
-        js = [int(j) for j in np.flatnonzero(moves[:, c])]
-        tg = [int(plan.step_target[j]) for j in js]
-        if len(set(tg)) != len(tg):
+    nmov = moves.sum(axis=0)
+    M = max(int(nmov.max(initial=0)), 1)
+    steps = np.zeros((N, M), dtype=np.int64)
+    ns = np.ones((N, M), dtype=np.int64)
+    for c in np.flatnonzero(nmov):  # the few instants that command moves
+        js = np.flatnonzero(moves[:, c])
+        tg = plan.step_target[js]
+        if len(np.unique(tg)) != len(tg):
             raise GraphUnsupported("one equipment commanded twice in one instant")
-        n = []
-        for e in tg:
-            a0, a1 = int(lo_s[plan.ARRIVE + e, c]), int(hi_s[plan.ARRIVE + e, c])
-            n.append(-((a0 - a1) // plan.res) + 1 if a1 > a0 else 1)  # ceil(span / res) + 1
-        steps.append(js)
-        ns.append(n)
-    return steps, ns, h_lo.issued
+        a0, a1 = lo_s[plan.ARRIVE + tg, c], hi_s[plan.ARRIVE + tg, c]
+        steps[c, :len(js)] = js
+        ns[c, :len(js)] = np.where(a1 > a0, -((a0 - a1) // plan.res) + 1, 1)  # ceil(span / res) + 1
+    return steps, ns, nmov, h_lo.issued
+
+
+def _void(A: np.ndarray) -> np.ndarray:
+    """Rows of ``A`` as opaque byte strings (for np.unique over whole rows)."""
+    A = np.ascontiguousarray(A)
+    return A.view(np.dtype((np.void, A.dtype.itemsize * A.shape[1]))).ravel()
+
+
+class _Index:
+    """Byte rows to dense ids, assigning new ids in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.ids: dict[bytes, int] = {}
+
+    def ids_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of ``rows`` (R, W) and the positions of the rows that got new ids."""
+        v = _void(rows)
+        uniq, first, inv = np.unique(v, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")  # new ids in order of appearance
+        uid = np.empty(len(uniq), dtype=np.int64)
+        new = []
+        for u in order:
+            key = uniq[u].tobytes()
+            i = self.ids.get(key)
+            if i is None:
+                i = self.ids[key] = len(self.ids)
+                new.append(first[u])
+            uid[u] = i
+        return uid[inv.ravel()], np.array(new, dtype=np.int64)
 
 
 def build(plan: Plan, max_nodes: int | None = None) -> TrialGraph:
@@ -101,129 +130,128 @@ def build(plan: Plan, max_nodes: int | None = None) -> TrialGraph:
     ``max_nodes`` states, :data:`MAX_NODES` by default)."""
     max_nodes = MAX_NODES if max_nodes is None else max_nodes
     nsteps = len(plan.step_at)
-    index: dict[bytes, int] = {}
-    pending: list[np.ndarray] = []  # states about to settle, in node order
-    root = semantics.initial_state(plan, 1)[:, 0]
-    index[root.tobytes()] = 0
-    pending.append(root)
-    node_steps: list[list[int]] = []
-    node_ns: list[list[int]] = []
-    node_edges: list[np.ndarray] = []  # per node: target (node id, or -1 - result)
-    node_depth: list[int] = [0]
-    results: list[np.ndarray] = []
-    result_index: dict[bytes, int] = {}
-    done = 0
-    while done < len(pending):
-        batch = np.stack(pending[done:done + 2048], axis=1)
-        first = done
-        done += batch.shape[1]
-        steps, ns, issued = _issued_moves(plan, batch)
-        sizes = [math.prod(n) for n in ns]
-        if max(sizes) > MAX_COMBOS:
-            raise GraphUnsupported(f"{max(sizes)} travel combinations at one instant")
+    nodes, results = _Index(), _Index()
+    root = semantics.initial_state(plan, 1)
+    nodes.ids_of(root.T)
+    queue: list[np.ndarray] = [root]  # states about to settle, in node-id order, as blocks
+    res_rows: list[np.ndarray] = []
+    b_steps, b_ns, b_sizes, b_targets, b_times = [], [], [], [], []
+    while queue:
+        batch = queue.pop(0)
+        if batch.shape[1] > 2048:
+            queue.insert(0, batch[:, 2048:])
+            batch = batch[:, :2048]
+        steps, ns, nmov, issued = _issued_moves(plan, batch)
+        sizes = ns.prod(axis=1)
+        if sizes.max() > MAX_COMBOS:
+            raise GraphUnsupported(f"{sizes.max()} travel combinations at one instant")
         cols = np.repeat(np.arange(batch.shape[1]), sizes)
         S = batch[:, cols]
         tr_u = np.full((nsteps, S.shape[1]), 0.5)
-        at = 0
-        for c, (js, n) in enumerate(zip(steps, ns, strict=True)):
-            if js:
-                # every combination, mixed radix with the first move most significant
-                k = np.indices(n).reshape(len(n), -1)
-                tr_u[js, at:at + sizes[c]] = (k + 0.5) / np.array(n)[:, None]
-            at += sizes[c]
+        at = np.concatenate([[0], np.cumsum(sizes)])
+        for c in np.flatnonzero(sizes > 1):
+            m = int(nmov[c])
+            # every combination, mixed radix with the first move most significant
+            k = np.indices(ns[c, :m]).reshape(m, -1)
+            tr_u[steps[c, :m], at[c]:at[c + 1]] = (k + 0.5) / ns[c, :m, None]
         h = semantics.settle(plan, S, tr_u=tr_u)
         if not np.array_equal(h.issued, issued[:, cols]):
             raise GraphUnsupported("the steps issued at an instant depend on a travel draw of that instant")
         semantics.canonicalise(plan, S)  # merge states whose futures are the same
         nxt = semantics.next_event(plan, S)
         final = _FINAL[S[plan.MODE]] | (nxt >= NEVER)
-        res = _result_rows(plan, S)
         semantics.advance_to(plan, S, np.where(final, S[plan.T], nxt))
         targets = np.empty(S.shape[1], dtype=np.int64)
-        for j in range(S.shape[1]):
-            if final[j]:
-                key = res[j].tobytes()
-                r = result_index.setdefault(key, len(results))
-                if r == len(results):
-                    results.append(res[j])
-                targets[j] = -1 - r
-            else:
-                key = S[:, j].tobytes()
-                t = index.setdefault(key, len(pending))
-                if t == len(pending):
-                    if t >= max_nodes:
-                        raise GraphUnsupported(f"more than {max_nodes} fault-free states")
-                    pending.append(S[:, j].copy())
-                    node_depth.append(0)
-                node_depth[t] = max(node_depth[t], node_depth[first + int(cols[j])] + 1)
-                targets[j] = t
-        at = 0
-        for c in range(batch.shape[1]):
-            node_steps.append(steps[c])
-            node_ns.append(ns[c])
-            node_edges.append(targets[at:at + sizes[c]])
-            at += sizes[c]
-    times = np.array([int(x[plan.T]) for x in pending], dtype=np.int64)
-    return _tables(times, node_steps, node_ns, node_edges, results, max(node_depth) + 1)
+        if final.any():
+            rid, new = results.ids_of(_result_rows(plan, S[:, final]))
+            res_rows.append(_result_rows(plan, S[:, final])[new])
+            targets[final] = -1 - rid
+        live = np.flatnonzero(~final)
+        if len(live):
+            nid, new = nodes.ids_of(S[:, live].T)
+            if len(nodes.ids) > max_nodes:
+                raise GraphUnsupported(f"more than {max_nodes} fault-free states")
+            if len(new):
+                queue.append(S[:, live[new]])
+            targets[live] = nid
+        b_steps.append(steps)
+        b_ns.append(ns)
+        b_sizes.append(sizes)
+        b_targets.append(targets)
+        b_times.append(batch[plan.T])
+    M = max(a.shape[1] for a in b_steps)
+    pad = lambda a, v: np.pad(a, ((0, 0), (0, M - a.shape[1])), constant_values=v)  # noqa: E731
+    res = np.concatenate(res_rows) if res_rows else np.zeros((0, 6), dtype=np.int64)
+    return _tables(np.concatenate(b_times), np.concatenate([pad(a, 0) for a in b_steps]),
+                   np.concatenate([pad(a, 1) for a in b_ns]), np.concatenate(b_sizes),
+                   np.concatenate(b_targets), res)
 
 
-def _tables(times: np.ndarray, node_steps: list[list[int]], node_ns: list[list[int]],
-            node_edges: list[np.ndarray], results: list[np.ndarray], depth: int) -> TrialGraph:
+def _tables(times: np.ndarray, steps: np.ndarray, ns: np.ndarray, sizes: np.ndarray,
+            edge_to: np.ndarray, results: np.ndarray) -> TrialGraph:
     """Pack the graph, short-cutting nodes without a choice (one edge) so a walk only
     stops where a trial's draws select something."""
-    # Every edge leads to a strictly later instant, so resolving targets from the latest
-    # node back short-cuts every chain in one pass.
     nodes = len(times)
-    single = np.array([len(e) == 1 for e in node_edges])
-    final_to = np.empty(nodes, dtype=np.int64)  # where a walk arriving at the node really stops
-    for i in np.argsort(-times, kind="stable"):
-        if single[i] and i != 0:
-            t = int(node_edges[i][0])
-            final_to[i] = t if t < 0 else final_to[t]
-        else:
-            final_to[i] = i
-    keep = np.flatnonzero(~single | (np.arange(nodes) == 0))
+    edge_off = np.cumsum(sizes) - sizes
+    single = sizes == 1
+    single[0] = False  # the root stays: every walk starts there
+    # Where a walk arriving at a node really stops: itself if it branches, else follow its one
+    # edge; pointer jumping resolves every chain in log(depth) passes (edges go forward in time).
+    f = np.arange(nodes)
+    f[single] = edge_to[edge_off[single]]
+    while True:
+        g = np.where(f >= 0, f[np.maximum(f, 0)], f)
+        if np.array_equal(g, f):
+            break
+        f = g
+    keep = np.flatnonzero(~single)
     new_id = np.full(nodes, -1, dtype=np.int64)
     new_id[keep] = np.arange(len(keep))
-    M = max([len(node_steps[i]) for i in keep] + [1])
-    mv_step = np.zeros((len(keep), M), dtype=np.int64)
-    mv_n = np.ones((len(keep), M), dtype=np.int64)
-    edge_off = np.zeros(len(keep), dtype=np.int64)
-    edge_to = []
-    off = 0
-    for a, i in enumerate(keep):
-        mv_step[a, :len(node_steps[i])] = node_steps[i]
-        mv_n[a, :len(node_ns[i])] = node_ns[i]
-        edge_off[a] = off
-        t = node_edges[i]
-        f = np.where(t < 0, t, final_to[np.maximum(t, 0)])
-        edge_to.append(np.where(f < 0, f, new_id[np.maximum(f, 0)]))
-        off += len(t)
-    res = np.array(results, dtype=np.int64).reshape(-1, 6)
-    return TrialGraph(mv_step, mv_n, edge_off, np.concatenate(edge_to).astype(np.int64), res, nodes, depth)
+    owner = np.repeat(np.arange(nodes), sizes)
+    e = edge_to[~single[owner]]
+    e = np.where(e < 0, e, f[np.maximum(e, 0)])
+    e = np.where(e < 0, e, new_id[np.maximum(e, 0)])
+    k_sizes = sizes[keep]
+    # Every settle of a countdown is at a strictly later instant: a path has at most as many
+    # settles as there are distinct instants (a bound on the event loop's event count).
+    depth = len(np.unique(times))
+    return TrialGraph(steps[keep], ns[keep], np.cumsum(k_sizes) - k_sizes, e.astype(np.int64),
+                      results.astype(np.int64).reshape(-1, 6), nodes, depth)
 
 
-def walk(g: TrialGraph, tr_u: np.ndarray) -> np.ndarray:
-    """The result rows (n, 6) of fault-free trials with travel draws ``tr_u`` (nsteps, n)."""
-    n = tr_u.shape[1]
+def walk(g: TrialGraph, tr_u: np.ndarray, cols: np.ndarray | None = None,
+         rows: np.ndarray | None = None) -> np.ndarray:
+    """The result rows (n, 6) of fault-free trials with travel draws ``tr_u``.
+
+    ``tr_u`` is (nsteps, N) by step, or any (R, N) array of draws with ``rows`` giving each
+    step's row; ``cols`` picks the trials (columns) to walk (all by default). No copy of the
+    draws is made: each iteration reads only the draws the current nodes use.
+    """
+    cols = np.arange(tr_u.shape[1]) if cols is None else np.asarray(cols)
+    rows = np.arange(tr_u.shape[0]) if rows is None else np.asarray(rows)
+    n, N = len(cols), tr_u.shape[1]
+    flat = tr_u.reshape(-1)
+    step_base = [rows.take(g.mv_step[:, m]) * N for m in range(g.mv_step.shape[1])]
+    radix = [g.mv_n[:, m] for m in range(g.mv_n.shape[1])]
     out = np.empty(n, dtype=np.int64)
     cur = np.zeros(n, dtype=np.int64)
     idx = np.arange(n)
-    M = g.mv_step.shape[1]
+    col = cols
     while len(cur):
-        steps, radix = g.mv_step[cur], g.mv_n[cur]
-        edge = np.zeros(len(cur), dtype=np.int64)
-        for m in range(M):
-            r = radix[:, m]
+        edge = None
+        for m in range(len(radix)):
+            r = radix[m].take(cur)
+            if m and not (r > 1).any():
+                continue
             # as plant.travel_time; a product rounding up to r picks the maximum there too
-            k = np.minimum(np.floor(tr_u[steps[:, m], idx] * r).astype(np.int64), r - 1)
-            edge = edge * r + k
-        to = g.edge_to[g.edge_off[cur] + edge]
+            k = np.minimum(np.floor(flat.take(step_base[m].take(cur) + col) * r).astype(np.int64), r - 1)
+            edge = k if edge is None else edge * r + k
+        to = g.edge_to.take(g.edge_off.take(cur) + edge)
         end = to < 0
         if end.any():
             out[idx[end]] = -1 - to[end]
             keep = ~end
-            cur, idx = to[keep], idx[keep]
+            cur, idx, col = to[keep], idx[keep], col[keep]
         else:
             cur = to
     return g.results[out]
