@@ -109,7 +109,7 @@ def main() -> None:
     with _graph("1"):
         best_g = min(_timed(lambda: risk.run_results(plan, trials)) for _ in range(a.repeat))
     print(f"2. fault-free graph: built in {t_build:.2f} s CPU ({g.nodes:,} states, {len(g.edge_off):,} with a "
-          f"travel choice, {g.edges:,} edges, {len(g.results)} distinct results, longest path {g.depth} settles)")
+          f"travel choice, {g.edges:,} edges, {len(g.results)} distinct results, at most {g.depth} settles on a path)")
     print(f"   walk: {len(ff):,} fault-free trials ({len(ff) / trials.n:.1%} of the chunk), all equal to the "
           f"event loop, in {t_walk * 1e3:.1f} ms = {t_walk / len(ff) * 1e9:.0f} ns a trial")
     print(f"   the chunk with the graph: {best_g:.3f} s CPU = {trials.n / best_g:,.0f} trials/s "
@@ -125,7 +125,7 @@ def main() -> None:
             label = "graph on " if mode == "1" else "graph off"
             t1 = _wall(lambda: rc.campaign([plan], a.trials // 4, **kw)) * 4
             print(f"3. {label}: campaign, 1 process: {a.trials // 4:,} trials in {t1 / 4:.2f} s = "
-                  f"{a.trials / t1:,.0f} trials/s (graph build included)")
+                  f"{a.trials / t1:,.0f} trials/s" + (" (graph build included)" if mode == "1" else ""))
             with rc.executor_for(a.workers) as ex:
                 list(ex.map(abs, range(a.workers)))  # workers started before timing
                 tw = _wall(lambda: rc.campaign([plan], a.trials, executor=ex, **kw))
