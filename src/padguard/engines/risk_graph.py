@@ -258,6 +258,7 @@ def walk(g: TrialGraph, tr_u: np.ndarray, cols: np.ndarray | None = None,
 
 
 GRAPH_MIN_TRIALS = 50_000  # fault-free trials in one call that justify building (~1 s)
+CACHE_PLANS = 8  # graphs kept per process
 _CACHE: dict[bytes, TrialGraph | None] = {}
 
 
@@ -288,6 +289,8 @@ def graph_for(plan: Plan, trials: int = 0) -> TrialGraph | None:
             g = build(plan)
         except GraphUnsupported:
             g = None
+        while len(_CACHE) >= CACHE_PLANS:  # a long-lived process (the console) keeps the newest
+            _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = g
     else:
         return None
