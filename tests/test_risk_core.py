@@ -115,3 +115,27 @@ def test_campaign_numbers_are_the_same_without_the_criterion_tables(site31_guard
     assert fast == slow
     outcomes = fast["procedures"][0]["outcomes"]
     assert sum(1 for o in outcomes.values() if o["p"] > 0) >= 4  # the campaign reaches varied outcomes
+
+
+def test_faults_can_strike_after_liftoff_when_steps_follow_it() -> None:
+    """Shuttle 39A retracts its tail service masts at T+1s: the trial law's onsets run up to that
+    step, so a fault can strike at liftoff (before, onsets stopped short of T-0), and such a
+    trial runs in the engine as the simulator runs it."""
+    import padguard as pg
+    from padguard.engines.simulate import simulate
+
+    plan = pg.compile_model(pg.load("shuttle39a", "crewed"))
+    law = risk.trial_law(plan)
+    t0 = plan.ign - plan.start + int(plan.h_dur.sum())  # nominal T-0, ms after count start
+    assert law.horizon_s * 1000 == t0 + 1000  # through the T+1s retraction
+    f = plan.faults.index("tsm:early_release")
+    probs = np.zeros(len(plan.faults))
+    probs[f] = 1.0
+    trials = risk.draw(plan, law.with_probs(probs), np.random.default_rng(0), 40_000)
+    at_liftoff = np.flatnonzero(trials.onset[f] == t0)
+    assert len(at_liftoff) > 0
+    final = risk.run(plan, trials.take(at_liftoff[:3]))
+    for j, k in enumerate(at_liftoff[:3]):
+        sc = risk.trial_scenario(plan, trials, int(k))
+        res = simulate(plan, faults=sc["faults"], travel_u=sc["travel_u"])
+        assert res.outcome == risk.OUTCOMES[int(semantics.outcome_codes(plan, final[:, [j]])[0])]

@@ -12,7 +12,8 @@ How a trial is drawn (the *trial law*, the same for every engine that replays a 
 * an equipment fault that jams or misplaces the equipment (``jam``, ``wrong_position``) is
   latent from count start: it shows at the equipment's first command (its demand);
 * a ``spontaneous`` equipment fault and every sensor fault strike at a whole second drawn
-  uniformly from the nominal count (count start to nominal T-0 including built-in holds);
+  uniformly from the nominal count (count start to nominal T-0, or to the last step after
+  T-0 when the procedure has steps after liftoff, including built-in holds);
 * faults striking at the same instant are injected in ``faults.yaml`` order (a later mode of
   the same component replaces an earlier one, as in the simulator);
 * every move step gets ``u`` uniform in [0, 1), which :func:`padguard.plant.travel_time`
@@ -58,7 +59,8 @@ class TrialLaw:
 
     probs: np.ndarray  # (F,) per-demand probability of each fault mode
     timed: np.ndarray  # (F,) bool: onset drawn uniformly over the nominal count
-    horizon_s: int  # nominal count length (start to T-0 plus built-in holds), whole seconds
+    horizon_s: int  # nominal count length (start to T-0, or to the last step after it, plus
+    #                 built-in holds), whole seconds
 
     def with_probs(self, probs: np.ndarray) -> TrialLaw:
         return TrialLaw(np.asarray(probs, dtype=np.float64), self.timed, self.horizon_s)
@@ -79,7 +81,12 @@ def trial_law(plan: Plan, given: list[str] | tuple[str, ...] = (),
     for name in given:
         p[plan.fault_index(name)] = 1.0
     timed = np.array([int(e) in TIMED_EFFECTS for e in plan.f_effect], dtype=bool)
-    horizon = (plan.ign - plan.start + int(plan.h_dur.sum())) // 1000
+    # The nominal count, and past T-0 to the last step after liftoff (faults can strike while
+    # the tail service masts retract or the hold-down releases, not only before ignition).
+    end = plan.ign
+    if plan.has_flight and plan.n_count:
+        end = max(end, int(plan.step_at[:plan.n_count].max()))
+    horizon = (end - plan.start + int(plan.h_dur.sum())) // 1000
     return TrialLaw(p, timed, max(int(horizon), 1))
 
 
