@@ -1,6 +1,6 @@
 """padguard verify vs SPIN on the same models: time to verdict from the model files, end to end.
 
-    python benchmarks/verify_vs_spin.py            # Site 31/6 models and seeded random models
+    python benchmarks/verify_vs_spin.py            # Site 31/6, Shuttle 39A and seeded random models
     python benchmarks/verify_vs_spin.py --quick    # the smaller ones only
 
 Each stage runs as its own process, one after the other, under ``/usr/bin/time`` (wall time and
@@ -49,6 +49,9 @@ MODELS = [
     ("site31", "guarded", 1, 10, HAZARDS, "site31 guarded K=1 @10s"),
     ("site31", "legacy", 2, 30, HAZARDS, "site31 legacy K=2 @30s"),
     ("site31", "guarded", 2, 30, HAZARDS, "site31 guarded K=2 @30s"),
+    # as shipped: cutoff window and recycle, cutoff and abort safing, steps after liftoff
+    ("shuttle39a", "crewed", 0, 1, ALL, "shuttle39a K=0 @1s"),
+    ("shuttle39a", "crewed", 1, 1, ALL, "shuttle39a K=1 @1s"),
 ]
 QUICK = 4  # --quick: the first four Site 31/6 rows and three random models
 RANDOM_SEEDS = (1001, 1002, 1003, 1004, 1005, 1006)

@@ -14,6 +14,11 @@ is the verifier's transition system, step for step: one ``atomic`` block per set
    each travel time of its range at the resolution, both ends included;
 4. the state is put in the same canonical form and the properties are asserted.
 
+Every regime of the count is generated from the same tables: cutoff windows (the count
+recycles to the criterion's point), the abort's and the cutoff's safing sequences (their own
+clock SEQ_T and next step SSTEP, their steps from the Plan's step tables), the SAFING and FLIGHT
+modes (steps after T-0) and their end (every step issued, no equipment moving).
+
 The export is tight: SPIN's state vector holds only what can change, each field as narrow as
 its range (bits for positions, fault codes and flags; ``int`` only for times in ms, since a
 count needs more than 16 bits). Rows constant for the whole model are literals (equipment no
