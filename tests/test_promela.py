@@ -196,19 +196,24 @@ def test_fault_free_graphs_are_the_same(spin, tmp_path: Path):
     """Without faults the two tools search the same graph: SPIN stores padguard's unreduced
     count plus two start-up states and, for each final state, the same state once more after
     leaving its loop (holds, recycles, debounce, travel choices, steps after T-0 included)."""
-    eager = {"lazy_travel": False} if "lazy_travel" in V.Options.__dataclass_fields__ else {}
     site, proc = _shuttle_without_cutoffs(tmp_path)
     plans = [plan_at("site31", "guarded", 30), plan_at("site31", "legacy", 30),
              pg.compile_model(pg.load(site, proc), 1000), pg.compile_model(pg.load(site, proc), 30_000),
              plan_at("shuttle39a", "crewed", 1), plan_at("shuttle39a", "crewed", 30)]
     assert len(plans[2].holds) == 2 and plans[4].has_flight
     for plan in plans:
-        ours = V.verify(plan, 0, reduce=False, **eager)
-        theirs = run_spin(export(plan, 0), hash_bits=18, extra_cflags=FAST)
-        assert (ours.verdict, theirs.verdict) == ("proved", "proved")
-        assert theirs.states == ours.stats.states + 2 * ours.stats.terminal + 2, \
-            (plan.model.procedure.procedure, plan.res)
+        for lazy in (False, True):  # the eager graph (travel time chosen at issue) and the lazy one
+            ours = V.verify(plan, 0, reduce=False, lazy_travel=lazy)
+            theirs = run_spin(export(plan, 0, lazy_travel=lazy), hash_bits=18, extra_cflags=FAST)
+            assert (ours.verdict, theirs.verdict) == ("proved", "proved")
+            assert theirs.states == ours.stats.states + 2 * ours.stats.terminal + 2, \
+                (plan.model.procedure.procedure, plan.res, lazy)
     assert ours.stats.terminal == 2  # the shuttle at 30 s: liftoff, then the masts' two travel times
+    # lazy travel collapses the travel-time product: guarded at 1 s stores far fewer states
+    guarded = pg.compile_model(pg.load("site31", "guarded"), 1000)
+    eager_n = run_spin(export(guarded, 0, lazy_travel=False), hash_bits=20, extra_cflags=FAST).states
+    lazy_n = run_spin(export(guarded, 0), hash_bits=20, extra_cflags=FAST).states
+    assert lazy_n == V.verify(guarded, 0, reduce=False).stats.states + 4 and lazy_n * 10 < eager_n
 
 
 def test_built_in_holds_agree_with_spin(spin, tmp_path: Path):
@@ -359,11 +364,13 @@ def test_random_regime_models_keep_the_base_model():
 def test_export_is_generated_from_the_plan():
     """Changing the model changes the Promela: constants come from the compiled tables."""
     plan = pg.compile_model(pg.load("site31", "guarded"))
-    text = export(plan, 2)
+    text = export(plan, 2, lazy_travel=False)
     assert "#define PG_K 2" in text and "active proctype countdown()" in text
     assert f"#define PG_WCLOSE {plan.window_close}" in text
     assert "ARR0 = T + 120000; do :: (ARR0 < T + 300000)" in text  # cabin 2-5 min at 1 s
     assert "ARR0 = (ARR0 + PG_RES < T + 300000 -> ARR0 + PG_RES : T + 300000)" in text  # the maximum is a choice
+    lazy = export(plan, 2)  # the window [now + 2 min, now + 5 min]; its arrival chosen when it comes
+    assert "LOD0 = 180000; ARR0 = T + 300000" in lazy and "ARR0 = T + 120000" not in lazy
     coarse = export(pg.compile_model(pg.load("site31", "guarded"), 30_000), 2)
     assert "#define PG_RES 30000" in coarse and "#define PG_RES 1000" in text
 
@@ -405,8 +412,11 @@ def test_export_is_tight():
     assert not {"REASON", "HAZ", "PHAZ", "IGN_T", "X", "NCH", "dt", "PEND"} & set(sv)
     assert sv["PASS"] == "unsigned"  # 2 bits, 0 between instants
     assert all(t in ("bit", "unsigned") for n, t in sv.items() if n.startswith(("POS", "DST", "EFT", "SFT", "SV")))
-    # without a fault choice nothing is read across a choice point but the travel times
-    assert "NXT" not in state_vector(export(plan, 0))
+    # eager travel without a fault choice: nothing is read across a choice point but the travel
+    # times; lazy travel chooses the instant (up to the next event) and keeps each earliest
+    # arrival as a bit field
+    assert "NXT" not in state_vector(export(plan, 0, lazy_travel=False))
+    assert "NXT" in state_vector(export(plan, 0)) and sv["LOD0"] == "unsigned" and sv["EV"] == "bit"
     # the safing sequences: the next step as a bit field, their clock; the recycle count only
     # where something reads it (an invariant or the auto recycle), not for the shuttle's cutoff
     sv = state_vector(export(plan_at("shuttle39a", "crewed", 1), 1))
@@ -414,10 +424,13 @@ def test_export_is_tight():
 
 
 def test_tight_state_vector_size(spin):
-    """pan's state vector for guarded K=1 at 30 s: 292 bytes with the row-per-field export, 108 now."""
+    """pan's state vector for guarded K=1 at 30 s: 292 bytes with the row-per-field export, 108 now
+    (eager travel); lazy travel adds each moving equipment's earliest arrival (a bit field)."""
     plan = pg.compile_model(pg.load("site31", "guarded"), 30_000)
-    r = run_spin(export(plan, 1, ("plume",)), hash_bits=18, extra_cflags=FAST)
+    r = run_spin(export(plan, 1, ("plume",), lazy_travel=False), hash_bits=18, extra_cflags=FAST)
     assert r.verdict == "proved" and 0 < r.vector_bytes <= 112, r.vector_bytes
+    r = run_spin(export(plan, 1, ("plume",)), hash_bits=18, extra_cflags=FAST)
+    assert r.verdict == "proved" and 0 < r.vector_bytes <= 136, r.vector_bytes
 
 
 def test_parse_pan_output():

@@ -94,8 +94,10 @@ def _decl(name: str, lo: int, hi: int) -> str:
 class _Gen:
     """Generates the tight Promela model of one Plan (see the module docstring)."""
 
-    def __init__(self, plan: Plan, max_faults: int, properties: tuple[str, ...], invariants: list[Any]):
+    def __init__(self, plan: Plan, max_faults: int, properties: tuple[str, ...], invariants: list[Any],
+                 lazy: bool = False):
         self.p = plan
+        self.lazy = lazy
         self.K = max_faults
         self.props = properties
         self.invs = invariants
@@ -145,6 +147,10 @@ class _Gen:
     # ---- the state variables, or the constants they reduce to -------------------------
     def pos(self, e: int) -> str:
         return f"POS{e}" if e in self.pos_var else str(int(self.p.initial[e]))
+
+    def lo(self, e: int) -> str:
+        """Lazy travel: the earliest arrival instant still ahead of a travelling equipment."""
+        return f"(ARR{e} - LOD{e})"
 
     def arr(self, e: int) -> str:
         return f"ARR{e}" if e in self.moving else "(-1)"
@@ -255,7 +261,11 @@ class _Gen:
         # the next event's time is recomputed at the start of each instant; it is read after the
         # time and fault choices, so it must survive SPIN's backtracking into them (reset to 0
         # before the state is stored). Without fault choices it is scratch
-        self.nxt_state = self.K > 0 and F > 0
+        self.nxt_state = (self.K > 0 and F > 0) or (self.lazy and bool(self.moving))
+        #: lazy travel: something arrives at the chosen instant (read by the fault choice)
+        self.ev_var = self.lazy and bool(self.moving) and self.K > 0 and F > 0
+        if self.ev_var:
+            w("bit EV;  /* lazy travel: something arrives at this instant (always 0 between instants) */")
         if self.nxt_state:
             w("int NXT;  /* the next event (0 between instants) */")
         if self.nf_var:
@@ -276,6 +286,9 @@ class _Gen:
                 w(f"{_decl(f'POS{e}', 0, int(p.transit[e]))};  /* {name} */")
             if e in self.moving:
                 w(f"{_decl(f'DST{e}', 0, int(p.transit[e]))}; int ARR{e};")
+                if self.lazy:  # the earliest arrival still ahead, as its distance before the latest (ARR)
+                    span = int((p.tmax[e] - p.tmin[e])[p.tmin[e] >= 0].max(initial=0))
+                    w(f"{_decl(f'LOD{e}', 0, span)};  /* lazy travel: ARR{e} - LOD{e} = earliest arrival */")
             if self.e_faults[e]:
                 w(f"{_decl(f'EFT{e}', 0, F)};")
         for s in range(p.S):
@@ -426,6 +439,11 @@ class _Gen:
               "SEQ_T = 0 :: else -> skip fi;", 1)
         for e in sorted(self.moving):
             w(f"if :: (ARR{e} < 0) -> DST{e} = 0 :: else -> skip fi;", 1)
+            if self.lazy:  # the window's first candidate still ahead (candidates: LO + k*res and ARR)
+                lo = self.lo(e)
+                w(f"if :: (ARR{e} < 0) -> LOD{e} = 0 :: (ARR{e} >= 0 && {lo} <= T) -> "
+                  f"q_t = {lo} + ((T - {lo}) / PG_RES + 1) * PG_RES; "
+                  f"LOD{e} = (q_t > ARR{e} -> 0 : ARR{e} - q_t) :: else -> skip fi;", 1)
         w("skip")
         w("}")
         self.decide_inline()
@@ -739,15 +757,31 @@ class _Gen:
                                    "not supported by the Promela export (declare 'value')")
         # 1. time: the next event, or (only when a fault strikes then) any grid instant before it,
         # since a fault's instant moves its deadlines (e.g. when a dropout goes stale)
-        if self.K > 0 and order:
-            free = " || ".join("(" + " && ".join(f"{r}{m} == 0" for r, m in cells[f]) + ")" for f in order)
+        faulty = self.K > 0 and bool(order)
+        lazy = sorted(self.moving) if self.lazy else []
+        if faulty or lazy:
             w("if :: TC = TC + (PG_RUN -> NXT - T : 0); T = NXT", ind)
+        if faulty:
+            free = " || ".join("(" + " && ".join(f"{r}{m} == 0" for r, m in cells[f]) + ")" for f in order)
             w(f":: (PG_NF < PG_K && ({free}) && T + PG_RES < NXT) -> TC = TC + (PG_RUN -> PG_RES : 0); "
               "T = T + PG_RES;", ind)
             w("   do :: (T + PG_RES < NXT) -> TC = TC + (PG_RUN -> PG_RES : 0); T = T + PG_RES :: break od", ind)
+        # lazy travel: a candidate arrival instant of a travelling equipment before the next event
+        # (its earliest LO + k*res), where it arrives (Explorer._time_choices)
+        ev = "; EV = 1" if self.ev_var else ""
+        for e in lazy:
+            lo = self.lo(e)
+            w(f":: (ARR{e} >= 0 && {lo} < NXT) -> TC = TC + (PG_RUN -> {lo} - T : 0); T = {lo};", ind)
+            w("   do :: (T + PG_RES < NXT) -> TC = TC + (PG_RUN -> PG_RES : 0); T = T + PG_RES :: break od;", ind)
+            w(f"   ARR{e} = T{ev}", ind)
+        if faulty or lazy:
             w("fi;", ind)
         else:
             w("TC = TC + (PG_RUN -> NXT - T : 0); T = NXT;", ind)
+        for e in lazy:  # any other travelling equipment for which this instant is a candidate may arrive
+            lo = self.lo(e)
+            w(f"if :: (ARR{e} > T && {lo} <= T && (T - {lo}) % PG_RES == 0) -> "
+              f"if :: ARR{e} = T{ev} :: skip fi :: else -> skip fi;", ind)
         w("skip;  /* a jump target outside the d_steps */", ind)
         # 2. faults: one non-deterministic choice among the sets of fault modes that may strike now
         # (within the budget, at most one per component, in the verifier's injection order), each
@@ -755,7 +789,7 @@ class _Gen:
         # event a fault must strike (the time choice above guarantees one can)
         if self.K > 0 and order:
             w("if", ind)
-            w(":: (T == NXT) -> skip", ind)
+            w(f":: (T == NXT{' || EV' if self.ev_var else ''}) -> skip", ind)
             for k in range(1, self.K + 1):
                 for sub in itertools.combinations(order, k):
                     used = [cell for f in sub for cell in cells[f]]
@@ -794,7 +828,7 @@ class _Gen:
         w(":: else -> break", ind)
         w("od;", ind)
         w("skip;", ind)
-        w("d_step { sense(); canonical(); next_event(); check(); PASS = 0 };", ind)
+        w(f"d_step {{ sense(); canonical(); next_event(); check(); PASS = 0{'; EV = 0' if self.ev_var else ''} }};", ind)
         w(f"if :: (PG_FINAL || NXT >= PG_PNEVER) -> break :: else -> {'NXT = 0' if self.nxt_state else 'skip'} fi",
           ind)
 
@@ -818,7 +852,9 @@ class _Gen:
         return out or ["skip"]
 
     def commands(self, ind: int) -> None:
-        """plant.command for the steps issued in this pass: travel time chosen at the resolution."""
+        """plant.command for the steps issued in this pass: travel time chosen at the resolution
+        (lazy travel: no choice; the move is in transit over [now + min, now + max], the arrival
+        instant chosen when it comes, as Explorer._open_windows does; a slow move has one)."""
         p = self.p
         w = self.w
         for j in self.cmd_steps:
@@ -834,13 +870,27 @@ class _Gen:
                                      for v in np.flatnonzero(p.host_ok[tgt][:int(p.transit[h])])) or "false"
                     jam = f"{jam} || !(({ok}) && {self.arr(h)} < 0)"
                 already = f"((POS{tgt} == {to} && ARR{tgt} < 0) || (DST{tgt} == {to} && ARR{tgt} >= 0))"
-                w(f"if :: (ISS{j} && !({jam}) && !{already}) ->", ind)
                 opts = []  # the range depends on where the equipment starts from
                 slow = [f for f in self.e_faults[tgt] if p.f_effect[f] == Effect.SLOW]
                 for a in range(P + 1):
                     lo, hi = int(p.tmin[tgt, a, to]), int(p.tmax[tgt, a, to])
                     if lo >= 0:
                         opts.append((a, lo, hi))
+                if self.lazy:
+                    w(f"d_step {{ if :: (ISS{j} && !({jam}) && !{already}) ->", ind)
+                    w("if", ind + 1)
+                    for f in slow:
+                        for a, _lo, hi in opts:
+                            w(f":: (POS{tgt} == {a} && EFT{tgt} == {f + 1}) -> ARR{tgt} = T + "
+                              f"{hi + int(p.f_delay[f])}; LOD{tgt} = 0", ind + 1)
+                    for a, lo, hi in opts:
+                        guard = f"POS{tgt} == {a}" + "".join(f" && EFT{tgt} != {f + 1}" for f in slow)
+                        w(f":: ({guard}) -> LOD{tgt} = {hi - lo}; ARR{tgt} = T + {hi}", ind + 1)
+                    w(f":: else -> ARR{tgt} = T; LOD{tgt} = 0", ind + 1)
+                    w(f"fi; DST{tgt} = {to}; POS{tgt} = {P}", ind + 1)
+                    w(":: else -> skip fi };", ind)
+                    continue
+                w(f"if :: (ISS{j} && !({jam}) && !{already}) ->", ind)
                 w("if", ind + 1)
                 for f in slow:  # slow: the declared maximum plus the fault's delay
                     for a, _lo, hi in opts:
@@ -868,9 +918,14 @@ class _Gen:
 
 
 def export(plan: Plan, max_faults: int = 1, properties: tuple[str, ...] = PROPERTIES,
-           invariants: list[Any] | None = None) -> str:
-    """The Promela text of ``plan`` under up to ``max_faults`` faults."""
-    return _Gen(plan, max_faults, tuple(properties), invariants or []).generate()
+           invariants: list[Any] | None = None, lazy_travel: bool = True) -> str:
+    """The Promela text of ``plan`` under up to ``max_faults`` faults.
+
+    ``lazy_travel`` (the verifier's default search): a move's arrival instant is chosen when it
+    comes, among its candidates (min, min + res, ..., max after the issue), not its travel time
+    at issue; the same runs, a smaller graph (docs/verification.md, "Lazy travel"). False: the
+    eager graph (``verify --eager-travel``)."""
+    return _Gen(plan, max_faults, tuple(properties), invariants or [], lazy=lazy_travel).generate()
 
 
 # --------------------------------------------------------------------------- running SPIN
