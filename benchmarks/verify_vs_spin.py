@@ -1,7 +1,11 @@
 """padguard verify vs SPIN on the same models: time to verdict from the model files, end to end.
 
-    python benchmarks/verify_vs_spin.py            # Site 31/6 models and seeded random models
+    python benchmarks/verify_vs_spin.py            # Site 31/6, Shuttle 39A and seeded random models
     python benchmarks/verify_vs_spin.py --quick    # the smaller ones only
+    python benchmarks/verify_vs_spin.py --eager-travel  # SPIN on the eager graph (travel time chosen at issue)
+
+SPIN gets the lazy-travel export by default (the verifier's default search: the same graph up
+to the export's canonical form, see docs/verification.md).
 
 Each stage runs as its own process, one after the other, under ``/usr/bin/time`` (wall time and
 peak RSS of that process):
@@ -49,6 +53,9 @@ MODELS = [
     ("site31", "guarded", 1, 10, HAZARDS, "site31 guarded K=1 @10s"),
     ("site31", "legacy", 2, 30, HAZARDS, "site31 legacy K=2 @30s"),
     ("site31", "guarded", 2, 30, HAZARDS, "site31 guarded K=2 @30s"),
+    # as shipped: cutoff window and recycle, cutoff and abort safing, steps after liftoff
+    ("shuttle39a", "crewed", 0, 1, ALL, "shuttle39a K=0 @1s"),
+    ("shuttle39a", "crewed", 1, 1, ALL, "shuttle39a K=1 @1s"),
 ]
 QUICK = 4  # --quick: the first four Site 31/6 rows and three random models
 RANDOM_SEEDS = (1001, 1002, 1003, 1004, 1005, 1006)
@@ -80,7 +87,7 @@ from padguard.engines.promela import export
 from padguard.model.invariants import compile_invariants
 a = json.loads(sys.argv[1])
 plan = pg.compile_model(pg.load(a["site"], a["proc"]), a["res_ms"])
-text = export(plan, a["k"], tuple(a["props"]), compile_invariants(plan))
+text = export(plan, a["k"], tuple(a["props"]), compile_invariants(plan), lazy_travel=a["lazy"])
 open(a["out"], "w").write(text)
 """
 
@@ -113,13 +120,14 @@ def run_padguard(site: str, proc: str, k: int, res_ms: int, props: tuple[str, ..
     return d
 
 
-def run_spin(site: str, proc: str, k: int, res_ms: int, props: tuple[str, ...], states_hint: int) -> dict:
+def run_spin(site: str, proc: str, k: int, res_ms: int, props: tuple[str, ...], states_hint: int,
+             lazy: bool = True) -> dict:
     from padguard.engines.promela import parse_pan
 
     bits = max(18, math.ceil(math.log2(max(states_hint, 2))) + 1)
     with tempfile.TemporaryDirectory(prefix="padguard-bench-") as wd:
         arg = json.dumps({"site": site, "proc": proc, "k": k, "res_ms": res_ms, "props": list(props),
-                          "out": str(Path(wd, "model.pml"))})
+                          "out": str(Path(wd, "model.pml")), "lazy": lazy})
         _, t_e, m_e = timed([sys.executable, "-c", EXPORT_JOB, arg])
         _, t_a, m_a = timed(["spin", "-a", "model.pml"], cwd=wd)
         _, t_c, m_c = timed(["gcc", *CFLAGS, "-o", "pan", "pan.c"], cwd=wd)
@@ -133,6 +141,8 @@ def run_spin(site: str, proc: str, k: int, res_ms: int, props: tuple[str, ...], 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only the smaller models")
+    ap.add_argument("--eager-travel", action="store_true",
+                    help="export the eager graph to SPIN (travel time chosen at issue) instead of the lazy one")
     args = ap.parse_args()
     from padguard.engines.promela import spin_available
     from padguard.engines.verify_models import random_model, write_model
@@ -143,7 +153,8 @@ def main() -> int:
     spin_v = subprocess.run(["spin", "-V"], capture_output=True, text=True).stdout.strip()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} "
           f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; Python {platform.python_version()}, "
-          f"numpy {np.__version__}; {spin_v}; pan: gcc {' '.join(CFLAGS)}")
+          f"numpy {np.__version__}; {spin_v}; pan: gcc {' '.join(CFLAGS)}; SPIN's graph: "
+          f"{'eager' if args.eager_travel else 'lazy'} travel")
     jobs = []
     for site, proc, k, res_s, props, label in (MODELS[:QUICK] if args.quick else MODELS):
         jobs.append((site, proc, k, int(res_s * 1000), props, label))
@@ -164,7 +175,7 @@ def main() -> int:
     for site, proc, k, res_ms, props, label in jobs:
         ours = run_padguard(site, proc, k, res_ms, props, unreduced=False)
         unred = run_padguard(site, proc, k, res_ms, props, unreduced=True)["unreduced"]
-        sp = run_spin(site, proc, k, res_ms, props, unred)
+        sp = run_spin(site, proc, k, res_ms, props, unred, lazy=not args.eager_travel)
         pg_total = ours["wall"]
         sp_total = sp["export"] + sp["spin_a"] + sp["gcc"] + sp["pan"]
         ratio = sp_total / pg_total

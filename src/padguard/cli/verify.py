@@ -270,6 +270,9 @@ def export_promela(
                                                     + ", ".join(V.PROPERTIES))] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write to this file (default: stdout)")] = None,
     faults_file: Annotated[str | None, typer.Option("--faults", help="faults YAML (default: faults.yaml beside the site)")] = None,
+    eager_travel: Annotated[bool, typer.Option("--eager-travel", help="choose every travel time when the move is "
+                                               "issued (verify --eager-travel's graph) instead of each arrival "
+                                               "instant when it comes (lazy, the default search)")] = False,
 ) -> None:
     """Write the same model in Promela, for SPIN: spin -a FILE && gcc -O3 -DSAFETY -o pan pan.c && ./pan -m1000000."""
     from padguard.engines.promela import PromelaError, export
@@ -283,7 +286,7 @@ def export_promela(
     plan = _load(site, procedure, faults_file, _resolution_ms(resolution))
     invs = _invariants(plan, [])
     try:
-        text = export(plan, max_faults=max_faults, properties=props, invariants=invs)
+        text = export(plan, max_faults=max_faults, properties=props, invariants=invs, lazy_travel=not eager_travel)
     except PromelaError as exc:
         err.print(f"[bold red]cannot export this model:[/] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None

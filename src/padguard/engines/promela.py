@@ -14,6 +14,11 @@ is the verifier's transition system, step for step: one ``atomic`` block per set
    each travel time of its range at the resolution, both ends included;
 4. the state is put in the same canonical form and the properties are asserted.
 
+Every regime of the count is generated from the same tables: cutoff windows (the count
+recycles to the criterion's point), the abort's and the cutoff's safing sequences (their own
+clock SEQ_T and next step SSTEP, their steps from the Plan's step tables), the SAFING and FLIGHT
+modes (steps after T-0) and their end (every step issued, no equipment moving).
+
 The export is tight: SPIN's state vector holds only what can change, each field as narrow as
 its range (bits for positions, fault codes and flags; ``int`` only for times in ms, since a
 count needs more than 16 bits). Rows constant for the whole model are literals (equipment no
@@ -52,7 +57,7 @@ from padguard.compile import (
     StepKind,
     Tri,
 )
-from padguard.sequencer.table import NEXT, Mode, Trigger
+from padguard.sequencer.table import Mode, Trigger, next_table
 
 PNEVER = 2**30 - 1  # "no such time" in Promela (fits int32 with room for additions)
 PROPERTIES = ("plume", "personnel", "window", "invariants", "liveness")
@@ -89,8 +94,10 @@ def _decl(name: str, lo: int, hi: int) -> str:
 class _Gen:
     """Generates the tight Promela model of one Plan (see the module docstring)."""
 
-    def __init__(self, plan: Plan, max_faults: int, properties: tuple[str, ...], invariants: list[Any]):
+    def __init__(self, plan: Plan, max_faults: int, properties: tuple[str, ...], invariants: list[Any],
+                 lazy: bool = False):
         self.p = plan
+        self.lazy = lazy
         self.K = max_faults
         self.props = properties
         self.invs = invariants
@@ -118,7 +125,17 @@ class _Gen:
         #: criteria an invariant reads keep their state in the vector (else it is scratch)
         self.cst_var: set[int] = set()
         self.recycles = p.auto_recycle_after >= 0 and len(p.r_at) > 0
+        #: the count's steps (the first n_count of the step tables); the abort's safing steps
+        #: follow them (n_count..cut0), then the cutoff's (cut0..); a safing step's time is ms
+        #: after its sequence started (SEQ_T)
+        self.n0, self.c0, self.ntot = int(p.n_count), int(p.cut0), len(p.step_at)
+        self.cutoffs = [c for c in range(p.C) if len(p.c_recycle) and int(p.c_recycle[c]) >= 0]
+        #: a safing sequence (abort or cutoff) can run: SSTEP and SEQ_T are state
+        self.seqs = bool(p.has_safing) or self.c0 < self.ntot
+        #: NREC changes on a cutoff too; kept when the auto recycle or an invariant reads it
+        self.nrec_read = False
         self.inv_text = [self.invariant(inv) for inv in self.invs] if "invariants" in properties else []
+        self.nrec_var = self.recycles or self.nrec_read
 
     def w(self, line: str = "", ind: int = 0) -> None:
         self.lines.append("    " * ind + line)
@@ -130,6 +147,10 @@ class _Gen:
     # ---- the state variables, or the constants they reduce to -------------------------
     def pos(self, e: int) -> str:
         return f"POS{e}" if e in self.pos_var else str(int(self.p.initial[e]))
+
+    def lo(self, e: int) -> str:
+        """Lazy travel: the earliest arrival instant still ahead of a travelling equipment."""
+        return f"(ARR{e} - LOD{e})"
 
     def arr(self, e: int) -> str:
         return f"ARR{e}" if e in self.moving else "(-1)"
@@ -202,8 +223,12 @@ class _Gen:
         for f in range(len(p.faults)):
             if p.f_to[f] < -1 or p.f_to[f] > 255:
                 raise PromelaError(f"fault {p.faults[f]}: value {int(p.f_to[f])} out of the export's range")
-        nsteps = len(p.step_at)
+        nsteps = self.n0  # the count's steps
         F = len(p.faults)
+        if self.seqs:
+            for lo, hi in ((self.n0, self.c0), (self.c0, self.ntot)):
+                if any(p.step_at[j] > p.step_at[j + 1] for j in range(lo, hi - 1)):
+                    raise PromelaError("safing steps out of time order: not supported by the Promela export")
         w = self.w
         w(f"/* padguard: {p.model.site.name} / {p.model.procedure.procedure}, generated from the compiled Plan.")
         w(f"   PG_K = {self.K} faults at once, resolution {p.res} ms; properties: {', '.join(self.props)}.")
@@ -221,18 +246,26 @@ class _Gen:
         # than the sum over the codes; a function of them, so it adds no state
         self.nf_var = self.K > 0 and F > 0
         w(f"#define PG_NF {'NF' if self.nf_var else '0'}  /* = {self.nfaults()} */")
-        w("#define PG_RUN (MODE == 0 || MODE == 2)")
+        # the count clock runs while counting, in the terminal count and (steps after T-0) in flight
+        flight = f" || MODE == {int(Mode.FLIGHT)}" if p.has_flight else ""
+        w(f"#define PG_RUN (MODE == 0 || MODE == 2{flight})")
+        w("#define PG_CNT (MODE == 0 || MODE == 2)  /* the count runs: criteria, holds, T-0 */")
+        w(f"#define PG_FINAL (MODE >= {int(Mode.LAUNCHED)} && MODE <= {int(Mode.ABORTED)})")
         w()
         # ---- the state vector
         w("/* the state vector */")
         w("int T, TC;  /* ms since count start; count time in ms */")
-        w(f"{_decl('MODE', 0, 5)};")
+        w(f"{_decl('MODE', 0, max(int(m) for m in Mode))};")
         w(f"{_decl('STEP', 0, nsteps)};")
         w("bit BEGUN;  /* the first instant (count start) has been settled */")
         # the next event's time is recomputed at the start of each instant; it is read after the
         # time and fault choices, so it must survive SPIN's backtracking into them (reset to 0
         # before the state is stored). Without fault choices it is scratch
-        self.nxt_state = self.K > 0 and F > 0
+        self.nxt_state = (self.K > 0 and F > 0) or (self.lazy and bool(self.moving))
+        #: lazy travel: something arrives at the chosen instant (read by the fault choice)
+        self.ev_var = self.lazy and bool(self.moving) and self.K > 0 and F > 0
+        if self.ev_var:
+            w("bit EV;  /* lazy travel: something arrives at this instant (always 0 between instants) */")
         if self.nxt_state:
             w("int NXT;  /* the next event (0 between instants) */")
         if self.nf_var:
@@ -240,15 +273,22 @@ class _Gen:
         if len(p.holds):
             w(f"{_decl('NEXTB', 0, len(p.holds))};")
             w("int HOLD_UNTIL;")
+        if self.nrec_var:
+            w(f"{_decl('NREC', 0, self.nrec_cap())};")
         if self.recycles:
-            w(f"{_decl('NREC', 0, max(p.auto_max_recycles, 1))};")
             w("int HOLD_START;")
+        if self.seqs:
+            w(f"{_decl('SSTEP', 0, self.ntot)};  /* next safing step ({self.ntot}: none running) */")
+            w("int SEQ_T;  /* when the running safing sequence started (0 when none runs) */")
         for e in range(p.E):
             name = p.equipment[e]
             if e in self.pos_var:
                 w(f"{_decl(f'POS{e}', 0, int(p.transit[e]))};  /* {name} */")
             if e in self.moving:
                 w(f"{_decl(f'DST{e}', 0, int(p.transit[e]))}; int ARR{e};")
+                if self.lazy:  # the earliest arrival still ahead, as its distance before the latest (ARR)
+                    span = int((p.tmax[e] - p.tmin[e])[p.tmin[e] >= 0].max(initial=0))
+                    w(f"{_decl(f'LOD{e}', 0, span)};  /* lazy travel: ARR{e} - LOD{e} = earliest arrival */")
             if self.e_faults[e]:
                 w(f"{_decl(f'EFT{e}', 0, F)};")
         for s in range(p.S):
@@ -265,7 +305,7 @@ class _Gen:
             w(f"int OKS{c};  /* {p.criteria[c]} OK since (debounce) */")
         for c in range(p.C):
             w(f"{_decl(f'CST{c}', 0, 2)};" if c in self.cst_var else f"hidden byte CST{c};")
-        self.cmd_steps = [j for j in range(nsteps) if int(p.step_kind[j]) in
+        self.cmd_steps = [j for j in range(self.ntot) if int(p.step_kind[j]) in
                           (StepKind.MOVE, StepKind.EVACUATE, StepKind.OCCUPY)]
         for j in self.cmd_steps:
             w(f"bit ISS{j};  /* step {j} issued in this pass (always 0 between instants) */")
@@ -282,9 +322,9 @@ class _Gen:
         w(f"hidden int {'' if self.nxt_state else 'NXT, '}q_t, q_best;")
         self.decl_at = len(self.lines)
         w("hidden int q_raw, q_nin, q_nout, q_tri;")
-        w("hidden byte q_anyblock, q_running, q_holding, q_hexp, q_resumable, q_atb, q_did, q_enter_hold, "
+        w("hidden byte q_anyblock, q_running, q_holding, q_moving, q_hexp, q_resumable, q_atb, q_did, q_enter_hold, "
           "q_leave_hold, q_builtin;")
-        w("hidden short q_trig, q_newm, q_first, q_nextb, q_hb;")
+        w("hidden short q_trig, q_newm, q_first, q_nextb, q_hb, q_cut;")
         w()
         self.inlines()
         w("active proctype countdown()")
@@ -308,9 +348,9 @@ class _Gen:
     def init_tables(self, ind: int) -> None:
         p = self.p
         w = self.w
-        for j, a in enumerate(p.step_at):
+        for j, a in enumerate(p.step_at[:self.n0]):
             w(f"STEP_AT[{j}] = {_c(a)};", ind)
-        w(f"STEP_AT[{len(p.step_at)}] = PG_PNEVER;", ind)
+        w(f"STEP_AT[{self.n0}] = PG_PNEVER;", ind)
         for i in range(len(p.holds) + 1):
             w(f"H_AT[{i}] = {_c(p.h_at[i])}; H_DUR[{i}] = {_c(p.h_dur[i])};", ind)
         for i in range(len(p.r_at)):
@@ -323,6 +363,8 @@ class _Gen:
         w(f"T = 0; TC = {_c(p.start)}; MODE = {int(Mode.COUNTING)};", ind)
         if len(p.holds):
             w("HOLD_UNTIL = -1;", ind)
+        if self.seqs:
+            w(f"SSTEP = {self.ntot};", ind)
         for e in range(p.E):
             if e in self.pos_var:
                 w(f"POS{e} = {int(p.initial[e])};", ind)
@@ -392,8 +434,16 @@ class _Gen:
                   f"ST{s} = -PG_PNEVER :: else -> skip fi;", 1)
         if self.recycles:
             w("if :: (MODE != 1) -> HOLD_START = 0 :: else -> skip fi;", 1)
+        if self.seqs:  # the sequence's clock is read only while a sequence has steps to issue
+            w(f"if :: (SSTEP == {self.ntot} || (MODE == {int(Mode.SAFING)} && SSTEP == {self.c0}) || PG_FINAL) -> "
+              "SEQ_T = 0 :: else -> skip fi;", 1)
         for e in sorted(self.moving):
             w(f"if :: (ARR{e} < 0) -> DST{e} = 0 :: else -> skip fi;", 1)
+            if self.lazy:  # the window's first candidate still ahead (candidates: LO + k*res and ARR)
+                lo = self.lo(e)
+                w(f"if :: (ARR{e} < 0) -> LOD{e} = 0 :: (ARR{e} >= 0 && {lo} <= T) -> "
+                  f"q_t = {lo} + ((T - {lo}) / PG_RES + 1) * PG_RES; "
+                  f"LOD{e} = (q_t > ARR{e} -> 0 : ARR{e} - q_t) :: else -> skip fi;", 1)
         w("skip")
         w("}")
         self.decide_inline()
@@ -406,18 +456,23 @@ class _Gen:
     def next_event_inline(self) -> None:
         p = self.p
         w = self.w
-        nsteps = len(p.step_at)
+        nsteps = self.n0
         marks = sorted({int(p.ign), *[int(x) for x in p.c_from], *[int(x) + 1 for x in p.c_until]})
         w("inline next_event() {")
         w("q_best = PG_PNEVER;", 1)
-        w("q_running = PG_RUN; q_holding = (MODE == 1);", 1)
+        w("q_running = PG_CNT; q_holding = (MODE == 1);", 1)
 
         def cand(cond: str, expr: str) -> None:
             w(f"q_t = {expr};", 1)
             w(f"if :: ({cond} && q_t > T && q_t < q_best) -> q_best = q_t :: else -> skip fi;", 1)
 
         if nsteps:
-            cand(f"q_running && STEP < {nsteps}", "T + (STEP_AT[STEP] - TC)")
+            cand(f"PG_RUN && STEP < {nsteps}", "T + (STEP_AT[STEP] - TC)")
+        if self.seqs:  # the next safing step, on its sequence's clock
+            for j in range(self.n0, self.ntot):
+                live = (f"MODE == {int(Mode.SAFING)}" if j < self.c0 else
+                        f"MODE != {int(Mode.SAFING)} && !PG_FINAL")
+                cand(f"SSTEP == {j} && {live}", f"SEQ_T + {_c(p.step_at[j])}")
         w("q_t = PG_PNEVER;", 1)  # the first count mark strictly after TC
         for m in reversed(marks):
             w(f"if :: (TC < {_c(m)}) -> q_t = {_c(m)} :: else -> skip fi;", 1)
@@ -438,7 +493,7 @@ class _Gen:
         cand("q_holding", "PG_WCLOSE - (PG_IGN - TC) + 1")
         if self.recycles:
             cand(f"q_holding && NREC < {p.auto_max_recycles}", f"HOLD_START + {p.auto_recycle_after}")
-        w("if :: (MODE >= 3) -> q_best = PG_PNEVER :: else -> skip fi;", 1)
+        w("if :: PG_FINAL -> q_best = PG_PNEVER :: else -> skip fi;", 1)
         w("if :: !BEGUN -> q_best = T; BEGUN = 1 :: else -> skip fi;  /* count start is the first instant */", 1)
         w("NXT = q_best", 1)
         w("}")
@@ -486,9 +541,12 @@ class _Gen:
         p = self.p
         w = self.w
         C = p.C
-        nsteps = len(p.step_at)
+        nsteps = self.n0
+        NEXT = next_table(p.has_safing, p.has_flight)
         w("inline decide() {")
         w("q_anyblock = 0; q_first = 0;", 1)
+        if self.cutoffs:
+            w("q_cut = -1;", 1)
         for c in range(C):
             w("q_raw = 0;", 1)
             self._expr(p.c_expr[c], "q_raw", 1)
@@ -498,9 +556,11 @@ class _Gen:
                 w(f"if :: (q_raw == 2 && T - OKS{c} < {int(p.c_deb[c])}) -> CST{c} = 1 :: else -> CST{c} = q_raw fi;", 1)
             else:
                 w(f"CST{c} = q_raw;", 1)
-            w(f"if :: ({_c(p.c_from[c])} <= TC && TC <= {_c(p.c_until[c])} && CST{c} != 2) -> q_anyblock = 1 "
+            cut = (f"; if :: (q_cut < 0) -> q_cut = {int(p.c_recycle[c])} :: else -> skip fi"
+                   if c in self.cutoffs else "")
+            w(f"if :: ({_c(p.c_from[c])} <= TC && TC <= {_c(p.c_until[c])} && CST{c} != 2) -> q_anyblock = 1{cut} "
               ":: else -> skip fi;", 1)
-        w("q_running = PG_RUN; q_holding = (MODE == 1);", 1)
+        w("q_running = PG_CNT; q_holding = (MODE == 1);", 1)
         hexp = "(HOLD_UNTIL <= T)" if len(p.holds) else "1"
         w(f"q_hexp = {hexp}; q_resumable = (q_holding && !q_anyblock && q_hexp);", 1)
         if len(p.holds):
@@ -510,6 +570,8 @@ class _Gen:
         w("q_trig = -1;", 1)
         w(f"if :: ((q_holding || MODE == 0) && T + (PG_IGN - TC) > PG_WCLOSE) -> q_trig = {int(Trigger.WINDOW_CLOSED)} "
           ":: else -> skip fi;", 1)
+        if self.cutoffs:  # a cutoff criterion not OK while the count runs: recycle to its point
+            w(f"if :: (q_trig < 0 && q_running && q_cut >= 0) -> q_trig = {int(Trigger.CUTOFF)} :: else -> skip fi;", 1)
         w("if :: (q_trig < 0 && q_running) ->", 1)
         w(f"if :: q_anyblock -> q_trig = {int(Trigger.AUTO_HOLD)}", 2)
         w(f":: (!q_anyblock && q_atb) -> q_trig = {int(Trigger.BUILTIN_HOLD)}", 2)
@@ -527,7 +589,7 @@ class _Gen:
         w("q_newm = -1;", 1)  # the transition table
         for m in range(NEXT.shape[0]):
             for tr in range(NEXT.shape[1]):
-                if NEXT[m, tr] >= 0:
+                if NEXT[m, tr] >= 0 and tr != Trigger.SEQUENCE_DONE:
                     w(f"if :: (MODE == {m} && q_trig == {tr}) -> q_newm = {int(NEXT[m, tr])} :: else -> skip fi;", 1)
         w("q_did = (q_trig >= 0 && q_newm >= 0);", 1)
         w("if :: (!q_did) -> q_newm = MODE :: else -> skip fi;", 1)
@@ -541,11 +603,18 @@ class _Gen:
             w("if :: q_builtin -> HOLD_UNTIL = T + H_DUR[q_hb] :: else -> if :: q_leave_hold -> HOLD_UNTIL = -1 "
               ":: else -> skip fi fi;", 1)
             w("if :: q_builtin -> NEXTB = q_nextb + 1 :: else -> skip fi;", 1)
+        nrec = ""
+        if self.nrec_var:
+            nrec = f"if :: (NREC < {self.nrec_cap()}) -> NREC++ :: else -> skip fi"
         if self.recycles:
             ri = min(max(p.auto_recycle_to, 0), len(p.r_at) - 1)
             hold = f"NEXTB = R_HOLD[{ri}]; " if len(p.holds) else ""
             w(f"if :: (q_did && q_trig == {int(Trigger.RECYCLE)}) -> TC = R_AT[{ri}]; STEP = R_STEP[{ri}]; "
-              f"{hold}NREC++ :: else -> skip fi;", 1)
+              f"{hold}{nrec or 'skip'} :: else -> skip fi;", 1)
+        if self.cutoffs:  # the cutoff recycles to its criterion's point
+            hold = "NEXTB = R_HOLD[q_cut]; " if len(p.holds) else ""
+            w(f"if :: (q_did && q_trig == {int(Trigger.CUTOFF)}) -> TC = R_AT[q_cut]; STEP = R_STEP[q_cut]; "
+              f"{hold}{nrec or 'skip'} :: else -> skip fi;", 1)
         # ignition: the plume and window properties, asserted on the true state at that instant
         # (no step is issued in a pass that ignites)
         w(f"if :: (q_did && q_trig == {int(Trigger.IGNITION)}) ->", 1)
@@ -567,8 +636,48 @@ class _Gen:
                 w(f"if :: (STEP == {j} && TC >= {_c(p.step_at[j])}) -> {iss}STEP = {j + 1} :: else -> skip fi;", 2)
             w("skip", 2)
             w(":: else -> skip fi;", 1)
+        if self.seqs or p.has_flight:
+            self.sequences()
         w("skip", 1)
         w("}")
+
+    def sequences(self) -> None:
+        """rules._sequences: the cutoff's and the abort's safing sequences on their own clock, and
+        the end of SAFING and FLIGHT (every step issued, no equipment moving or just commanded)."""
+        p = self.p
+        w = self.w
+        SAF, FL = int(Mode.SAFING), int(Mode.FLIGHT)
+
+        def issue(lo: int, hi: int, ind: int) -> None:
+            for j in range(lo, hi):  # in order while their time on the sequence's clock has come
+                iss = f"ISS{j} = 1; " if j in self.cmd_steps else ""
+                w(f"if :: (SSTEP == {j} && T - SEQ_T >= {_c(p.step_at[j])}) -> {iss}SSTEP = {j + 1} "
+                  ":: else -> skip fi;", ind)
+            w("skip", ind)
+
+        if self.c0 < self.ntot:
+            w(f"if :: (q_did && q_trig == {int(Trigger.CUTOFF)}) -> SEQ_T = T; SSTEP = {self.c0} :: else -> skip fi;", 1)
+            w(f"if :: (SSTEP >= {self.c0} && SSTEP < {self.ntot} && MODE != {SAF} && !PG_FINAL) ->", 1)
+            issue(self.c0, self.ntot, 2)
+            w(":: else -> skip fi;", 1)
+        if p.has_safing:
+            w(f"if :: (MODE == {SAF}) ->", 1)
+            w(f"if :: q_did -> SEQ_T = T; SSTEP = {self.n0} :: else -> skip fi;", 2)
+            issue(self.n0, self.c0, 2)
+            w(":: else -> skip fi;", 1)
+        if not (p.has_safing or p.has_flight):
+            return
+        moves = [f"ARR{e} >= 0" for e in sorted(self.moving)]
+        moves += [f"ISS{j}" for j in self.cmd_steps if int(p.step_kind[j]) == StepKind.MOVE]
+        w(f"q_moving = ({' || '.join(moves) or '0'});", 1)
+        seq = []
+        if p.has_safing:
+            seq.append(f"(MODE == {SAF} && SSTEP >= {self.c0})")
+        if p.has_flight:
+            seq.append(f"(MODE == {FL} && STEP >= {self.n0})")
+        done = next_table(p.has_safing, p.has_flight)[:, Trigger.SEQUENCE_DONE]
+        w(f"if :: (!q_did && !q_moving && ({' || '.join(seq)})) -> "
+          f"MODE = (MODE == {SAF} -> {int(done[SAF])} : {int(done[FL])}) :: else -> skip fi;", 1)
 
     def check_inline(self) -> None:
         w = self.w
@@ -577,9 +686,34 @@ class _Gen:
             for inv, text in zip(self.invs, self.inv_text, strict=True):
                 w(f"assert({text}); /* invariant {inv.name} */", 1)
         if "liveness" in self.props:
-            w("assert(!((MODE >= 3 || NXT >= PG_PNEVER) && PG_NF == 0 && MODE != 3));", 1)
+            w(f"assert(!((PG_FINAL || NXT >= PG_PNEVER) && PG_NF == 0 && MODE != {int(Mode.LAUNCHED)}));", 1)
         w("skip", 1)
         w("}")
+
+    def _nrec(self) -> str:
+        """An invariant reads the recycle count: NREC is kept (it is constant 0 only when nothing recycles)."""
+        if self.recycles or self.cutoffs:
+            self.nrec_read = True
+            return "NREC"
+        return "0"
+
+    def nrec_cap(self) -> int:
+        """The largest recycle count NREC must represent.
+
+        Without a reader other than the auto recycle (NREC < max_recycles), counts past the
+        maximum are alike, so NREC saturates there. An invariant reads the count itself: each
+        cutoff needs the count to run again from its recycle point to its criterion's window
+        (at least ``gap`` ms of wall time), and a count ends within the window."""
+        p = self.p
+        cap = max(int(p.auto_max_recycles), 1) if self.recycles else 1
+        if not (self.nrec_read and self.cutoffs):
+            return cap
+        gap = min(int(p.c_from[c]) - int(p.r_at[int(p.c_recycle[c])]) for c in self.cutoffs)
+        if gap <= 0:
+            raise PromelaError("an invariant reads the recycle count and a cutoff recycles to a point inside "
+                               "its own window: the count has no bound the export can size")
+        horizon = int(p.window_close) + abs(int(p.ign) - int(p.start)) + max(int(p.h_dur.max()), 0)
+        return cap + horizon // gap + 2
 
     def invariant(self, inv: Any) -> str:
         from padguard.model import invariants as I
@@ -602,7 +736,7 @@ class _Gen:
             lhs = {"equipment": lambda: self.pos(int(v.index)), "criterion": lambda: f"CST{v.index}",
                    "zone": lambda: f"({self.occ(int(v.index))} > 0)", "mode": lambda: "MODE",
                    "count": lambda: "TC", "time": lambda: "T",
-                   "recycles": lambda: "NREC" if self.recycles else "0"}[v.kind]()
+                   "recycles": lambda: self._nrec()}[v.kind]()
             if t.op in ("in", "notin"):
                 e = "(" + " || ".join(f"{lhs} == {_c(c)}" for c in codes) + ")"
                 return e if t.op == "in" else f"!{e}"
@@ -623,15 +757,31 @@ class _Gen:
                                    "not supported by the Promela export (declare 'value')")
         # 1. time: the next event, or (only when a fault strikes then) any grid instant before it,
         # since a fault's instant moves its deadlines (e.g. when a dropout goes stale)
-        if self.K > 0 and order:
-            free = " || ".join("(" + " && ".join(f"{r}{m} == 0" for r, m in cells[f]) + ")" for f in order)
+        faulty = self.K > 0 and bool(order)
+        lazy = sorted(self.moving) if self.lazy else []
+        if faulty or lazy:
             w("if :: TC = TC + (PG_RUN -> NXT - T : 0); T = NXT", ind)
+        if faulty:
+            free = " || ".join("(" + " && ".join(f"{r}{m} == 0" for r, m in cells[f]) + ")" for f in order)
             w(f":: (PG_NF < PG_K && ({free}) && T + PG_RES < NXT) -> TC = TC + (PG_RUN -> PG_RES : 0); "
               "T = T + PG_RES;", ind)
             w("   do :: (T + PG_RES < NXT) -> TC = TC + (PG_RUN -> PG_RES : 0); T = T + PG_RES :: break od", ind)
+        # lazy travel: a candidate arrival instant of a travelling equipment before the next event
+        # (its earliest LO + k*res), where it arrives (Explorer._time_choices)
+        ev = "; EV = 1" if self.ev_var else ""
+        for e in lazy:
+            lo = self.lo(e)
+            w(f":: (ARR{e} >= 0 && {lo} < NXT) -> TC = TC + (PG_RUN -> {lo} - T : 0); T = {lo};", ind)
+            w("   do :: (T + PG_RES < NXT) -> TC = TC + (PG_RUN -> PG_RES : 0); T = T + PG_RES :: break od;", ind)
+            w(f"   ARR{e} = T{ev}", ind)
+        if faulty or lazy:
             w("fi;", ind)
         else:
             w("TC = TC + (PG_RUN -> NXT - T : 0); T = NXT;", ind)
+        for e in lazy:  # any other travelling equipment for which this instant is a candidate may arrive
+            lo = self.lo(e)
+            w(f"if :: (ARR{e} > T && {lo} <= T && (T - {lo}) % PG_RES == 0) -> "
+              f"if :: ARR{e} = T{ev} :: skip fi :: else -> skip fi;", ind)
         w("skip;  /* a jump target outside the d_steps */", ind)
         # 2. faults: one non-deterministic choice among the sets of fault modes that may strike now
         # (within the budget, at most one per component, in the verifier's injection order), each
@@ -639,7 +789,7 @@ class _Gen:
         # event a fault must strike (the time choice above guarantees one can)
         if self.K > 0 and order:
             w("if", ind)
-            w(":: (T == NXT) -> skip", ind)
+            w(f":: (T == NXT{' || EV' if self.ev_var else ''}) -> skip", ind)
             for k in range(1, self.K + 1):
                 for sub in itertools.combinations(order, k):
                     used = [cell for f in sub for cell in cells[f]]
@@ -678,8 +828,8 @@ class _Gen:
         w(":: else -> break", ind)
         w("od;", ind)
         w("skip;", ind)
-        w("d_step { sense(); canonical(); next_event(); check(); PASS = 0 };", ind)
-        w(f"if :: (MODE >= 3 || NXT >= PG_PNEVER) -> break :: else -> {'NXT = 0' if self.nxt_state else 'skip'} fi",
+        w(f"d_step {{ sense(); canonical(); next_event(); check(); PASS = 0{'; EV = 0' if self.ev_var else ''} }};", ind)
+        w(f"if :: (PG_FINAL || NXT >= PG_PNEVER) -> break :: else -> {'NXT = 0' if self.nxt_state else 'skip'} fi",
           ind)
 
     def inject(self, f: int) -> list[str]:
@@ -702,7 +852,9 @@ class _Gen:
         return out or ["skip"]
 
     def commands(self, ind: int) -> None:
-        """plant.command for the steps issued in this pass: travel time chosen at the resolution."""
+        """plant.command for the steps issued in this pass: travel time chosen at the resolution
+        (lazy travel: no choice; the move is in transit over [now + min, now + max], the arrival
+        instant chosen when it comes, as Explorer._open_windows does; a slow move has one)."""
         p = self.p
         w = self.w
         for j in self.cmd_steps:
@@ -718,13 +870,27 @@ class _Gen:
                                      for v in np.flatnonzero(p.host_ok[tgt][:int(p.transit[h])])) or "false"
                     jam = f"{jam} || !(({ok}) && {self.arr(h)} < 0)"
                 already = f"((POS{tgt} == {to} && ARR{tgt} < 0) || (DST{tgt} == {to} && ARR{tgt} >= 0))"
-                w(f"if :: (ISS{j} && !({jam}) && !{already}) ->", ind)
                 opts = []  # the range depends on where the equipment starts from
                 slow = [f for f in self.e_faults[tgt] if p.f_effect[f] == Effect.SLOW]
                 for a in range(P + 1):
                     lo, hi = int(p.tmin[tgt, a, to]), int(p.tmax[tgt, a, to])
                     if lo >= 0:
                         opts.append((a, lo, hi))
+                if self.lazy:
+                    w(f"d_step {{ if :: (ISS{j} && !({jam}) && !{already}) ->", ind)
+                    w("if", ind + 1)
+                    for f in slow:
+                        for a, _lo, hi in opts:
+                            w(f":: (POS{tgt} == {a} && EFT{tgt} == {f + 1}) -> ARR{tgt} = T + "
+                              f"{hi + int(p.f_delay[f])}; LOD{tgt} = 0", ind + 1)
+                    for a, lo, hi in opts:
+                        guard = f"POS{tgt} == {a}" + "".join(f" && EFT{tgt} != {f + 1}" for f in slow)
+                        w(f":: ({guard}) -> LOD{tgt} = {hi - lo}; ARR{tgt} = T + {hi}", ind + 1)
+                    w(f":: else -> ARR{tgt} = T; LOD{tgt} = 0", ind + 1)
+                    w(f"fi; DST{tgt} = {to}; POS{tgt} = {P}", ind + 1)
+                    w(":: else -> skip fi };", ind)
+                    continue
+                w(f"if :: (ISS{j} && !({jam}) && !{already}) ->", ind)
                 w("if", ind + 1)
                 for f in slow:  # slow: the declared maximum plus the fault's delay
                     for a, _lo, hi in opts:
@@ -752,18 +918,14 @@ class _Gen:
 
 
 def export(plan: Plan, max_faults: int = 1, properties: tuple[str, ...] = PROPERTIES,
-           invariants: list[Any] | None = None) -> str:
-    """The Promela text of ``plan`` under up to ``max_faults`` faults."""
-    if len(plan.c_recycle) and (plan.c_recycle >= 0).any():
-        names = [plan.criteria[c] for c in range(plan.C) if plan.c_recycle[c] >= 0]
-        raise PromelaError(f"cutoff criteria ({', '.join(names)}: recycle_to) are not supported by the "
-                           "Promela export yet; padguard verify checks them")
-    if plan.has_safing or plan.has_flight:
-        what = [w for w, on in (("an abort safing sequence (abort.safing)", plan.has_safing),
-                                ("steps at or after T-0", plan.has_flight)) if on]
-        raise PromelaError(f"{' and '.join(what)}: not supported by the Promela export yet (the SAFING "
-                           "and FLIGHT modes are not generated); padguard verify checks them")
-    return _Gen(plan, max_faults, tuple(properties), invariants or []).generate()
+           invariants: list[Any] | None = None, lazy_travel: bool = True) -> str:
+    """The Promela text of ``plan`` under up to ``max_faults`` faults.
+
+    ``lazy_travel`` (the verifier's default search): a move's arrival instant is chosen when it
+    comes, among its candidates (min, min + res, ..., max after the issue), not its travel time
+    at issue; the same runs, a smaller graph (docs/verification.md, "Lazy travel"). False: the
+    eager graph (``verify --eager-travel``)."""
+    return _Gen(plan, max_faults, tuple(properties), invariants or [], lazy=lazy_travel).generate()
 
 
 # --------------------------------------------------------------------------- running SPIN

@@ -14,8 +14,13 @@ import numpy as np
 import yaml
 
 
-def random_model(seed: int) -> dict[str, Any]:
-    """Site, procedure and faults documents (plain dicts) drawn from ``seed``."""
+def random_model(seed: int, regimes: bool = False) -> dict[str, Any]:
+    """Site, procedure and faults documents (plain dicts) drawn from ``seed``.
+
+    With ``regimes`` the model also gets (drawn from a second stream, so the base model of a
+    seed is the same either way) the count's other regimes: a cutoff criterion that recycles,
+    with or without a cutoff safing sequence, an abort safing sequence, and steps after T-0.
+    """
     rng = np.random.default_rng(seed)
 
     def pick(n: int) -> int:
@@ -118,8 +123,95 @@ def random_model(seed: int) -> dict[str, Any]:
                 faults.append(f)
     site = {"site": "rnd", "name": f"random pad {seed}", "equipment": equipment, "sensors": sensors,
             "groups": groups, "plume_zone": plume, "personnel_zones": zones}
+    if regimes:
+        _add_regimes(np.random.default_rng([seed, 8]), equipment, plume, zones, proc)
     return {"site": site, "procedure": proc, "faults": {"site": "rnd", "faults": faults},
             "max_faults": [0, 1, 1, 2, 2][pick(5)]}
+
+
+def _add_regimes(rng: np.random.Generator, equipment: list[dict[str, Any]], plume: list[dict[str, Any]],
+                 zones: list[dict[str, Any]], proc: dict[str, Any]) -> None:
+    """Cutoff windows (recycle and cutoff safing), abort safing and steps after T-0, valid by
+    construction (safing moves into the plume zone wait for plume_clear; nothing after T-0
+    moves into it or sends people in)."""
+
+    def pick(n: int) -> int:
+        return int(rng.integers(n))
+
+    steps, criteria = proc["steps"], proc["criteria"]
+    safe = {r["equipment"]: set(r["safe"]) for r in plume}
+
+    def moves_back() -> list[tuple[str, str]]:  # (equipment, position) a safing move can go to
+        return [(e["name"], t["to"]) for e in equipment for t in e["travel"] if t["from"] == "p1"]
+
+    def safing(clear: int, move_afters: list[int] | None = None) -> list[dict[str, Any]]:
+        """A safing sequence; its moves only at ``move_afters`` when given (none if empty)."""
+        seq: list[dict[str, Any]] = []
+        used: set[tuple[str, int]] = set()
+        for _ in range(1 + pick(3)):
+            after = pick(5)
+            opts = moves_back() if move_afters is None or move_afters else []
+            r = rng.random()
+            if opts and r < 0.6:
+                eq, to = opts[pick(len(opts))]
+                if move_afters:
+                    after = move_afters[pick(len(move_afters))]
+                if to not in safe[eq]:
+                    after = max(after, clear)
+                if (eq, after) in used:
+                    continue
+                used.add((eq, after))
+                seq.append({"after": after, "move": eq, "to": to})
+            elif zones and r < 0.85:
+                kind = "occupy" if rng.random() < 0.5 else "evacuate"
+                seq.append({"after": max(after, clear) if kind == "occupy" else after, kind: "deck"})
+            else:
+                seq.append({"after": after, "milestone": "safing"})
+        return sorted(seq, key=lambda st: st["after"])
+
+    last = max(int(s["at"][1:-1]) for s in steps)
+    # steps after T-0: only moves out of the plume zone are allowed, and no one enters a zone
+    if rng.random() < 0.6:
+        at = 1 + pick(3)
+        opts = [(e["name"], t["to"]) for e in equipment for t in e["travel"]
+                if t["from"] == "p1" and t["to"] in safe[e["name"]] and t["to"] != "p1"]
+        if opts and rng.random() < 0.7:
+            eq, to = opts[pick(len(opts))]
+            steps.append({"at": f"T+{at}s", "move": eq, "to": to})
+        elif zones and rng.random() < 0.5:
+            steps.append({"at": f"T+{at}s", "evacuate": "deck"})
+        else:
+            steps.append({"at": f"T+{at}s", "milestone": "after liftoff"})
+        if rng.random() < 0.5:
+            proc["invariants"] = [{"name": "flight", "expr": f"mode != launched or {equipment[0]['name']} == p1"}]
+    # a cutoff window late in the count, recycling to a point before it
+    if rng.random() < 0.6:
+        if "recycle_points" not in proc:
+            proc["recycle_points"] = [{"name": "rp", "at": steps[0]["at"]}]
+        rp = int(proc["recycle_points"][0]["at"][1:-1])
+        frm = min(-1, max(rp + 1, last + pick(6)))
+        until = min(0, frm + 2 + pick(8))
+        cand = [c for c in criteria if int(c["applies"]["from"][1:-1]) > rp]
+        if cand and rng.random() < 0.5:
+            cand[pick(len(cand))]["recycle_to"] = "rp"
+        else:  # s0 watches some equipment that moves to p1 during the count
+            criteria.append({"name": f"cut{len(criteria)}", "applies": {"from": f"T{frm}s", "until": f"T{until}s"},
+                             "recycle_to": "rp", "all": [{"sensor": "s0", "is": "p1"}]})
+        if rng.random() < 0.6:
+            # a cutoff safing move must not meet a move of the recycled count at one instant (the
+            # verifier refuses two moves of one equipment at once): after the count's last step
+            # and before the count can reach a criterion's window again (another cutoff, or a
+            # hold and a recycle, restarts the count's moves); so also before ignition
+            first = min(int(c["applies"]["from"][1:-1]) for c in criteria)
+            afters = list(range(last - rp + 1, first - rp)) if first > last else []
+            proc["cutoff"] = {"safing": safing(0, afters)}
+    # an abort safing sequence (aborts happen past the point of no return)
+    if rng.random() < 0.6:
+        if "point_of_no_return" not in proc:
+            proc["point_of_no_return"] = f"T-{1 + pick(6)}s"
+        clear = pick(3)
+        proc["abort"] = {"plume_clear": clear, "safing": safing(clear)}
+    steps.sort(key=lambda s: int(s["at"][1:-1]))
 
 
 def write_model(folder: str | Path, docs: dict[str, Any]) -> tuple[Path, Path]:
