@@ -399,7 +399,7 @@ def test_a_quiet_link_is_never_resubscribed_behind_the_runtimes_back(tmp_path):
         rt = runtime(site, url, db)
         task = asyncio.create_task(rt.run())
         await asyncio.wait_for(rt.ready.wait(), 30)
-        await until(lambda: rt.link_state == "up" and rt.seq.mode == Mode.COUNTING and rt.seq.t > 500, 20, "counting")
+        await until(lambda: rt.link_state == "up" and rt.seq.mode == Mode.COUNTING and rt.seq.t > 500, 60, "counting")
         p.speed = 0  # the pad falls quiet for 1.5 s (less than link_timeout_s): asyncua must not recreate
         await asyncio.sleep(1.5)
         same = rt._sub._recreate_count == 0  # (a reconnect of the runtime's own makes a new object)
@@ -407,14 +407,14 @@ def test_a_quiet_link_is_never_resubscribed_behind_the_runtimes_back(tmp_path):
         p.speed = 1.0
         p._wake.set()
         for _ in range(20):  # what asyncua's watchdog would do (on the live session; retried if the
-            await until(lambda: rt.link_state == "up", 20, "link up")  # runtime reconnected meanwhile)
+            await until(lambda: rt.link_state == "up", 60, "link up")  # runtime reconnected meanwhile)
             try:
                 await rt._sub.recreate()
                 break
             except Exception:  # noqa: BLE001
                 await asyncio.sleep(0.2)
         await until(lambda: any(r.kind == "event" and "subscription was replaced" in r.value for r in rt.recent),
-                    15, "link loss naming the replacement")
+                    60, "link loss naming the replacement")
         rt.stop()
         await asyncio.wait_for(task, 30)
         await p.stop()
