@@ -113,3 +113,22 @@ def test_the_graph_is_built_only_when_worth_it(monkeypatch) -> None:
     assert risk_graph.graph_for(plan, trials=risk_graph.GRAPH_MIN_TRIALS) is not None
     same = pg.compile_model(pg.load("falcon9", "crewed"))  # a fresh copy (as a worker gets it)
     assert risk_graph.graph_for(same, trials=1) is not None  # found by content
+
+
+def test_a_zero_minimum_travel_is_not_tabulated(tmp_path: Path, monkeypatch) -> None:
+    """A move that can arrive in the instant it is issued has no readable travel range: the
+    graph refuses it and the engine runs those trials itself, with the same results."""
+    docs = random_model(3)
+    for eq in docs["site"]["equipment"]:
+        for t in eq["travel"]:
+            t["min"] = 0
+    site, proc = write_model(tmp_path / "zero", docs)
+    plan = pg.compile_model(pg.load(site, proc))
+    with pytest.raises(risk_graph.GraphUnsupported, match="zero minimum travel"):
+        risk_graph.build(plan)
+    monkeypatch.setenv("PADGUARD_RISK_GRAPH", "1")
+    monkeypatch.setattr(risk_graph, "_CACHE", {})
+    trials = _fault_free(plan, 300, 1)
+    res = risk.run_results(plan, trials)
+    assert risk_graph.graph_for(plan) is None
+    assert np.array_equal(np.stack([getattr(res, f) for f in risk.RESULT_FIELDS], axis=1), _engine(plan, trials))

@@ -91,6 +91,9 @@ def _issued_moves(plan: Plan, pre: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
         if len(np.unique(tg)) != len(tg):
             raise GraphUnsupported("one equipment commanded twice in one instant")
         a0, a1 = lo_s[plan.ARRIVE + tg, c], hi_s[plan.ARRIVE + tg, c]
+        if ((a1 > a0) & (a0 <= pre[plan.T, c])).any():
+            # a zero minimum travel arrives within the instant: its range cannot be read off
+            raise GraphUnsupported("a move that can arrive in the instant it is issued (zero minimum travel)")
         steps[c, :len(js)] = js
         ns[c, :len(js)] = np.where(a1 > a0, -((a0 - a1) // plan.res) + 1, 1)  # ceil(span / res) + 1
     return steps, ns, nmov, h_lo.issued
