@@ -100,7 +100,7 @@ def main() -> None:
     # 2. the fault-free graph
     t_build = _timed(lambda: risk_graph.build(plan))
     g = risk_graph.build(plan)
-    plan.__dict__["_risk_graph"] = g
+    plan.__dict__["_risk_graphs"] = {(): g}
     ff = np.flatnonzero(~trials.occ.any(axis=0))
     walked = risk_graph.walk(g, trials.tr_u(plan)[:, ff])
     ref = np.stack([getattr(res, f)[ff] for f in risk.RESULT_FIELDS], axis=1)
@@ -120,7 +120,7 @@ def main() -> None:
     rates = {}
     for mode in ("1", "0"):
         with _graph(mode):
-            plan.__dict__.pop("_risk_graph", None)
+            plan.__dict__.pop("_risk_graphs", None)
             risk_graph._CACHE.clear()
             label = "graph on " if mode == "1" else "graph off"
             t1 = _wall(lambda: rc.campaign([plan], a.trials // 4, **kw)) * 4

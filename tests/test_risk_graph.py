@@ -40,9 +40,10 @@ def _fault_free(plan: pg.Plan, n: int, seed: int) -> risk.Trials:
     return t
 
 
-def _compare(plan: pg.Plan, n: int = 2000, seed: int = 0) -> set[int]:
-    g = risk_graph.build(plan)
+def _compare(plan: pg.Plan, n: int = 2000, seed: int = 0, faults: tuple[int, ...] = ()) -> set[int]:
+    g = risk_graph.build(plan, faults)
     trials = _fault_free(plan, n, seed)
+    trials.occ[list(faults)] = True  # these faults act from count start (onset 0)
     walked = risk_graph.walk(g, trials.tr_u(plan))
     ref = _engine(plan, trials)
     bad = np.flatnonzero((walked != ref).any(axis=1))
@@ -57,15 +58,19 @@ def test_walk_equals_the_engine_on_the_shipped_models(site: str, proc: str) -> N
 
 
 def test_walk_equals_the_engine_on_random_models(tmp_path: Path) -> None:
-    """40 seeded random models: fault-free counts that launch, hold, recycle and scrub."""
+    """40 seeded random models: fault-free counts, and counts with a latent fault from the
+    start, that launch, hold, recycle, scrub and abort."""
     outcomes: set[int] = set()
     tabulated = 0
     for seed in range(40):
         docs = random_model(seed)
         site, proc = write_model(tmp_path / str(seed), docs)
         plan = pg.compile_model(pg.load(site, proc))
+        latent = tuple(int(i) for i in np.flatnonzero(~risk.trial_law(plan).timed))
         try:
             outcomes |= _compare(plan, n=600, seed=seed)
+            for f in latent[:2]:  # a latent fault (a jam, a wrong end position) from the start
+                outcomes |= _compare(plan, n=300, seed=seed, faults=(f,))
             tabulated += 1
         except risk_graph.GraphUnsupported:
             continue
@@ -82,10 +87,10 @@ def test_campaign_numbers_are_the_same_with_and_without_the_graph(site31_guarded
     law = risk.trial_law(plan, probs={f: 0.004 for f in plan.faults})  # faulty and fault-free trials
     monkeypatch.setenv("PADGUARD_RISK_GRAPH", "1")
     fast = rc.campaign([plan], 24_000, seed=5, method="crude", law=law, chunk=3000).numbers()
-    assert plan.__dict__.get("_risk_graph") is not None  # the graph was used
+    assert plan.__dict__["_risk_graphs"].get(()) is not None  # the fault-free graph was used
     monkeypatch.setattr(rc, "GROUP", 1)
     monkeypatch.setenv("PADGUARD_RISK_GRAPH", "0")
-    plan.__dict__.pop("_risk_graph", None)
+    plan.__dict__.pop("_risk_graphs", None)
     slow = rc.campaign([plan], 24_000, seed=5, method="crude", law=law, chunk=3000).numbers()
     assert fast == slow
     outcomes = fast["procedures"][0]["outcomes"]
@@ -132,3 +137,31 @@ def test_a_zero_minimum_travel_is_not_tabulated(tmp_path: Path, monkeypatch) -> 
     res = risk.run_results(plan, trials)
     assert risk_graph.graph_for(plan) is None
     assert np.array_equal(np.stack([getattr(res, f) for f in risk.RESULT_FIELDS], axis=1), _engine(plan, trials))
+
+
+def test_trials_starting_with_latent_faults_walk_their_own_graph(site31_guarded, monkeypatch) -> None:
+    """Faults active from count start (a stopper not installed, a jammed tower) leave a trial a
+    function of its travel draws: each such fault set gets its own graph, walked trial by trial
+    equal to the event loop; a campaign given the MS-28 fault gives the same numbers with and
+    without the graphs."""
+    plan = site31_guarded
+    latent = [i for i, f in enumerate(plan.faults) if not risk.trial_law(plan).timed[i]]
+    assert "cabin.stopper:not_installed" in [plan.faults[i] for i in latent]
+    for fs in ([plan.fault_index("cabin.stopper:not_installed")], latent[:2], latent[1:4]):
+        g = risk_graph.build(plan, tuple(fs))
+        probs = {f: (1.0 if i in fs else 0.0) for i, f in enumerate(plan.faults)}
+        trials = risk.draw(plan, risk.trial_law(plan, probs=probs), np.random.default_rng(2), 1500)
+        walked = risk_graph.walk(g, trials.tr_u(plan))
+        ref = _engine(plan, trials)
+        assert np.array_equal(walked, ref), [plan.faults[i] for i in fs]
+    law = risk.trial_law(plan, given=["cabin.stopper:not_installed"])
+    monkeypatch.setenv("PADGUARD_RISK_GRAPH", "1")
+    plan.__dict__.pop("_risk_graphs", None)
+    fast = rc.campaign([plan], 12_000, seed=9, method="crude", law=law, chunk=3000).numbers()
+    assert plan.__dict__["_risk_graphs"].get((plan.fault_index("cabin.stopper:not_installed"),)) is not None
+    monkeypatch.setenv("PADGUARD_RISK_GRAPH", "0")
+    plan.__dict__.pop("_risk_graphs", None)
+    slow = rc.campaign([plan], 12_000, seed=9, method="crude", law=law, chunk=3000).numbers()
+    assert fast == slow
+    outcomes = fast["procedures"][0]["outcomes"]
+    assert outcomes["scrubbed"]["p"] > 0.9  # the watchdog holds, recycles and scrubs

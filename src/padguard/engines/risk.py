@@ -287,28 +287,47 @@ def run_results(plan: Plan, trials: Trials, max_events: int = MAX_EVENTS) -> Tri
 def run_results_many(plan: Plan, batches: list[Trials], max_events: int = MAX_EVENTS) -> list[TrialResults]:
     """:func:`run_results` of several batches of trials at once.
 
-    Fault-free trials follow the plan's fault-free graph (:mod:`risk_graph`, the semantics'
-    own transitions tabulated once) when it is worth building; the other trials of every batch
-    run through the semantics together, so a few hundred faulty trials per chunk share one
-    event loop (columns are independent: the results are the same as batch by batch).
+    A trial whose faults all act from count start (none, or latent ones such as a stopper not
+    installed) is a deterministic function of its travel draws: trials sharing such a fault set
+    follow that set's graph (:mod:`risk_graph`, the semantics' own transitions tabulated once)
+    when there are enough of them to be worth building it. The other trials of every batch run
+    through the semantics together, so a few hundred faulty trials per chunk share one event
+    loop (columns are independent: the results are the same as batch by batch).
     """
     out = [TrialResults(*(np.empty(t.n, dtype=np.int64) for _ in RESULT_FIELDS)) for t in batches]
-    faulty = [t.occ.any(axis=0) for t in batches]
-    g = risk_graph.graph_for(plan, sum(int((~f).sum()) for f in faulty))
-    if g is None or g.depth > max_events:
-        for t, r in zip(batches, out, strict=True):
-            _run(plan, t, max_events, _keeper(plan, [r], np.zeros(t.n, dtype=np.int64), np.arange(t.n)))
-        return out
+    # Per trial: the set of faults it starts with, or -1 if some fault strikes later.
+    sets, codes = {}, []
+    for t in batches:
+        at_start = ~(t.occ & (t.onset > 0)).any(axis=0)
+        c = np.full(t.n, -1, dtype=np.int64)
+        if at_start.any():
+            keys = np.packbits(t.occ[:, at_start], axis=0).T.copy()
+            kv = keys.view(np.dtype((np.void, keys.shape[1]))).ravel() if keys.shape[1] else \
+                np.zeros(len(keys), dtype=np.dtype((np.void, 1)))
+            uniq, inv = np.unique(kv, return_inverse=True)
+            ids = np.array([sets.setdefault(u.tobytes(), len(sets)) for u in uniq], dtype=np.int64)
+            c[at_start] = ids[inv.ravel()]
+        codes.append(c)
+    graphs: dict[int, risk_graph.TrialGraph] = {}
+    for key, k in sets.items():
+        n = sum(int((c == k).sum()) for c in codes)
+        faults = tuple(int(f) for f in np.flatnonzero(np.unpackbits(np.frombuffer(key, dtype=np.uint8))[:len(plan.faults)]))
+        g = risk_graph.graph_for(plan, n, faults)
+        if g is not None and g.depth <= max_events:
+            graphs[k] = g
     rest, owner, where = [], [], []
-    for b, (t, f) in enumerate(zip(batches, faulty, strict=True)):
-        ff = np.flatnonzero(~f)
-        if len(ff):
-            rows = risk_graph.walk(g, t.u, ff, t.step_rows(plan))
-            for c, name in enumerate(RESULT_FIELDS):
-                getattr(out[b], name)[ff] = rows[:, c]
-        sel = np.flatnonzero(f)
+    for b, (t, c) in enumerate(zip(batches, codes, strict=True)):
+        walked = np.zeros(t.n, dtype=bool)
+        for k, g in graphs.items():
+            sel = np.flatnonzero(c == k)
+            if len(sel):
+                rows = risk_graph.walk(g, t.u, sel, t.step_rows(plan))
+                for i, name in enumerate(RESULT_FIELDS):
+                    getattr(out[b], name)[sel] = rows[:, i]
+                walked[sel] = True
+        sel = np.flatnonzero(~walked)
         if len(sel):
-            rest.append(t.take(sel))
+            rest.append(t if len(sel) == t.n else t.take(sel))
             owner.append(np.full(len(sel), b))
             where.append(sel)
     if rest:

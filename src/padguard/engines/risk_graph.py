@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from padguard import semantics
+from padguard import plant, semantics
 from padguard.compile import NEVER, Plan, StepKind
 from padguard.sequencer.table import FINAL, Mode
 
@@ -128,13 +128,16 @@ class _Index:
         return uid[inv.ravel()], np.array(new, dtype=np.int64)
 
 
-def build(plan: Plan, max_nodes: int | None = None) -> TrialGraph:
-    """Tabulate every fault-free countdown of ``plan`` (raises GraphUnsupported beyond
-    ``max_nodes`` states, :data:`MAX_NODES` by default)."""
+def build(plan: Plan, faults: tuple[int, ...] = (), max_nodes: int | None = None) -> TrialGraph:
+    """Tabulate every countdown of ``plan`` that starts with exactly the fault modes ``faults``
+    active (none by default) and has no other fault; raises GraphUnsupported beyond
+    ``max_nodes`` states (:data:`MAX_NODES` by default)."""
     max_nodes = MAX_NODES if max_nodes is None else max_nodes
     nsteps = len(plan.step_at)
     nodes, results = _Index(), _Index()
     root = semantics.initial_state(plan, 1)
+    for f in sorted(faults):  # as the engine injects faults due at count start: in fault order
+        plant.inject(plan, root, int(f))
     nodes.ids_of(root.T)
     queue: list[np.ndarray] = [root]  # states about to settle, in node-id order, as blocks
     res_rows: list[np.ndarray] = []
@@ -260,13 +263,13 @@ def walk(g: TrialGraph, tr_u: np.ndarray, cols: np.ndarray | None = None,
     return g.results[out]
 
 
-GRAPH_MIN_TRIALS = 50_000  # fault-free trials in one call that justify building (~1 s)
-CACHE_PLANS = 8  # graphs kept per process
-_CACHE: dict[bytes, TrialGraph | None] = {}
+GRAPH_MIN_TRIALS = 50_000  # trials of one fault set in one call that justify building (~1 s)
+CACHE_GRAPHS = 16  # graphs kept per process
+_CACHE: dict[tuple[bytes, tuple[int, ...]], TrialGraph | None] = {}
 
 
 def _digest(plan: Plan) -> bytes:
-    """Content key of a Plan (campaign workers receive a fresh unpickled copy per chunk)."""
+    """Content key of a Plan (campaign workers receive a fresh unpickled copy per task)."""
     import hashlib
     import pickle
 
@@ -274,28 +277,30 @@ def _digest(plan: Plan) -> bytes:
     return hashlib.sha256(pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)).digest()
 
 
-def graph_for(plan: Plan, trials: int = 0) -> TrialGraph | None:
-    """The plan's fault-free graph if it is worth having for ``trials`` fault-free trials:
-    built once per process and Plan content, kept for later calls. None when unsupported,
-    not worth building yet, or disabled (``PADGUARD_RISK_GRAPH=0``; ``=1`` builds it always)."""
+def graph_for(plan: Plan, trials: int = 0, faults: tuple[int, ...] = ()) -> TrialGraph | None:
+    """The graph of ``plan``'s countdowns starting with ``faults`` (none: the fault-free graph)
+    if it is worth having for ``trials`` such trials: built once per process, Plan content and
+    fault set, kept for later calls. None when unsupported, not worth building yet, or disabled
+    (``PADGUARD_RISK_GRAPH=0``; ``=1`` builds it always)."""
     env = os.environ.get("PADGUARD_RISK_GRAPH")
     if env == "0":
         return None
-    g = plan.__dict__.get("_risk_graph", False)
-    if g is not False:
-        return g
-    key = _digest(plan)
+    faults = tuple(sorted(int(f) for f in faults))
+    mine = plan.__dict__.setdefault("_risk_graphs", {})
+    if faults in mine:
+        return mine[faults]
+    key = (_digest(plan), faults)
     if key in _CACHE:
         g = _CACHE[key]
     elif trials >= GRAPH_MIN_TRIALS or env == "1":
         try:
-            g = build(plan)
+            g = build(plan, faults)
         except GraphUnsupported:
             g = None
-        while len(_CACHE) >= CACHE_PLANS:  # a long-lived process (the console) keeps the newest
+        while len(_CACHE) >= CACHE_GRAPHS:  # a long-lived process (the console) keeps the newest
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = g
     else:
         return None
-    plan.__dict__["_risk_graph"] = g
+    mine[faults] = g
     return g
