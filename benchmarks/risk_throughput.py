@@ -106,7 +106,7 @@ def main() -> None:
     ref = np.stack([getattr(res, f)[ff] for f in risk.RESULT_FIELDS], axis=1)
     assert np.array_equal(walked, ref), "graph walk and event loop disagree"
     t_walk = min(_timed(lambda: risk_graph.walk(g, trials.tr_u(plan)[:, ff])) for _ in range(a.repeat))
-    with _graph("1"):
+    with _graph(None):
         best_g = min(_timed(lambda: risk.run_results(plan, trials)) for _ in range(a.repeat))
     print(f"2. fault-free graph: built in {t_build:.2f} s CPU ({g.nodes:,} states, {len(g.edge_off):,} with a "
           f"travel choice, {g.edges:,} edges, {len(g.results)} distinct results, at most {g.depth} settles on a path)")
@@ -119,7 +119,7 @@ def main() -> None:
     kw = dict(seed=1, method="crude")
     rates = {}
     for mode in ("1", "0"):
-        with _graph(mode):
+        with _graph(None if mode == "1" else "0"):  # on: the engine's own policy
             plan.__dict__.pop("_risk_graphs", None)
             risk_graph._CACHE.clear()
             label = "graph on " if mode == "1" else "graph off"
@@ -157,15 +157,19 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def _graph(mode: str):
-    """PADGUARD_RISK_GRAPH=mode inside the block (inherited by worker processes started there)."""
+def _graph(mode: str | None):
+    """PADGUARD_RISK_GRAPH=mode inside the block, or unset for None (the engine's own policy:
+    a graph per fault set with enough trials); inherited by worker processes started there."""
     old = os.environ.get("PADGUARD_RISK_GRAPH")
-    os.environ["PADGUARD_RISK_GRAPH"] = mode
+    if mode is None:
+        os.environ.pop("PADGUARD_RISK_GRAPH", None)
+    else:
+        os.environ["PADGUARD_RISK_GRAPH"] = mode
     try:
         yield
     finally:
         if old is None:
-            os.environ.pop("PADGUARD_RISK_GRAPH")
+            os.environ.pop("PADGUARD_RISK_GRAPH", None)
         else:
             os.environ["PADGUARD_RISK_GRAPH"] = old
 
