@@ -1,27 +1,32 @@
-"""The fault-free trial graph: every fault-free countdown of a Plan, tabulated once by the semantics.
+"""Trial graphs: every countdown of a Plan that is a function of its travel draws, tabulated
+once by the semantics.
 
 Most countdowns a campaign draws have no fault at all (99.1 % of Site 31/6's nominal law). Such
 a countdown is a deterministic function of its travel draws: at each settled instant the
 semantics issues some moves, each move's travel is ``min + floor(u * n) * res`` for its own
 draw ``u`` and its number ``n`` of travel choices (:func:`padguard.plant.travel_time`), and
-everything else follows. So the whole fault-free behaviour of a Plan is a finite directed
-acyclic graph:
+everything else follows. The same holds for a countdown whose faults all act from count start
+(latent faults such as a stopper not installed): they are part of its first state. So the
+behaviour of a Plan under one such fault set (none by default) is a finite directed acyclic
+graph:
 
 * a **node** is a state about to be settled (count start, or the next event's instant);
 * its **edges** are labelled by the travel indices ``k_j = floor(u_j * n_j)`` of the moves the
   semantics issues there; each edge leads to the next node or to a final result.
 
 :func:`build` constructs the graph by running the one semantics (``initial_state``,
-``settle``, ``next_event``, ``advance_to``) on every node once per travel combination, exactly
-as the risk engine runs a countdown, deduplicating identical states. :func:`walk` then runs any
-number of fault-free trials as gathers over the graph's tables: a trial follows the edge its
-own draws select, so each trial's result is bit-identical to running it through the semantics
+``plant.inject``, ``settle``, ``next_event``, ``advance_to``) on every node once per travel
+combination, exactly as the risk engine runs a countdown, deduplicating states equal after
+:func:`padguard.semantics.canonicalise`. :func:`walk` then runs any number of such trials as
+gathers over the graph's tables: a trial follows the edge its own draws select, so each
+trial's result is bit-identical to running it through the semantics
 (``tests/test_risk_graph.py`` checks this trial by trial). Nothing of the pad or the sequencer
 is restated here; the graph is a cache of the semantics' own transitions.
 
-The graph is built only when it stays small (``max_nodes``); a Plan whose fault-free behaviour
-does not fit, or where the moves issued at an instant depend on another move's travel draw in
-the same instant (``GraphUnsupported``), runs through the vectorised engine as before.
+A graph is built only when it stays small (``max_nodes``); a Plan whose behaviour does not fit,
+where the moves issued at an instant depend on another move's travel draw in the same instant,
+or where a move can arrive in the instant it is issued (``GraphUnsupported``), runs through
+the vectorised engine as before.
 """
 
 from __future__ import annotations
@@ -43,12 +48,12 @@ _U_TOP = float(np.nextafter(1.0, 0.0))  # the largest draw: picks each range's m
 
 
 class GraphUnsupported(Exception):
-    """The Plan's fault-free behaviour cannot be tabulated (too large or draw-dependent issues)."""
+    """The behaviour cannot be tabulated (too large, or not a function of the travel indices)."""
 
 
 @dataclass
 class TrialGraph:
-    """Tables of the fault-free graph (node 0 is count start, before its first settle)."""
+    """Tables of a trial graph (node 0 is count start, before its first settle)."""
 
     mv_step: np.ndarray  # (nodes, M) step index of each move issued at the node (0 pads)
     mv_n: np.ndarray  # (nodes, M) its number of travel choices (1 pads)
