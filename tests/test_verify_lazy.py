@@ -120,3 +120,27 @@ def test_a_lazy_counterexample_takes_an_inner_travel_time(tmp_path: Path):
     u = json.loads(out.read_text())["travel_u"][0][0]
     d = int(plant.travel_time(plan, 0, np.array([0]), 1, np.array([u]))[0])
     assert 4000 <= d <= 9000
+
+
+def test_no_faults_only_instants_where_no_fault_can_be_added():
+    """Instants that are no event exist only to inject a fault: a node that has no room for
+    another fault (K reached, or K = 0) gets none, only its events; with room, it gets every
+    grid instant before its next event. (The explored graph is the same either way: such
+    instants yield no successor without a fault.)"""
+    plan = pg.compile_model(pg.load("site31", "guarded"))
+    ex0 = V.Explorer(plan, V.Options(max_faults=0))
+    ex1 = V.Explorer(plan, V.Options(max_faults=1))
+    S = ex1._initial(2)
+    from padguard import semantics
+
+    semantics.settle(plan, S[:plan.layout.size])
+    plant.inject(plan, S, plan.fault_index("tower.half_a:jammed"), np.array([False, True]))
+    t = S[plan.T].copy()
+    tn = semantics.next_event(plan, S[:plan.layout.size])
+    assert (tn - t > plan.res).all()  # a quiet interval with grid instants inside
+    c0, _, _, ev0 = ex0._time_choices(S, t, tn, root=False)
+    assert ev0.all()  # K = 0: events only
+    c1, w1, _, ev1 = ex1._time_choices(S, t, tn, root=False)
+    # column 0 (no fault yet) gets every grid instant before tn; column 1 (K reached) none
+    assert (~ev1[c1 == 0]).sum() == (tn[0] - t[0] - 1) // plan.res
+    assert ev1[c1 == 1].all()

@@ -653,6 +653,9 @@ class Explorer:
         if root:
             z = np.zeros(n, dtype=np.int64)
             return cols, z, z.copy(), np.ones(n, dtype=bool)
+        # Instants that are no event are taken only with a fault: none where no fault can be
+        # added (K reached, or no fault set at all), so they are not even enumerated there.
+        room = (self.opt.max_faults - _count_active(p, F) >= 1) if self.subsets else np.zeros(n, dtype=bool)
         # instants where something may arrive, and tn: the arriving sets are enumerated there
         pc, px = [cols], [tn]
         for e in self.moved_eq:
@@ -697,14 +700,15 @@ class Explorer:
         T, TN = t[C], tn[C]
         event = (X == TN) | (arr != 0)
         ongrid = ((X - T) % res == 0) & (X < TN)
-        keep = event | ongrid  # an off-grid instant where nothing arrives is no choice
+        # an off-grid instant where nothing arrives is no choice; nor is a grid one without room
+        keep = event | (ongrid & room[C])
         C, X, arr, event, ongrid, T, TN = C[keep], X[keep], arr[keep], event[keep], ongrid[keep], T[keep], TN[keep]
         wait = np.where(X == TN, 0, np.where(ongrid, (X - T) // res, -(X - T)))
         # the other grid instants before tn: nothing arrives there (no candidate), faults only
-        kmax = np.maximum((tn - t - 1) // res, 0)
+        kmax = np.where(room, np.maximum((tn - t - 1) // res, 0), 0)
         off = np.cumsum(kmax) - kmax
         gmask = np.ones(int(kmax.sum()), dtype=bool)
-        g = ongrid & (X > T)
+        g = ongrid & (X > T) & room[C]  # (a column without room enumerates no grid instants)
         gmask[off[C[g]] + (X[g] - T[g]) // res - 1] = False  # instants already enumerated above
         gr = np.repeat(cols, kmax)
         gk = np.arange(len(gr)) - off[gr] + 1
