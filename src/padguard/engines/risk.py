@@ -275,7 +275,7 @@ def run(plan: Plan, trials: Trials, max_events: int = MAX_EVENTS) -> np.ndarray:
     return out
 
 
-RESULT_FIELDS = ("outcome", "phaz", "haz", "nholds", "holdtime", "nrec")
+RESULT_FIELDS = risk_graph.RESULT_FIELDS
 
 
 def run_results(plan: Plan, trials: Trials, max_events: int = MAX_EVENTS) -> TrialResults:
@@ -318,10 +318,11 @@ def run_results_many(plan: Plan, batches: list[Trials], max_events: int = MAX_EV
     rest, owner, where = [], [], []
     for b, (t, c) in enumerate(zip(batches, codes, strict=True)):
         walked = np.zeros(t.n, dtype=bool)
+        step_rows = t.step_rows(plan) if graphs else None
         for k, g in graphs.items():
             sel = np.flatnonzero(c == k)
             if len(sel):
-                rows = risk_graph.walk(g, t.u, sel, t.step_rows(plan))
+                rows = risk_graph.walk(g, t.u, sel, step_rows)
                 for i, name in enumerate(RESULT_FIELDS):
                     getattr(out[b], name)[sel] = rows[:, i]
                 walked[sel] = True
@@ -341,14 +342,12 @@ def _keeper(plan: Plan, out: list[TrialResults], owner: np.ndarray, where: np.nd
     ``out[owner[i]]`` at position ``where[i]`` (trial ``i`` of the batch being run)."""
 
     def keep(idx: np.ndarray, S: np.ndarray, done: np.ndarray) -> None:
-        # outcome_codes over all columns is a few cheap ops; no copy of the finished states
-        vals = [semantics.outcome_codes(plan, S)[done]] + [
-            S[row, done] for row in (plan.PHAZ, plan.HAZ, plan.NHOLDS, plan.HOLDTIME, plan.NREC)]
+        rows = risk_graph.result_rows(plan, S, done)
         ob, wh = owner[idx], where[idx]
         for b in np.unique(ob):
             m = ob == b
-            for name, v in zip(RESULT_FIELDS, vals, strict=True):
-                getattr(out[b], name)[wh[m]] = v[m]
+            for c, name in enumerate(RESULT_FIELDS):
+                getattr(out[b], name)[wh[m]] = rows[m, c]
 
     return keep
 

@@ -59,7 +59,7 @@ class TrialGraph:
     mv_n: np.ndarray  # (nodes, M) its number of travel choices (1 pads)
     edge_off: np.ndarray  # (nodes,) first edge of the node
     edge_to: np.ndarray  # (edges,) next *branching* node, or -1 - result index
-    results: np.ndarray  # (R, 6) outcome, phaz, haz, nholds, holdtime, nrec
+    results: np.ndarray  # (R, 6) per RESULT_FIELDS: outcome, phaz, haz, nholds, holdtime, nrec
     nodes: int  # nodes built (before chains without a choice were short-cut)
     depth: int  # bound on the settles of a path (distinct instants of the graph's states)
 
@@ -68,10 +68,15 @@ class TrialGraph:
         return len(self.edge_to)
 
 
-def _result_rows(plan: Plan, S: np.ndarray) -> np.ndarray:
-    """What the statistics read from a finished countdown (as :func:`risk.run_results`)."""
-    return np.stack([semantics.outcome_codes(plan, S), S[plan.PHAZ], S[plan.HAZ], S[plan.NHOLDS],
-                     S[plan.HOLDTIME], S[plan.NREC]], axis=1)
+RESULT_FIELDS = ("outcome", "phaz", "haz", "nholds", "holdtime", "nrec")
+
+
+def result_rows(plan: Plan, S: np.ndarray, cols: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """(n, 6) what the statistics read from finished countdowns (columns ``cols`` of ``S``),
+    in :data:`RESULT_FIELDS` order; reads only those rows, no copy of the states."""
+    return np.stack([semantics.outcome_codes(plan, S)[cols]]
+                    + [S[row, cols] for row in (plan.PHAZ, plan.HAZ, plan.NHOLDS, plan.HOLDTIME, plan.NREC)],
+                    axis=1)
 
 
 def _issued_moves(plan: Plan, pre: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -174,8 +179,9 @@ def build(plan: Plan, faults: tuple[int, ...] = (), max_nodes: int | None = None
         semantics.advance_to(plan, S, np.where(final, S[plan.T], nxt))
         targets = np.empty(S.shape[1], dtype=np.int64)
         if final.any():
-            rid, new = results.ids_of(_result_rows(plan, S[:, final]))
-            res_rows.append(_result_rows(plan, S[:, final])[new])
+            rows = result_rows(plan, S, final)
+            rid, new = results.ids_of(rows)
+            res_rows.append(rows[new])
             targets[final] = -1 - rid
         live = np.flatnonzero(~final)
         if len(live):
