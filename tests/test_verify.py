@@ -4,6 +4,7 @@ bounds, and the soundness of its reductions on random small models."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -350,6 +351,48 @@ def test_counterexample_at_a_coarse_resolution_replays_in_the_simulator(slow_tow
 # ---------------------------------------------------------------- command line
 
 runner = CliRunner()
+
+
+def test_the_quick_pass_answers_a_violation_at_once():
+    """Without --shortest a 30 s pass runs first; its violation is a real run, reported with
+    its own grid and replayed. Site 31/6 guarded at K = 2 is violated by design (stopper not
+    installed and both stopper switches reading engaged by a common cause), which the 1 s
+    search alone could not reach in 16.9 GiB."""
+    r = runner.invoke(app, ["verify", "site31", "guarded", "-k", "2", "-p", "plume", "--json",
+                            "--out", os.devnull])
+    assert r.exit_code == 1, r.output
+    data = json.loads(r.output)
+    assert data["quick_pass"]["reported"] is True and data["quick_pass"]["resolution_s"] == 30
+    assert data["resolution_s"] == 30 and data["exact"] is False and data["verdict"] == "violated"
+    assert data["violation"]["detail"] == "cabin.stopper unlocked"
+    faults = " ".join(f["fault"] if isinstance(f, dict) else str(f) for f in data["counterexample"]["faults"])
+    assert "cabin.stopper:not_installed" in faults
+    assert data["counterexample"]["replayed"]["same_state"] is True
+
+
+def test_shortest_skips_the_quick_pass(slow_tower):
+    """--shortest searches the requested grid only; without it the 30 s pass answers first."""
+    site, proc = map(str, slow_tower)
+    r = runner.invoke(app, ["verify", site, proc, "-k", "0", "--resolution", "10s", "--shortest", "--json",
+                            "--out", os.devnull])
+    assert r.exit_code == 1, r.output
+    data = json.loads(r.output)
+    assert "quick_pass" not in data and data["resolution_s"] == 10
+    r = runner.invoke(app, ["verify", site, proc, "-k", "0", "--resolution", "10s", "--json", "--out", os.devnull])
+    data = json.loads(r.output)
+    assert r.exit_code == 1 and data["quick_pass"]["reported"] is True and data["resolution_s"] == 30
+
+
+def test_a_quick_pass_that_finds_nothing_concludes_nothing():
+    """A quiet quick pass is reported, and the requested search gives the verdict."""
+    r = runner.invoke(app, ["verify", "site31", "guarded", "-k", "0", "--resolution", "10s", "--json"])
+    assert r.exit_code == 3, r.output
+    data = json.loads(r.output)
+    assert data["quick_pass"] == {**data["quick_pass"], "reported": False, "resolution_s": 30,
+                                  "verdict": "no_violation_found"}
+    assert data["resolution_s"] == 10 and data["verdict"] == "no_violation_found"
+    r = runner.invoke(app, ["verify", "site31", "guarded", "-k", "0", "--resolution", "10s"])
+    assert "quick pass on a 30 s grid: no violation" in " ".join(r.output.split())
 
 
 def test_cli_verify_violated_then_replay(tmp_path: Path):

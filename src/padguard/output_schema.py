@@ -69,6 +69,13 @@ VERIFY = {
         "reason": {"type": "string"},
         "violation": _obj({"property": {"type": "string"}, "detail": {"type": "string"},
                            "steps": {"type": "integer"}}, ["property", "detail"]),
+        "quick_pass": _obj({
+            "resolution_s": {"type": "number"},
+            "verdict": {"type": "string", "description": "the quick pass's own claim"},
+            "stats": {"type": "object"},
+            "reported": {"type": "boolean", "description": "true when the quick pass answered (a violation, "
+                         "or Ctrl-C): the verdict, resolution_s and counterexample above are then its own"},
+        }, ["resolution_s", "verdict", "reported"]),
     }, ["verdict", "exact", "max_faults", "properties", "stats"]),
 }
 

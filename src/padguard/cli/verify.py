@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -107,10 +108,15 @@ def verify_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable result")] = False,
     eager_travel: Annotated[bool, typer.Option("--eager-travel", help="choose every travel time when the move is "
                                                "issued (the former, larger search; same runs, for comparison)")] = False,
+    shortest: Annotated[bool, typer.Option("--shortest", help="skip the quick first pass on a 30 s grid, so that a "
+                                           "counterexample is the shortest on the requested grid (a quick-pass "
+                                           "counterexample is as real, but shortest only on its own grid)")] = False,
 ) -> None:
     """Prove a countdown cannot ignite into its own pad, or show the shortest way it can.
 
     Explores every behaviour of the compiled model at the resolution: every fault mode injected at every instant of the grid (up to K active at once), every travel time in its range on the grid (both ends always), every value a faulty sensor can report. Only --resolution exact (1 ms, the model's clock) is a proof; coarser grids are searches. The counterexample is saved as a scenario that `padguard simulate --replay FILE` reproduces.
+
+    Unless --shortest, a quick pass on a 30 s grid runs first: a violation it finds is a real run of the model, reported at once (shortest on that grid); if it finds none, the requested search runs.
 
     Exit code 0 proved (exact), 1 violated, 3 no violation found by a search at a coarse resolution (not a proof) or stopped by a bound or Ctrl-C (statistics reached are printed), 2 bad input.
     """
@@ -142,9 +148,28 @@ def verify_cmd(
         console.print("properties: " + "; ".join(f"[bold]{p}[/] ({PROPERTY_HELP[p]})" for p in props))
         console.print(f"fault modes explored: {int(explorer.f_static.sum())} of {explorer.F} (faults on sensors "
                       f"no criterion reads cannot change a decision); invariants: {len(invs)}")
-    result = _run(explorer, quiet=as_json)
+    quick: dict[str, Any] | None = None
+    result: V.VerifyResult | None = None
+    q_ms = None if shortest else V.quick_resolution(res_ms)
+    if q_ms is not None:
+        plan_q = _load(site, procedure, faults_file, q_ms)
+        invs_q = _invariants(plan_q, list(invariant or []))
+        opts_q = dataclasses.replace(opts, max_states=min(max_states or V.QUICK_MAX_STATES, V.QUICK_MAX_STATES),
+                                     max_memory=min(opts.max_memory or V.QUICK_MAX_MEMORY, V.QUICK_MAX_MEMORY))
+        res_q = _run(V.Explorer(plan_q, opts_q, invs_q), quiet=as_json)
+        quick = {"resolution_s": q_ms / 1000, "verdict": res_q.claim, "stats": res_q.stats.to_dict(),
+                 "reported": res_q.verdict in ("violated", "interrupted")}
+        if quick["reported"]:  # a real violation (or Ctrl-C): that is the answer
+            plan, invs, result = plan_q, invs_q, res_q
+        elif not as_json:
+            console.print(f"quick pass on a {_res_text(q_ms)} grid: no violation ({_stats_line(res_q.stats)}); "
+                          f"now the {_res_text(res_ms)} search")
+    if result is None:
+        result = _run(explorer, quiet=as_json)
     payload = result.to_dict()
     payload["model"] = {"site": site, "procedure": procedure}
+    if quick is not None:
+        payload["quick_pass"] = quick
     scenario_path = None
     rp = None
     if result.violation is not None:
@@ -162,7 +187,8 @@ def verify_cmd(
     if as_json:
         print(json.dumps(payload, indent=2))
     else:
-        _print_result(plan, result, scenario_path, rp, site, procedure)
+        _print_result(plan, result, scenario_path, rp, site, procedure,
+                      quick_of=res_ms if quick and quick["reported"] else None)
     code = {"proved": EXIT_PROVED, "violated": EXIT_VIOLATED}.get(result.claim, EXIT_INCONCLUSIVE)
     raise typer.Exit(code)
 
@@ -207,7 +233,8 @@ def _stats_line(st: V.Stats) -> str:
 
 
 def _print_result(plan: Plan, r: V.VerifyResult, path: Path | None, rp: V.Replay | None,
-                  site: str, procedure: str) -> None:
+                  site: str, procedure: str, quick_of: int | None = None) -> None:
+    """The verdict for a person; ``quick_of`` is the requested grid when the quick pass answered."""
     if r.verdict == "proved" and not r.exact:
         console.print(f"[bold yellow]no violation found at resolution {_res_text(r.resolution_ms)} (not a proof)[/] "
                       f"for up to {r.max_faults} fault{'s' * (r.max_faults != 1)}: {', '.join(r.properties)}")
@@ -225,8 +252,11 @@ def _print_result(plan: Plan, r: V.VerifyResult, path: Path | None, rp: V.Replay
     v = r.violation
     assert v is not None and rp is not None and path is not None
     console.print(f"[bold white on red] VIOLATED [/] [bold]{v.prop}[/]: {v.detail}")
-    console.print(f"shortest counterexample: {len(r.trace)} settled instants "
-                  f"({sum(len(s.faults) for s in r.trace)} fault{'s' * (sum(len(s.faults) for s in r.trace) != 1)})")
+    nf = sum(len(s.faults) for s in r.trace)
+    what = (f"counterexample found by the quick pass on the {_res_text(r.resolution_ms)} grid (a real run of the "
+            f"model; the shortest on that grid, not necessarily on the {_res_text(quick_of)} grid: --shortest "
+            "searches that)" if quick_of else "shortest counterexample")
+    console.print(f"{what}: {len(r.trace)} settled instants ({nf} fault{'s' * (nf != 1)})")
     console.print("explored: " + _stats_line(r.stats))
     _print_timeline(plan, r, rp)
     ok = rp.label == f"{v.prop}:{v.detail}" and rp.same_state
