@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from padguard.cli.common import check_output, console, err
 from padguard.compile import Plan, compile_model
 from padguard.engines import verify as V
+from padguard.engines import verify_zones as Z
 from padguard.model.errors import ModelError
 from padguard.model.loader import load
 from padguard.model.times import format_count_time, parse_duration
@@ -108,6 +109,8 @@ def verify_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable result")] = False,
     eager_travel: Annotated[bool, typer.Option("--eager-travel", help="choose every travel time when the move is "
                                                "issued (the former, larger search; same runs, for comparison)")] = False,
+    explicit: Annotated[bool, typer.Option("--explicit", help="use the explicit grid search even where the symbolic "
+                                           "(zone) search applies")] = False,
     shortest: Annotated[bool, typer.Option("--shortest", help="skip the quick first pass on a 30 s grid, so that a "
                                            "counterexample is the shortest on the requested grid (a quick-pass "
                                            "counterexample is as real, but shortest only on its own grid)")] = False,
@@ -140,11 +143,24 @@ def verify_cmd(
     except V.VerifyError as exc:
         err.print(f"[bold red]cannot verify this model:[/] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    title = (f"{plan.model.site.name} / {plan.model.procedure.procedure}: K = {max_faults}, "
-             f"resolution {_res_text(res_ms)} ({'exact' if V.is_exact(res_ms) else 'search'})")
+    zones: Z.ZoneExplorer | None = None
+    why_not = ""
+    if not explicit and (resolution.strip().lower() in ("auto", "exact")):
+        plan_z = _load(site, procedure, faults_file, 1)
+        try:
+            zones = Z.ZoneExplorer(plan_z, Z.ZoneOptions(properties=props, max_states=max_states,
+                                                         max_memory=_bytes(max_memory)),
+                                   _invariants(plan_z, list(invariant or [])), max_faults=max_faults)
+        except Z.ZoneUnsupported as exc:
+            why_not = str(exc)
+    title = (f"{plan.model.site.name} / {plan.model.procedure.procedure}: K = {max_faults}, " +
+             ("symbolic time (exact)" if zones else
+              f"resolution {_res_text(res_ms)} ({'exact' if V.is_exact(res_ms) else 'search'})"))
     if not as_json:
         console.rule(f"[bold]verify[/] {title}")
-        console.print(_exactness_text(plan))
+        console.print(_ZONES_TEXT if zones else _exactness_text(plan))
+        if why_not:
+            console.print(f"symbolic search not applicable: {why_not}")
         console.print("properties: " + "; ".join(f"[bold]{p}[/] ({PROPERTY_HELP[p]})" for p in props))
         console.print(f"fault modes explored: {int(explorer.f_static.sum())} of {explorer.F} (faults on sensors "
                       f"no criterion reads cannot change a decision); invariants: {len(invs)}")
@@ -163,10 +179,22 @@ def verify_cmd(
             plan, invs, result = plan_q, invs_q, res_q
         elif not as_json:
             console.print(f"quick pass on a {_res_text(q_ms)} grid: no violation ({_stats_line(res_q.stats)}); "
-                          f"now the {_res_text(res_ms)} search")
+                          f"now the {'symbolic' if zones else _res_text(res_ms)} search")
+    if result is None and zones is not None:
+        try:
+            result = zones.run()
+            plan, invs = zones.plan, zones.invariants
+        except Z.ZoneUnsupported as exc:
+            why_not = str(exc)
+            if not as_json:
+                console.print(f"symbolic search stopped: {why_not}; now the {_res_text(res_ms)} "
+                              f"{'search' if not V.is_exact(res_ms) else 'exact search'}")
     if result is None:
         result = _run(explorer, quiet=as_json)
     payload = result.to_dict()
+    payload["engine"] = "zones" if result.timing == "zones" else "grid"
+    if why_not:
+        payload["symbolic_not_applicable"] = why_not
     payload["model"] = {"site": site, "procedure": procedure}
     if quick is not None:
         payload["quick_pass"] = quick
@@ -195,6 +223,10 @@ def verify_cmd(
 
 def _res_text(res_ms: int) -> str:
     return f"{res_ms} ms" if res_ms < 1000 else f"{res_ms / 1000:g} s"
+
+
+_ZONES_TEXT = ("exact (symbolic time): the times the future depends on are held as zones (difference-bound "
+               "matrices) on the model's millisecond clock, so 'proved' holds for every timing the model allows")
 
 
 def _exactness_text(plan: Plan) -> str:
@@ -226,7 +258,10 @@ def _run(explorer: V.Explorer, quiet: bool) -> V.VerifyResult:
         return explorer.run()
 
 
-def _stats_line(st: V.Stats) -> str:
+def _stats_line(st: V.Stats, symbolic: bool = False) -> str:
+    if symbolic:
+        return (f"{st.states:,} symbolic states ({st.transitions:,} transitions, {st.terminal:,} final), depth "
+                f"{st.depth}, {st.seconds:.2f} s")
     return (f"{st.states:,} states ({st.transitions:,} transitions, {st.terminal:,} final), depth {st.depth}, "
             f"{st.seconds:.2f} s ({st.rate:,.0f} states/s), memory {st.stored_bytes / 2**20:,.1f} MiB stored "
             f"({st.bytes_per_state:.0f} B/state) + {st.peak_frontier_bytes / 2**20:,.1f} MiB peak frontier")
@@ -238,16 +273,16 @@ def _print_result(plan: Plan, r: V.VerifyResult, path: Path | None, rp: V.Replay
     if r.verdict == "proved" and not r.exact:
         console.print(f"[bold yellow]no violation found at resolution {_res_text(r.resolution_ms)} (not a proof)[/] "
                       f"for up to {r.max_faults} fault{'s' * (r.max_faults != 1)}: {', '.join(r.properties)}")
-        console.print(_stats_line(r.stats))
+        console.print(_stats_line(r.stats, r.timing == "zones"))
         return
     if r.verdict == "proved":
         console.print(f"[bold green]PROVED[/] (exact) for up to {r.max_faults} fault{'s' * (r.max_faults != 1)}: "
                       f"{', '.join(r.properties)}")
-        console.print(_stats_line(r.stats))
+        console.print(_stats_line(r.stats, r.timing == "zones"))
         return
     if r.verdict in ("bounded", "interrupted"):
         console.print(f"[bold yellow]INCONCLUSIVE[/]: {r.reason}; no violation up to depth {r.stats.depth}")
-        console.print("reached: " + _stats_line(r.stats))
+        console.print("reached: " + _stats_line(r.stats, r.timing == "zones"))
         return
     v = r.violation
     assert v is not None and rp is not None and path is not None
@@ -257,7 +292,7 @@ def _print_result(plan: Plan, r: V.VerifyResult, path: Path | None, rp: V.Replay
             f"model; the shortest on that grid, not necessarily on the {_res_text(quick_of)} grid: --shortest "
             "searches that)" if quick_of else "shortest counterexample")
     console.print(f"{what}: {len(r.trace)} settled instants ({nf} fault{'s' * (nf != 1)})")
-    console.print("explored: " + _stats_line(r.stats))
+    console.print("explored: " + _stats_line(r.stats, r.timing == "zones"))
     _print_timeline(plan, r, rp)
     ok = rp.label == f"{v.prop}:{v.detail}" and rp.same_state
     console.print(f"saved to [bold]{path}[/]; replay: padguard simulate {site} {procedure} --replay {path}")

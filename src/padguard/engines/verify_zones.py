@@ -147,9 +147,12 @@ class ZoneExplorer:
     plan: Plan
     opt: ZoneOptions = field(default_factory=ZoneOptions)
     invariants: list[Any] = field(default_factory=list)
+    max_faults: int = 0
 
     def __post_init__(self) -> None:
         p = self.plan
+        if self.max_faults:
+            raise ZoneUnsupported("faults (K > 0) are not in the symbolic search yet")
         if p.res != 1:
             raise ZoneUnsupported("the symbolic search runs on the model's 1 ms clock: compile at resolution 1 ms")
         for inv in self.invariants:
