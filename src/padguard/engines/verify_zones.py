@@ -44,9 +44,18 @@ from typing import Any
 
 import numpy as np
 
-from padguard import semantics
-from padguard.compile import NEVER, Plan, StepKind
-from padguard.engines.verify import PROPERTIES, Stats, TraceStep, VerifyResult, Violation, _rss
+from padguard import plant, semantics
+from padguard.compile import NEVER, Effect, Plan, StepKind
+from padguard.engines.verify import (
+    PROPERTIES,
+    Explorer,
+    Options,
+    Stats,
+    TraceStep,
+    VerifyResult,
+    Violation,
+    _rss,
+)
 from padguard.sequencer import rules
 from padguard.sequencer.table import Mode
 
@@ -116,6 +125,9 @@ def dbm_point(D: np.ndarray, upper: bool = False) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the search
 
+Deadline = tuple[int, int, int]  # (a, b, c): due when x_a - x_b reaches c (invariant: <= c)
+Choice = tuple[np.ndarray, frozenset[int], tuple[int, ...], list[tuple[int, int | None]]]
+
 
 @dataclass
 class _Node:
@@ -127,9 +139,12 @@ class _Node:
     depth: int
     parent: int
     label: str = ""
-    src: np.ndarray | None = None  # (n, 2): variable = N at path index src[v,0] (-1: origin) + src[v,1]
     due: tuple[int, ...] = ()  # which of the parent's deadlines were due at this instant
     arr: frozenset[int] = frozenset()  # which moves arrived at this instant
+    faults: tuple[tuple[int, int | None], ...] = ()  # faults injected at this instant
+    resets: tuple[tuple[int, int], ...] = ()  # variables set to N + c when this instant settled
+    e_moved: bool = False  # the count epoch moved with N into this instant (the count was stopped)
+    approx: bool = False  # the zone may hold timings no run has (see the module docstring)
 
 
 @dataclass
@@ -142,7 +157,7 @@ class ZoneOptions:
 
 @dataclass
 class ZoneExplorer:
-    """Breadth-first search of the symbolic (zone) graph of a fault-free countdown."""
+    """Breadth-first search of the symbolic (zone) graph of a countdown under up to K faults."""
 
     plan: Plan
     opt: ZoneOptions = field(default_factory=ZoneOptions)
@@ -151,8 +166,6 @@ class ZoneExplorer:
 
     def __post_init__(self) -> None:
         p = self.plan
-        if self.max_faults:
-            raise ZoneUnsupported("faults (K > 0) are not in the symbolic search yet")
         if p.res != 1:
             raise ZoneUnsupported("the symbolic search runs on the model's 1 ms clock: compile at resolution 1 ms")
         for inv in self.invariants:
@@ -160,36 +173,87 @@ class ZoneExplorer:
             if words & {"count", "time"}:
                 raise ZoneUnsupported(f"invariant '{inv.name}' reads the count or the wall clock, which a zone "
                                       "holds as a range; not supported yet")
+        self.K = self.max_faults
+        self.subsets: list[list[tuple[int, int | None]]] = []  # every fault set, values expanded
+        if self.K:
+            ex = Explorer(p, Options(max_faults=self.K, properties=tuple(self.opt.properties)), self.invariants)
+            for si in range(len(ex.subsets)):
+                for var in range(int(ex.sub_nvar[si])):
+                    self.subsets.append(ex.sub_values(si, var))
+            self.f_rows = ex.f_rows
+            self.f_ts = ex.f_ts
         self.E, self.C = p.E, p.C
-        # variable indices: 0 origin, 1 N, 2 P (the previous instant), 3 E, 4 H (hold start),
-        # 5 U (hold until), then A_e, O_c, SEQ
+        # variables: 0 origin, 1 N (this instant), 2 P (the previous one), 3 E (count epoch:
+        # count clock = N - E), 4 H (hold start), 5 U (hold until), then per equipment A_e
+        # (move issued), per criterion O_c (OK since), SEQ (safing start), per sensor its
+        # dropout onset
         self.vN, self.vP, self.vE, self.vH, self.vU = 1, 2, 3, 4, 5
         self.vA = 6
         self.vO = self.vA + self.E
         self.vS = self.vO + self.C
-        self.n = self.vS + 1
+        self.vT = self.vS + 1
+        self.n = self.vT + p.S
         self.steps_sorted = rules._steps_in_order(p)[1]
         self.marks = semantics._count_marks(p)
+        # recycle points split the count too: rules.decide compares the stopped count clock
+        # with them (a recycle only goes back), so a zone must not straddle one
+        self.zmarks = np.unique(np.concatenate([self.marks, p.r_at])).astype(np.int64)
+        self._pseudo: set[Deadline] = set()
         self.ntot = len(p.step_at)
+        self.nodes: list[_Node] = []
 
+    # ---- small helpers
     def _running(self, mode: int) -> bool:
         """Does the count clock run in this mode (semantics.advance_to)?"""
         return mode in (int(Mode.COUNTING), int(Mode.TERMINAL)) or (
             self.plan.has_flight and mode == int(Mode.FLIGHT))
 
+    def _stopped(self, mode: int) -> bool:
+        """Is the count clock stopped (a hold, safing) while the count is not over?"""
+        return not self._running(mode) and mode not in _FINAL
+
+    def _dropped(self, S: np.ndarray) -> list[int]:
+        """Sensors that have dropped out and are not yet stale (their onset is a variable)."""
+        p = self.plan
+        if not p.S:
+            return []
+        eff = plant.fault_effect(p, S[p.SFAULT:p.SFAULT + p.S])
+        return [i for i in range(p.S) if eff[i] == Effect.DROPOUT and S[p.STIME + i] >= 0]
+
+    def _fault_sets(self, nd: _Node, event: bool) -> list[list[tuple[int, int | None]]]:
+        """The fault sets that may strike at the next instant: within the budget, on healthy
+        components; at an instant where nothing else happens only sets with a member that acts
+        at once (the others are invisible until something moves, arrives or is sensed, so they
+        strike with that event instead, as in the explicit search)."""
+        if not self.K:
+            return []
+        S = nd.rep
+        room = self.K - int(plant.active_faults(self.plan, S[:, None])[0])
+        if room <= 0:
+            return []
+        out = []
+        for fs in self.subsets:
+            if len(fs) > room or any(S[r] != 0 for f, _ in fs for r in self.f_rows[f]):
+                continue
+            if not event and not any(self.f_ts[f] for f, _ in fs):
+                continue
+            out.append(fs)
+        return out
+
     # ---- deadlines of a settled symbolic state (the terms of semantics.next_event)
-    def _deadlines(self, nd: _Node) -> list[tuple[int, int]]:
+    def _deadlines(self, nd: _Node) -> list[Deadline]:
         p, S = self.plan, nd.rep
         mode = int(S[p.MODE])
         if mode in _FINAL:
             return []
+        vN, vE = self.vN, self.vE
         tc = int(S[p.TC])
         running = mode in (int(Mode.COUNTING), int(Mode.TERMINAL))
-        out: list[tuple[int, int]] = []
+        out: list[Deadline] = []
 
-        def at_count(target: int) -> None:
-            if target < NEVER and target > tc:
-                out.append((self.vE, int(target)))
+        def at_count(target: int) -> None:  # the count clock N - E reaches target
+            if target < NEVER:
+                out.append((vN, vE, int(target)))
 
         st = int(S[p.STEP])
         if p.n_count and st < p.n_count and (running or (p.has_flight and mode == int(Mode.FLIGHT))):
@@ -197,82 +261,97 @@ class ZoneExplorer:
         if p.has_safing or p.cut0 < self.ntot:
             sst = int(S[p.SSTEP])
             safing = mode == int(Mode.SAFING)
-            cutting = sst >= p.cut0 and not safing and mode not in _FINAL
+            cutting = sst >= p.cut0 and not safing
             if ((safing and sst < p.cut0) or cutting) and sst < self.ntot:
                 if S[p.SEQ_T] < 0:
                     raise ZoneUnsupported("a safing sequence without a start time")
-                out.append((self.vS, int(p.step_at[sst])))
+                out.append((vN, self.vS, int(p.step_at[sst])))
+        pseudo: set[Deadline] = set()
         if running:
             at_count(int(self.marks[np.searchsorted(self.marks, tc, side="right")]))
+            zm = int(self.zmarks[np.searchsorted(self.zmarks, tc, side="right")])
+            if zm < NEVER:
+                pseudo.add((vN, vE, zm))
+        # guards rules.decide reads that are not deadlines of next_event, split on as if they
+        # were: a recycle (automatic, or a cutoff's) restarts the count at a recycle point only
+        # to scrub at the next instant if the restarted count cannot end inside the window
+        for rt in p.r_at:
+            pseudo.add((vN, 0, int(p.window_close - (p.ign - int(rt)) + 1)))
         if mode == int(Mode.COUNTING):
             at_count(int(p.pnr))
             if len(p.holds):
                 at_count(int(p.h_at[S[p.NEXTB]]))
-        if mode == int(Mode.HOLDING):  # the count clock is frozen at tc (a discrete value here)
+        if mode == int(Mode.HOLDING):
             if S[p.HOLD_UNTIL] >= 0:
-                out.append((self.vU, 0))
-            # the window closes for this count: an absolute instant (origin + const)
-            out.append((0, int(p.window_close - (p.ign - tc) + 1)))
+                out.append((vN, self.vU, 0))
+            # the window closes for this count when N - count clock (= E, which runs with N
+            # while the count is stopped) passes window_close - ign
+            out.append((vE, 0, int(p.window_close - p.ign + 1)))
             if p.auto_recycle_after >= 0 and S[p.NREC] < p.auto_max_recycles:
-                out.append((self.vH, int(p.auto_recycle_after)))
-                # not a deadline of next_event but a guard rules.decide reads at a recycle
-                # (the restarted count must fit the window): split on it too
-                rt = int(p.r_at[max(p.auto_recycle_to, 0)])
-                out.append((0, int(p.window_close - (p.ign - rt) + 1)))
+                out.append((vN, self.vH, int(p.auto_recycle_after)))
         for e in range(self.E):
             if S[p.ARRIVE + e] >= 0:
-                out.append((self.vA + e, int(nd.hi[e])))
+                out.append((vN, self.vA + e, int(nd.hi[e])))
         for c in range(self.C):
             if S[p.OKS + c] >= 0:
-                out.append((self.vO + c, int(p.c_deb[c])))
-        # as next_event: only deadlines after the settled instant (x_v + c > N); one that is
-        # later at some points of the zone and not at others would make the zone mixed
-        D, vN = nd.D, self.vN
+                out.append((vN, self.vO + c, int(p.c_deb[c])))
+        for sn in self._dropped(S):
+            out.append((vN, self.vT + sn, int(p.s_limit[sn]) + 1))
+        # as next_event: only deadlines after the settled instant; one that is ahead at some
+        # points of the zone and not at others would make the zone mixed
+        self._pseudo = pseudo - set(out)
+        out.extend(pseudo)
+        D = nd.D
         fut = []
-        for v, c in sorted(set(out)):
-            if D[vN, v] <= c - 1:
-                fut.append((v, c))
-            elif D[v, vN] > -c:
+        for a, b, c in sorted(set(out)):
+            if D[a, b] <= c - 1:
+                fut.append((a, b, c))
+            elif D[b, a] > -c:
                 raise ZoneUnsupported("a deadline is past at some timings and ahead at others")
         return fut
 
     # ---- successor zones: which deadlines are due and which moves arrive at the next instant
-    def _choices(self, nd: _Node) -> list[tuple[np.ndarray, frozenset[int], tuple[int, ...]]]:
+    def _choices(self, nd: _Node) -> tuple[list[tuple[np.ndarray, frozenset[int], tuple[int, ...]]], bool, bool]:
+        """Successor zones (each with its arrivals and due deadlines), whether the count epoch
+        moves with the clock, and whether that delay may over-approximate (see the docstring)."""
         dl = self._deadlines(nd)
         if not dl:
-            return []
+            return [], False, False
         D = nd.D.copy()
-        vN, vP = self.vN, self.vP
-        dbm_reset(D, vP, vN)  # P := N, then let N run
-        D[vN, :] = INF
-        D[vN, vN] = 0
+        vN, vP, vE = self.vN, self.vP, self.vE
+        e_moves = self._stopped(int(nd.rep[self.plan.MODE]))
+        approx = e_moves and D[vN, vE] + D[vE, vN] != 0
+        dbm_reset(D, vP, vN)  # P := N, then let time pass: N runs (and E, while the count is stopped)
+        movers = [vN, vE] if e_moves else [vN]
+        rest = [v for v in range(self.n) if v not in movers]
+        for m in movers:
+            D[m, rest] = INF
         Dz = dbm_constrain(D, vP, vN, -1)  # strictly later
-        for v, c in dl:  # no deadline is passed
+        for a, b, c in dl:  # no deadline is passed
             if Dz is None:
                 break
-            Dz = dbm_constrain(Dz, vN, v, c)
+            Dz = dbm_constrain(Dz, a, b, c)
         if Dz is None:
-            return []
+            return [], e_moves, approx
         moving = [e for e in range(self.E) if nd.rep[self.plan.ARRIVE + e] >= 0]
         out: list[tuple[np.ndarray, frozenset[int], tuple[int, ...]]] = []
 
         def walk(k: int, Dk: np.ndarray, due: tuple[int, ...]) -> None:
             if k < len(dl):
-                v, c = dl[k]
-                d1 = dbm_constrain(Dk, v, vN, -c)  # due: N - v >= c (and <= c already)
+                a, b, c = dl[k]
+                d1 = dbm_constrain(Dk, b, a, -c)  # due: x_a - x_b = c
                 if d1 is not None:
                     walk(k + 1, d1, (*due, k))
-                d0 = dbm_constrain(Dk, vN, v, c - 1)  # strictly later
+                d0 = dbm_constrain(Dk, a, b, c - 1)  # strictly later
                 if d0 is not None:
                     walk(k + 1, d0, due)
                 return
-            forced = {dl[i][0] - self.vA for i in due if self.vA <= dl[i][0] < self.vO}
+            forced = {dl[i][1] - self.vA for i in due if dl[i][0] == vN and self.vA <= dl[i][1] < self.vO}
             arrive(0, Dk, frozenset(forced), due)
 
         def arrive(i: int, Dk: np.ndarray, arr: frozenset[int], due: tuple[int, ...]) -> None:
             if i == len(moving):
-                if due or arr:
-                    out.append((Dk, arr, due))
+                out.append((Dk, arr, due))  # with nothing due or arriving, only a fault makes it an instant
                 return
             e = moving[i]
             if e in arr:
@@ -284,95 +363,96 @@ class ZoneExplorer:
                 arrive(i + 1, d1, arr | {e}, due)
 
         walk(0, Dz, ())
-        return out
+        return out, e_moves, approx
 
-    # ---- settle a batch of successors on representative points, read the resets back
-    def _settle(self, parent: _Node, pts: list[tuple[np.ndarray, frozenset[int], tuple[int, ...]]],
-                upper: bool = False) -> list[tuple[np.ndarray, np.ndarray, frozenset[int], np.ndarray]]:
+    # ---- settle a batch of successors on representative points
+    def _concrete(self, parent: _Node, X: np.ndarray, arrs: list[frozenset[int]]) -> np.ndarray:
+        """Parent's state at the points ``X`` (variables x columns): the Plan's time rows set
+        from the variables (and each chosen arrival due now), ready to settle."""
         p = self.plan
-        n = len(pts)
-        S = np.repeat(parent.rep[:, None], n, axis=1)
-        X = np.stack([dbm_point(c[0], upper) for c in pts], axis=1)  # (vars, n)
+        n = X.shape[1]
+        R = parent.rep
+        S = np.repeat(R[:, None], n, axis=1)
         S[p.T] = X[self.vN]
-        if self._running(int(parent.rep[p.MODE])):
+        if int(R[p.MODE]) not in _FINAL:
             S[p.TC] = X[self.vN] - X[self.vE]
-        if parent.rep[p.MODE] == int(Mode.HOLDING):
+        if R[p.MODE] == int(Mode.HOLDING):
             S[p.HOLD_START] = X[self.vH]
-            if parent.rep[p.HOLD_UNTIL] >= 0:
+            if R[p.HOLD_UNTIL] >= 0:
                 S[p.HOLD_UNTIL] = X[self.vU]
         for e in range(self.E):
-            if parent.rep[p.ARRIVE + e] >= 0:
-                arr = np.array([e in c[1] for c in pts])
+            if R[p.ARRIVE + e] >= 0:
+                arr = np.array([e in a for a in arrs])
                 S[p.ARRIVE + e] = np.where(arr, X[self.vN], X[self.vA + e] + parent.hi[e])
         for c in range(self.C):
-            if parent.rep[p.OKS + c] >= 0:
+            if R[p.OKS + c] >= 0:
                 S[p.OKS + c] = X[self.vO + c]
-        if parent.rep[p.SEQ_T] >= 0:
+        if R[p.SEQ_T] >= 0:
             S[p.SEQ_T] = X[self.vS]
+        for sn in self._dropped(R):
+            S[p.STIME + sn] = X[self.vT + sn]
+        return S
+
+    def _settle(self, parent: _Node, items: list[Choice], upper: bool = False
+                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(state before settling, point, settled states with the least and the greatest
+        travel draw) per successor, at its least (``upper``: greatest) representative point."""
+        p = self.plan
+        n = len(items)
+        X = np.stack([dbm_point(c[0], upper) for c in items], axis=1)  # (vars, n)
+        S = self._concrete(parent, X, [c[1] for c in items])
+        for j, c in enumerate(items):
+            if c[3]:
+                m = np.zeros(n, dtype=bool)
+                m[j] = True
+                for f, v in c[3]:  # in injection order (sensor faults first)
+                    plant.inject(p, S, f, m, v)
         pre = S.copy()
-        out = []
         posts = []
         for u in (0.0, U_MAX):
             Su = pre.copy()
             semantics.settle(p, Su, tr_u=np.full((self.ntot, n), u))
             semantics.canonicalise(p, Su)
             posts.append(Su)
-        for j in range(n):
-            out.append((pre[:, j], X[:, j], pts[j][1], np.stack([posts[0][:, j], posts[1][:, j]])))
-        return out
+        return [(pre[:, j], X[:, j], np.stack([posts[0][:, j], posts[1][:, j]])) for j in range(n)]
 
     def _child(self, parent: _Node, Dk: np.ndarray, pre: np.ndarray, x: np.ndarray,
                post: np.ndarray) -> tuple[_Node, bool]:
-        """The successor node, and whether the instant ignited."""
+        """The successor node (its times read back as resets), and whether it ignited."""
         p = self.plan
         smin, smax = post[0], post[1]
         t = int(x[self.vN])
-        arr_rows = slice(p.ARRIVE, p.ARRIVE + self.E)
         diff = np.flatnonzero(smin != smax)
         if len(diff) and not ((diff >= p.ARRIVE) & (diff < p.ARRIVE + self.E)).all():
             raise ZoneUnsupported("a decision at one instant depends on a travel time drawn at that instant")
         mode = int(smax[p.MODE])
         pmode = int(pre[p.MODE])
         ignited = bool(smax[p.IGN_T] >= 0 and pre[p.IGN_T] < 0)
-        running = self._running(mode)
         D = Dk.copy()
-        src = parent.src.copy()
-        k = parent.depth + 1
+        resets: list[tuple[int, int]] = []
 
         def reset(v: int, c: int) -> None:
             dbm_reset(D, v, self.vN, c)
-            src[v] = (k, c)
+            resets.append((v, c))
 
-        def free(v: int) -> None:
-            dbm_free(D, v)
-            src[v] = (-2, 0)
-
-        if running:
-            if not self._running(pmode) or smax[p.TC] != pre[p.TC]:
-                # the count (re)starts from a discrete count time: a resume, a recycle
-                reset(self.vE, -int(smax[p.TC]))
-        elif mode not in _FINAL and self._running(pmode):
-            # the count clock stops (a hold, safing): exact only if it stops at one count time
-            if D[self.vN, self.vE] + D[self.vE, self.vN] != 0:
-                raise ZoneUnsupported("the count clock stops at a count time that varies with the timing "
-                                      "(a stopwatch a zone cannot hold exactly)")
-            free(self.vE)
+        if mode not in _FINAL and smax[p.TC] != pre[p.TC]:
+            reset(self.vE, -int(smax[p.TC]))  # the count clock jumped: a recycle
         if mode == int(Mode.HOLDING):
             if pmode != int(Mode.HOLDING):
                 reset(self.vH, int(smax[p.HOLD_START]) - t)
             if smax[p.HOLD_UNTIL] < 0:
-                free(self.vU)
+                dbm_free(D, self.vU)
             elif smax[p.HOLD_UNTIL] != pre[p.HOLD_UNTIL] or pmode != int(Mode.HOLDING):
                 reset(self.vU, int(smax[p.HOLD_UNTIL]) - t)
         else:
-            free(self.vH)
-            free(self.vU)
+            dbm_free(D, self.vH)
+            dbm_free(D, self.vU)
         lo, hi = parent.lo.copy(), parent.hi.copy()
         for e in range(self.E):
             a = int(smax[p.ARRIVE + e])
             v = self.vA + e
             if a < 0:
-                free(v)
+                dbm_free(D, v)
                 lo[e] = hi[e] = 0
             elif a != pre[p.ARRIVE + e] or smax[p.DEST + e] != pre[p.DEST + e] or pre[p.ARRIVE + e] == t:
                 reset(v, 0)
@@ -381,39 +461,49 @@ class ZoneExplorer:
             o = int(smax[p.OKS + c])
             v = self.vO + c
             if o < 0:
-                free(v)
+                dbm_free(D, v)
             elif o == pre[p.OKS + c] and pre[p.OKS + c] >= 0:
                 pass
             elif o == t:
                 reset(v, 0)
             else:
                 raise ZoneUnsupported(f"criterion row {c}: unexpected OK-since time")
+        eff = plant.fault_effect(p, smax[p.SFAULT:p.SFAULT + p.S])
+        for sn in range(p.S):
+            v, st_ = self.vT + sn, int(smax[p.STIME + sn])
+            if eff[sn] != Effect.DROPOUT or st_ < 0:
+                dbm_free(D, v)
+            elif parent.rep[p.SFAULT + sn] == 0:  # dropped out at this instant
+                if st_ != t:
+                    raise ZoneUnsupported("a dropout whose last sample is not its onset")
+                reset(v, 0)
+            elif st_ != pre[p.STIME + sn]:
+                raise ZoneUnsupported("a dropped-out sensor sampled again")
         s = int(smax[p.SEQ_T])
         if s < 0:
-            free(self.vS)
+            dbm_free(D, self.vS)
         elif s == t and pre[p.SEQ_T] != t:
             reset(self.vS, 0)
         elif s != pre[p.SEQ_T]:
             raise ZoneUnsupported("unexpected safing sequence start")
-        free(self.vP)
+        dbm_free(D, self.vP)
         if mode in _FINAL:  # only the final instant matters (the window property reads it)
             for v in range(2, self.n):
-                free(v)
+                dbm_free(D, v)
         key = smax.copy()
         key[p.T] = key[p.TC] = 0
-        key[arr_rows] = np.where(key[arr_rows] >= 0, 0, -1)
+        arows = key[p.ARRIVE:p.ARRIVE + self.E]
+        arows[:] = np.where(arows >= 0, 0, -1)
         oks = key[p.OKS:p.OKS + self.C]
         oks[oks >= 0] = 0
-        key[p.STIME:p.STIME + p.S] = 0
+        stime = key[p.STIME:p.STIME + p.S]
+        stime[:] = np.where(stime == -NEVER, -1, 0)
         key[p.SEQ_T] = 0 if key[p.SEQ_T] >= 0 else -1
         key[p.IGN_T] = 0 if key[p.IGN_T] >= 0 else -1
-        key[p.HOLDTIME] = key[p.HOLD_START] = 0
         key[p.HOLD_UNTIL] = 0 if key[p.HOLD_UNTIL] >= 0 else -1
-        if not running and mode not in _FINAL:  # a stopped count clock: a discrete value
-            key[p.TC] = smax[p.TC]
+        key[p.HOLDTIME] = key[p.HOLD_START] = 0
         kb = key.tobytes() + lo.tobytes() + hi.tobytes()
-        src[self.vN] = (k, 0)
-        return _Node(kb, smax.copy(), D, lo, hi, k, -1, src=src), ignited
+        return _Node(kb, smax.copy(), D, lo, hi, parent.depth + 1, -1, resets=tuple(resets)), ignited
 
     def _check(self, nd: _Node, ignited: bool) -> str:
         p, S = self.plan, nd.rep
@@ -433,41 +523,29 @@ class ZoneExplorer:
             for inv in self.invariants:
                 if not bool(inv.evaluate(p, S[:, None])[0]):
                     return f"invariants:{inv.name}"
-        if "liveness" in props and int(S[p.MODE]) in _FINAL and int(S[p.MODE]) != int(Mode.LAUNCHED):
+        if ("liveness" in props and int(S[p.MODE]) in _FINAL and int(S[p.MODE]) != int(Mode.LAUNCHED)
+                and not int(plant.active_faults(p, S[:, None])[0])):
             return "liveness:a fault-free count does not reach launch"
         return ""
 
     def _cross_check(self, nd: _Node) -> None:
-        """The earliest symbolic deadline at the representative is semantics.next_event's."""
+        """The earliest symbolic deadline at a point of the zone is semantics.next_event's."""
         p = self.plan
         dl = self._deadlines(nd)
         x = dbm_point(nd.D)
-        t = int(nd.rep[p.T])
-        if dl:
-            vals = [int(x[v]) + c for v, c in dl]
-            # the representative's own point: rebuild the times next_event reads
-            S = nd.rep[:, None].copy()
-            S[p.T, 0] = x[self.vN]
-            if self._running(int(S[p.MODE, 0])):
-                S[p.TC, 0] = x[self.vN] - x[self.vE]
-            if S[p.MODE, 0] == int(Mode.HOLDING):
-                S[p.HOLD_START, 0] = x[self.vH]
-                if S[p.HOLD_UNTIL, 0] >= 0:
-                    S[p.HOLD_UNTIL, 0] = x[self.vU]
-            for e in range(self.E):
-                if S[p.ARRIVE + e, 0] >= 0:
-                    S[p.ARRIVE + e, 0] = x[self.vA + e] + nd.hi[e]
-            for c in range(self.C):
-                if S[p.OKS + c, 0] >= 0:
-                    S[p.OKS + c, 0] = x[self.vO + c]
-            if S[p.SEQ_T, 0] >= 0:
-                S[p.SEQ_T, 0] = x[self.vS]
-            want = int(semantics.next_event(p, S)[0])
-            got = min((v for v in vals if v > int(x[self.vN])), default=NEVER)
-            if want != got:
-                raise AssertionError(f"symbolic deadlines disagree with next_event at t={t}: {got} != {want}")
+        S = self._concrete(nd, x[:, None], [frozenset()])
+        S[p.ARRIVE:p.ARRIVE + self.E] = nd.rep[p.ARRIVE:p.ARRIVE + self.E, None]
+        for e in range(self.E):
+            if nd.rep[p.ARRIVE + e] >= 0:
+                S[p.ARRIVE + e, 0] = x[self.vA + e] + nd.hi[e]
+        want = int(semantics.next_event(p, S)[0])
+        now = int(x[self.vN])
+        # a deadline on x_a - x_b: N reaches it after the gap c - (x_a - x_b) (a runs with N)
+        got = min((now + c - int(x[a] - x[b]) for a, b, c in dl if (a, b, c) not in self._pseudo), default=NEVER)
+        if want != got:
+            raise AssertionError(f"symbolic deadlines disagree with next_event at t={now}: {got} != {want}")
 
-    def _root(self) -> _Node:
+    def _root(self) -> list[_Node]:
         p = self.plan
         S0 = semantics.initial_state(p, 1)
         D = np.full((self.n, self.n), INF, dtype=np.int64)
@@ -476,21 +554,22 @@ class ZoneExplorer:
         D[self.vE, 0], D[0, self.vE] = -int(p.start), int(p.start)
         dbm_close(D)
         z = np.zeros(self.E, dtype=np.int64)
-        src = np.full((self.n, 2), (-2, 0), dtype=np.int64)
-        src[0] = (-1, 0)
-        src[self.vN] = (0, 0)
-        src[self.vE] = (-1, -int(p.start))
-        fake = _Node(b"", S0[:, 0].copy(), D, z, z.copy(), -1, -1, src=src)
-        (pre, x, _, post), = self._settle(fake, [(D, frozenset(), ())])
-        nd, ign = self._child(fake, D, pre, x, post)
-        nd.depth = 0
-        nd.label = self._check(nd, ign)
-        return nd
+        fake = _Node(b"", S0[:, 0].copy(), D, z, z.copy(), -1, -1)
+        items: list[Choice] = [(D, frozenset(), (), fs) for fs in [[], *self._fault_sets(fake, True)]]
+        out = []
+        for it, (pre, x, post) in zip(items, self._settle(fake, items), strict=True):
+            nd, ign = self._child(fake, D, pre, x, post)
+            nd.faults = tuple(it[3])
+            nd.label = self._check(nd, ign)
+            out.append(nd)
+        return out
 
     def run(self) -> VerifyResult:
+        """Search every symbolic state; the verdict holds for every millisecond timing."""
         t0 = time.perf_counter()
         st = Stats()
         nodes: list[_Node] = []
+        self.nodes = nodes
         seen: dict[bytes, list[int]] = {}
         verdict, reason = "proved", ""
         violation: Violation | None = None
@@ -505,42 +584,60 @@ class ZoneExplorer:
             ids.append(len(nodes) - 1)
             return len(nodes) - 1
 
-        root = self._root()
-        frontier = [add(root)]
-        first_bad = 0 if root.label else None
+        frontier: list[int] = []
+        bad: list[int] = []
+        for nd in self._root():
+            k = add(nd)
+            if k is not None:
+                frontier.append(k)
+                if nd.label:
+                    bad.append(k)
         try:
-            while frontier and first_bad is None:
+            while frontier and not bad:
                 nxt: list[int] = []
                 for i in frontier:
                     nd = nodes[i]
                     self._cross_check(nd)
-                    ch = self._choices(nd)
-                    st.transitions += len(ch)
-                    if not ch:
-                        if int(nd.rep[self.plan.MODE]) not in _FINAL and "liveness" in self.opt.properties:
-                            nd.label = "liveness:a fault-free count does not reach launch"
-                            first_bad = i
-                            break
+                    leaves, e_moves, approx = self._choices(nd)
+                    items: list[Choice] = []
+                    for Dk, arr, due in leaves:
+                        event = bool(due or arr)
+                        if event:
+                            items.append((Dk, arr, due, []))
+                        items.extend((Dk, arr, due, fs) for fs in self._fault_sets(nd, event))
+                    st.transitions += len(items)
+                    if not items:
+                        if int(nd.rep[self.plan.MODE]) not in _FINAL:
+                            if int(plant.active_faults(self.plan, nd.rep[:, None])[0]):
+                                raise ZoneUnsupported("a faulty count with no next event")
+                            if "liveness" in self.opt.properties:
+                                nd.label = "liveness:a fault-free count does not reach launch"
+                                bad.append(i)
                         st.terminal += 1
                         continue
-                    lows, highs = self._settle(nd, ch), self._settle(nd, ch, upper=True)
-                    for (Dk, arr, due), (pre, x, _arr, post), hi_pt in zip(ch, lows, highs, strict=True):
+                    lows, highs = self._settle(nd, items), self._settle(nd, items, upper=True)
+                    for (Dk, arr, due, fs), (pre, x, post), hi_pt in zip(items, lows, highs, strict=True):
                         child, ign = self._child(nd, Dk, pre, x, post)
-                        other, ign2 = self._child(nd, Dk, hi_pt[0], hi_pt[1], hi_pt[3])
-                        if (other.key != child.key or ign2 != ign or not (other.src == child.src).all()
+                        other, ign2 = self._child(nd, Dk, *hi_pt)
+                        if (other.key != child.key or ign2 != ign or other.resets != child.resets
                                 or not (other.D == child.D).all()):
-                            raise AssertionError("two timings of one zone settled differently: a guard "
-                                                 "of the semantics is missing from the symbolic split")
-                        child.parent, child.due, child.arr = i, due, arr
+                            names = self.plan.layout.names()
+                            rows = [names[r] for r in np.flatnonzero(other.key != child.key)
+                                    if r < len(names)] if len(other.key) == len(child.key) else []
+                            raise AssertionError(
+                                "two timings of one zone settled differently: a guard of the semantics is "
+                                f"missing from the symbolic split (at t={int(x[self.vN])} and "
+                                f"{int(hi_pt[1][self.vN])} ms, mode {Mode(int(nd.rep[self.plan.MODE])).name}, "
+                                f"rows {rows}, resets {child.resets} vs {other.resets})")
+                        child.parent, child.due, child.arr, child.faults = i, due, arr, tuple(fs)
+                        child.e_moved, child.approx = e_moves, nd.approx or approx
                         child.label = self._check(child, ign)
                         k = add(child)
                         if k is None:
                             continue
-                        if child.label and first_bad is None:
-                            first_bad = k
+                        if child.label:
+                            bad.append(k)
                         nxt.append(k)
-                    if first_bad is not None:
-                        break
                 frontier = nxt
                 st.depth += 1
                 st.states = len(nodes)
@@ -554,64 +651,83 @@ class ZoneExplorer:
                     break
         except KeyboardInterrupt:
             verdict, reason = "interrupted", "stopped by Ctrl-C"
-        if first_bad is not None:
-            verdict = "violated"
-            nd = nodes[first_bad]
-            prop, _, detail = nd.label.partition(":")
-            violation = Violation(prop, detail, first_bad)
-            self.nodes = nodes
-            trace = self.concretise(first_bad)
         st.states = len(nodes)
+        if bad:
+            first_bad = min(bad, key=lambda b: self._rank(b))
+            verdict = "violated"
+            prop, _, detail = nodes[first_bad].label.partition(":")
+            violation = Violation(prop, detail, first_bad)
+            trace = self.concretise(first_bad)
         st.seconds = time.perf_counter() - t0
         st.stored_bytes = sum(nd.D.nbytes + nd.rep.nbytes for nd in nodes)
-        self.nodes = nodes
-        return VerifyResult(verdict=verdict, stats=st, max_faults=0, resolution_ms=1, timing="zones",
+        self.approximate = any(nd.approx for nd in nodes)
+        return VerifyResult(verdict=verdict, stats=st, max_faults=self.K, resolution_ms=1, timing="zones",
                             properties=tuple(self.opt.properties), violation=violation, reason=reason,
                             trace=trace)
+
+    def _rank(self, i: int) -> tuple[int, tuple[int, ...], int]:
+        """Among equally short violations: fewest faults, then the fault modes listed first,
+        then the property order (as the explicit search picks)."""
+        prop = self.nodes[i].label.partition(":")[0]
+        fs = sorted(f for nd in self.path(i) for f, _ in nd.faults)
+        return len(fs), tuple(fs), PROPERTIES.index(prop)
 
     def concretise(self, i: int) -> list[TraceStep]:
         """A concrete millisecond run along the symbolic path to node ``i``, as trace steps.
 
-        Every variable of every zone on the path is some earlier instant plus a constant
-        (``src``), so the path's constraints (each instant later than the one before, each
-        deadline due or not, each arrival inside its window) are differences of the path's
-        instants: one DBM over them, whose integer point gives every instant. The run is then
-        re-executed by the one semantics with the travel times those instants imply.
+        Walking the path, every variable is a sum of the path's instants plus a constant: set
+        to one instant by a reset, and the count epoch advanced by each delay while the count
+        was stopped. The path's conditions (each instant later than the one before, each
+        deadline due or not, each arrival inside its window) are linear in the instants: a DBM
+        when each is a difference of two, else an integer program (CP-SAT). Its solution gives
+        every instant; the run is then re-executed by the one semantics with the travel times
+        those instants imply. A path with no solution was an over-approximation (raises
+        :class:`ZoneUnsupported`).
         """
         p = self.plan
         path = self.path(i)
         m = len(path)
-        D = np.full((m + 1, m + 1), INF, dtype=np.int64)
-        np.fill_diagonal(D, 0)
-        D[1, 0] = D[0, 1] = 0  # N_0 = 0
+        Form = tuple[dict[int, int], int]  # {instant index: coefficient}, constant
+        cons: list[tuple[dict[int, int], int]] = []  # sum(coeff * N_k) <= bound
 
-        def ix(ref: np.ndarray) -> tuple[int, int]:
-            j, off = int(ref[0]), int(ref[1])
-            if j < -1:
-                raise AssertionError("a deadline on a forgotten variable")
-            return (0 if j == -1 else j + 1), off
+        def le(a: Form, b: Form, c: int) -> None:  # a - b <= c
+            terms = dict(a[0])
+            for k2, v in b[0].items():
+                terms[k2] = terms.get(k2, 0) - v
+            cons.append(({k2: v for k2, v in terms.items() if v}, c - a[1] + b[1]))
 
-        def add(a: int, b: int, c: int) -> None:  # x_a - x_b <= c
-            D[a, b] = min(D[a, b], c)
+        forms: dict[int, Form] = {0: ({}, 0), self.vN: ({0: 1}, 0), self.vE: ({}, -int(p.start))}
+        le(forms[self.vN], forms[0], 0)
+        le(forms[0], forms[self.vN], 0)
 
+        def apply_resets(nd: _Node, k: int) -> None:
+            for v, c in nd.resets:
+                forms[v] = ({k: 1}, c)
+
+        apply_resets(path[0], 0)
         for k in range(1, m):
             par, ch = path[k - 1], path[k]
-            add(k, k + 1, -1)
-            for idx, (v, c) in enumerate(self._deadlines(par)):
-                j, off = ix(par.src[v])
-                add(k + 1, j, c + off - (0 if idx in ch.due else 1))
+            now: Form = ({k: 1}, 0)
+            le(({k - 1: 1}, 0), now, -1)
+            if ch.e_moved:  # the count epoch ran with the clock over (N_{k-1}, N_k]
+                f = dict(forms[self.vE][0])
+                f[k] = f.get(k, 0) + 1
+                f[k - 1] = f.get(k - 1, 0) - 1
+                forms[self.vE] = (f, forms[self.vE][1])
+            forms[self.vN] = now
+            for idx, (a, b, c) in enumerate(self._deadlines(par)):
+                le(forms[a], forms[b], c - (0 if idx in ch.due else 1))
                 if idx in ch.due:
-                    add(j, k + 1, -(c + off))
+                    le(forms[b], forms[a], -c)
             for e in ch.arr:
-                j, off = ix(par.src[self.vA + e])
-                add(j, k + 1, -(int(par.lo[e]) + off))
+                le(forms[self.vA + e], now, -int(par.lo[e]))
+            apply_resets(ch, k)
         if path[-1].label.startswith("window"):
-            add(0, m, -(int(p.window_close) + 1))
-        if not dbm_close(D):
-            raise AssertionError("the symbolic counterexample has no concrete timing")
-        x = dbm_point(D)
-        times = [int(x[k + 1]) for k in range(m)]
-        # travel time of each move: from its issue to the instant it arrived on the path (or max)
+            le(forms[0], forms[self.vN], -(int(p.window_close) + 1))
+        times = _solve(cons, m)
+        if times is None:
+            raise ZoneUnsupported("a violation of the over-approximated zone graph (the count stopped at a "
+                                  "count time that varies with the timing) has no concrete run")
         steps_of = [np.flatnonzero((p.step_target == e) & (p.step_kind == int(StepKind.MOVE))) for e in range(self.E)]
         out: list[TraceStep] = []
         S = semantics.initial_state(p, 1)
@@ -619,7 +735,7 @@ class ZoneExplorer:
             u = np.full((self.ntot, 1), 0.5)
             tu: dict[int, float] = {}
             for e in range(self.E):
-                if int(nd.src[self.vA + e, 0]) != k:
+                if (self.vA + e, 0) not in nd.resets:
                     continue  # no move of e issued at this instant
                 arr_k = next((q for q in range(k + 1, m) if e in path[q].arr), None)
                 d = (times[arr_k] - times[k]) if arr_k is not None else int(nd.hi[e])
@@ -630,9 +746,11 @@ class ZoneExplorer:
                     tu[int(j)] = ue
             if k:
                 semantics.advance_to(p, S, np.array([times[k]]))
+            for f, v in nd.faults:
+                plant.inject(p, S, f, None, v)
             h = semantics.settle(p, S, tr_u=u)
             issued = [int(j) for j in np.flatnonzero(h.issued[:, 0])]
-            out.append(TraceStep(t=times[k], wait=0, faults=[], issued=issued,
+            out.append(TraceStep(t=times[k], wait=0, faults=list(nd.faults), issued=issued,
                                  travel_u={j: tu[j] for j in issued if j in tu}, state=S.copy()))
         return out
 
@@ -643,3 +761,37 @@ class ZoneExplorer:
             out.append(self.nodes[i])
             i = self.nodes[i].parent
         return out[::-1]
+
+
+def _solve(cons: list[tuple[dict[int, int], int]], m: int) -> list[int] | None:
+    """Integer instants N_0..N_{m-1} with every ``sum(coeff * N_k) <= bound`` (None if none):
+    the earliest by a DBM when each constraint is a difference of at most two instants, else
+    by CP-SAT minimising their sum (deterministic, one worker)."""
+    simple = all(len(t) <= 2 and sorted(t.values()) in ([-1, 1], [1], [-1]) for t, _ in cons)
+    if simple:
+        D = np.full((m + 1, m + 1), INF, dtype=np.int64)
+        np.fill_diagonal(D, 0)
+        for t, c in cons:  # x_a - x_b <= c, the origin (index 0) standing in for a missing side
+            a = next((k + 1 for k, v in t.items() if v == 1), 0)
+            b = next((k + 1 for k, v in t.items() if v == -1), 0)
+            D[a, b] = min(D[a, b], c)
+        if not dbm_close(D):
+            return None
+        x = dbm_point(D)
+        return [int(x[k + 1]) for k in range(m)]
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError:  # pragma: no cover - the 'crew' extra brings OR-Tools
+        raise ZoneUnsupported("concretising this counterexample needs OR-Tools (pip install padguard[crew])") from None
+    model = cp_model.CpModel()
+    xs = [model.NewIntVar(0, 1 << 40, f"N{k}") for k in range(m)]
+    for t, c in cons:
+        model.Add(sum(v * xs[k] for k, v in t.items()) <= c)
+    model.Minimize(sum(xs))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = 60
+    res = solver.Solve(model)
+    if res not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    return [int(solver.Value(x)) for x in xs]
