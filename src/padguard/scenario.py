@@ -162,7 +162,24 @@ def check_time(plan: Plan, spec: str, sc: Scheduled) -> Scheduled:
                                 + (f"ignition ({format_count_time(plan.ign / 1000)})" if end == plan.ign else
                                    f"the last step after liftoff ({format_count_time(end / 1000)})")
                                 + ": the count has ended by then")
-    elif w.wall is not None and w.wall > plan.window_close:
-        raise ScenarioError(f"'{spec}': +{w.wall / 60_000:g}m is after the count's latest end "
-                            f"(+{plan.window_close / 60_000:g}m, when the launch window closes)")
+    elif w.wall is not None and w.wall > latest_end(plan):
+        end = latest_end(plan)
+        raise ScenarioError(f"'{spec}': +{w.wall / 60_000:g}m is after the count's latest end (+{end / 60_000:g}m"
+                            + (", when the launch window closes)" if end == plan.window_close else
+                               ": the window's close, then the steps after liftoff or a safing sequence "
+                               "and the moves they command)"))
     return sc
+
+
+def latest_end(plan: Plan) -> int:
+    """The latest wall time (ms) at which anything of the count can still happen: the window's
+    close, plus what may run after it (steps after liftoff, a safing sequence, and the travel of
+    the moves they command)."""
+    tail = 0
+    if plan.has_flight:
+        tail = int(plan.step_at[plan.n_count - 1]) - int(plan.ign)
+    if len(plan.step_at) > plan.n_count:  # safing sequences, on their own clocks
+        tail = max(tail, int(plan.step_at[plan.n_count:].max()))
+    if tail and plan.E:
+        tail += int(plan.tmax.max())
+    return int(plan.window_close) + max(tail, 0)

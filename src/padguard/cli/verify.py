@@ -193,6 +193,8 @@ def verify_cmd(
         result = _run(explorer, quiet=as_json)
     payload = result.to_dict()
     payload["engine"] = "zones" if result.timing == "zones" else "grid"
+    if result.timing == "zones" and zones is not None:
+        payload["symbolic"] = {"over_approximated": bool(getattr(zones, "approximate", False))}
     if why_not:
         payload["symbolic_not_applicable"] = why_not
     payload["model"] = {"site": site, "procedure": procedure}

@@ -71,12 +71,19 @@ class ZoneUnsupported(ValueError):
 # --------------------------------------------------------------------------- DBMs
 
 
+def _norm(D: np.ndarray) -> np.ndarray:
+    """Every bound past INF / 2 is "no bound" (INF plus or minus a constant stays no bound)."""
+    D[D >= INF // 2] = INF
+    return D
+
+
 def dbm_close(D: np.ndarray) -> bool:
     """Floyd-Warshall in place; False when the zone is empty."""
     n = D.shape[0]
+    _norm(D)
     for k in range(n):
         np.minimum(D, D[:, k:k + 1] + D[k:k + 1, :], out=D)
-    np.minimum(D, INF, out=D)
+        _norm(D)
     return bool((np.diagonal(D) >= 0).all())
 
 
@@ -87,14 +94,13 @@ def dbm_constrain(D: np.ndarray, i: int, j: int, c: int) -> np.ndarray | None:
     if D[j, i] + c < 0:
         return None
     out = np.minimum(D, D[:, i:i + 1] + c + D[j:j + 1, :])
-    np.minimum(out, INF, out=out)
-    return out
+    return _norm(out)
 
 
 def dbm_reset(D: np.ndarray, v: int, to: int, c: int = 0) -> None:
     """``x_v := x_to + c`` in place (canonical stays canonical)."""
-    D[v, :] = np.minimum(D[to, :] + c, INF)
-    D[:, v] = np.minimum(D[:, to] - c, INF)
+    D[v, :] = np.where(D[to, :] >= INF, INF, D[to, :] + c)
+    D[:, v] = np.where(D[:, to] >= INF, INF, D[:, to] - c)
     D[v, v] = 0
     D[v, to], D[to, v] = c, -c
 
@@ -108,19 +114,29 @@ def dbm_free(D: np.ndarray, v: int) -> None:
 
 def dbm_point(D: np.ndarray, upper: bool = False) -> np.ndarray:
     """An integer point of the canonical, non-empty zone ``D`` (variable 0 is the origin, 0):
-    each variable in turn at its least value given the ones before (``upper``: its greatest)."""
+    every variable at its least value (``upper``: its greatest), which a canonical DBM always
+    admits; variables bounded only relative to others are then placed one by one."""
     n = D.shape[0]
-    x = np.zeros(n, dtype=np.int64)
-    for i in range(1, n):
-        lo = max(int(x[j] - D[j, i]) for j in range(i))
-        hi = min(int(x[j] + D[i, j]) for j in range(i))
-        if upper and hi < INF // 2:
-            x[i] = hi
-            continue
-        x[i] = lo if lo > -INF // 2 else (hi if hi < INF // 2 else 0)
-        if x[i] > hi:  # cannot happen on a canonical DBM
-            raise AssertionError("DBM point extraction failed")
+    bound = D[:, 0] if upper else -D[0, :]
+    ok = (D[:, 0] < INF) if upper else (D[0, :] < INF)
+    x = np.where(ok, bound, 0).astype(np.int64)
+    x[0] = 0
+    if _fits(D, x):
+        return x
+    if ok.all():
+        raise AssertionError("DBM not canonical")
+    for i in range(1, n):  # place each in turn given the ones before
+        lo = int((x[:i] - D[:i, i]).max())
+        hi = int((x[:i] + D[i, :i]).min())
+        lo_ok, hi_ok = lo > -INF // 2, hi < INF // 2
+        x[i] = (hi if hi_ok else lo if lo_ok else 0) if upper else (lo if lo_ok else hi if hi_ok else 0)
+    if not _fits(D, x):  # cannot happen on a canonical, non-empty DBM
+        raise AssertionError("DBM point extraction failed")
     return x
+
+
+def _fits(D: np.ndarray, x: np.ndarray) -> bool:
+    return bool((x[:, None] - x[None, :] <= D).all())
 
 
 # --------------------------------------------------------------------------- the search
@@ -142,6 +158,7 @@ class _Node:
     due: tuple[int, ...] = ()  # which of the parent's deadlines were due at this instant
     arr: frozenset[int] = frozenset()  # which moves arrived at this instant
     faults: tuple[tuple[int, int | None], ...] = ()  # faults injected at this instant
+    atoms: tuple[tuple[int, int, int, bool], ...] = ()  # guards split on: x_a - x_b >= c true or not
     resets: tuple[tuple[int, int], ...] = ()  # variables set to N + c when this instant settled
     e_moved: bool = False  # the count epoch moved with N into this instant (the count was stopped)
     approx: bool = False  # the zone may hold timings no run has (see the module docstring)
@@ -195,10 +212,7 @@ class ZoneExplorer:
         self.n = self.vT + p.S
         self.steps_sorted = rules._steps_in_order(p)[1]
         self.marks = semantics._count_marks(p)
-        # recycle points split the count too: rules.decide compares the stopped count clock
-        # with them (a recycle only goes back), so a zone must not straddle one
-        self.zmarks = np.unique(np.concatenate([self.marks, p.r_at])).astype(np.int64)
-        self._pseudo: set[Deadline] = set()
+
         self.ntot = len(p.step_at)
         self.nodes: list[_Node] = []
 
@@ -215,7 +229,7 @@ class ZoneExplorer:
     def _dropped(self, S: np.ndarray) -> list[int]:
         """Sensors that have dropped out and are not yet stale (their onset is a variable)."""
         p = self.plan
-        if not p.S:
+        if not p.S or not S[p.SFAULT:p.SFAULT + p.S].any():
             return []
         eff = plant.fault_effect(p, S[p.SFAULT:p.SFAULT + p.S])
         return [i for i in range(p.S) if eff[i] == Effect.DROPOUT and S[p.STIME + i] >= 0]
@@ -266,17 +280,8 @@ class ZoneExplorer:
                 if S[p.SEQ_T] < 0:
                     raise ZoneUnsupported("a safing sequence without a start time")
                 out.append((vN, self.vS, int(p.step_at[sst])))
-        pseudo: set[Deadline] = set()
         if running:
             at_count(int(self.marks[np.searchsorted(self.marks, tc, side="right")]))
-            zm = int(self.zmarks[np.searchsorted(self.zmarks, tc, side="right")])
-            if zm < NEVER:
-                pseudo.add((vN, vE, zm))
-        # guards rules.decide reads that are not deadlines of next_event, split on as if they
-        # were: a recycle (automatic, or a cutoff's) restarts the count at a recycle point only
-        # to scrub at the next instant if the restarted count cannot end inside the window
-        for rt in p.r_at:
-            pseudo.add((vN, 0, int(p.window_close - (p.ign - int(rt)) + 1)))
         if mode == int(Mode.COUNTING):
             at_count(int(p.pnr))
             if len(p.holds):
@@ -299,8 +304,6 @@ class ZoneExplorer:
             out.append((vN, self.vT + sn, int(p.s_limit[sn]) + 1))
         # as next_event: only deadlines after the settled instant; one that is ahead at some
         # points of the zone and not at others would make the zone mixed
-        self._pseudo = pseudo - set(out)
-        out.extend(pseudo)
         D = nd.D
         fut = []
         for a, b, c in sorted(set(out)):
@@ -310,8 +313,21 @@ class ZoneExplorer:
                 raise ZoneUnsupported("a deadline is past at some timings and ahead at others")
         return fut
 
+    def _atoms(self, nd: _Node) -> list[Deadline]:
+        """Guards rules.decide reads that are not deadlines (no instant happens there): the next
+        instant's zone is split on each, ``x_a - x_b >= c`` or not. The recycle points (a
+        recycle only goes back: the count clock is compared with them), and for each the last
+        instant at which a count restarted there still ends inside the window (a recycle,
+        automatic or a cutoff's, past it is refused or scrubs)."""
+        p = self.plan
+        if int(nd.rep[p.MODE]) in _FINAL:
+            return []
+        out = [(self.vN, self.vE, int(r)) for r in p.r_at]
+        out += [(self.vN, 0, int(p.window_close - (p.ign - int(r)) + 1)) for r in p.r_at]
+        return out
+
     # ---- successor zones: which deadlines are due and which moves arrive at the next instant
-    def _choices(self, nd: _Node) -> tuple[list[tuple[np.ndarray, frozenset[int], tuple[int, ...]]], bool, bool]:
+    def _choices(self, nd: _Node) -> tuple[list[tuple[np.ndarray, frozenset[int], tuple[int, ...], tuple]], bool, bool]:
         """Successor zones (each with its arrivals and due deadlines), whether the count epoch
         moves with the clock, and whether that delay may over-approximate (see the docstring)."""
         dl = self._deadlines(nd)
@@ -334,7 +350,8 @@ class ZoneExplorer:
         if Dz is None:
             return [], e_moves, approx
         moving = [e for e in range(self.E) if nd.rep[self.plan.ARRIVE + e] >= 0]
-        out: list[tuple[np.ndarray, frozenset[int], tuple[int, ...]]] = []
+        out: list[tuple[np.ndarray, frozenset[int], tuple[int, ...], tuple]] = []
+        atoms = self._atoms(nd)
 
         def walk(k: int, Dk: np.ndarray, due: tuple[int, ...]) -> None:
             if k < len(dl):
@@ -346,21 +363,34 @@ class ZoneExplorer:
                 if d0 is not None:
                     walk(k + 1, d0, due)
                 return
-            forced = {dl[i][1] - self.vA for i in due if dl[i][0] == vN and self.vA <= dl[i][1] < self.vO}
-            arrive(0, Dk, frozenset(forced), due)
+            split(0, Dk, due, ())
 
-        def arrive(i: int, Dk: np.ndarray, arr: frozenset[int], due: tuple[int, ...]) -> None:
+        def split(k: int, Dk: np.ndarray, due: tuple[int, ...], tv: tuple[tuple[int, int, int, bool], ...]) -> None:
+            if k < len(atoms):
+                a, b, c = atoms[k]
+                d1 = dbm_constrain(Dk, b, a, -c)  # x_a - x_b >= c
+                d0 = dbm_constrain(Dk, a, b, c - 1)
+                if d1 is not None:
+                    split(k + 1, d1, due, (*tv, (a, b, c, True)) if d0 is not None else tv)
+                if d0 is not None:
+                    split(k + 1, d0, due, (*tv, (a, b, c, False)) if d1 is not None else tv)
+                return
+            forced = {dl[i][1] - self.vA for i in due if dl[i][0] == vN and self.vA <= dl[i][1] < self.vO}
+            arrive(0, Dk, frozenset(forced), due, tv)
+
+        def arrive(i: int, Dk: np.ndarray, arr: frozenset[int], due: tuple[int, ...],
+                   tv: tuple[tuple[int, int, int, bool], ...]) -> None:
             if i == len(moving):
-                out.append((Dk, arr, due))  # with nothing due or arriving, only a fault makes it an instant
+                out.append((Dk, arr, due, tv))  # with nothing due or arriving, only a fault makes it an instant
                 return
             e = moving[i]
             if e in arr:
-                arrive(i + 1, Dk, arr, due)
+                arrive(i + 1, Dk, arr, due, tv)
                 return
-            arrive(i + 1, Dk, arr, due)  # not now
+            arrive(i + 1, Dk, arr, due, tv)  # not now
             d1 = dbm_constrain(Dk, self.vA + e, vN, -int(nd.lo[e]))  # N >= A_e + min
             if d1 is not None:
-                arrive(i + 1, d1, arr | {e}, due)
+                arrive(i + 1, d1, arr | {e}, due, tv)
 
         walk(0, Dz, ())
         return out, e_moves, approx
@@ -541,7 +571,7 @@ class ZoneExplorer:
         want = int(semantics.next_event(p, S)[0])
         now = int(x[self.vN])
         # a deadline on x_a - x_b: N reaches it after the gap c - (x_a - x_b) (a runs with N)
-        got = min((now + c - int(x[a] - x[b]) for a, b, c in dl if (a, b, c) not in self._pseudo), default=NEVER)
+        got = min((now + c - int(x[a] - x[b]) for a, b, c in dl), default=NEVER)
         if want != got:
             raise AssertionError(f"symbolic deadlines disagree with next_event at t={now}: {got} != {want}")
 
@@ -600,11 +630,15 @@ class ZoneExplorer:
                     self._cross_check(nd)
                     leaves, e_moves, approx = self._choices(nd)
                     items: list[Choice] = []
-                    for Dk, arr, due in leaves:
+                    tvs: list[tuple] = []
+                    for Dk, arr, due, tv in leaves:
                         event = bool(due or arr)
                         if event:
                             items.append((Dk, arr, due, []))
-                        items.extend((Dk, arr, due, fs) for fs in self._fault_sets(nd, event))
+                            tvs.append(tv)
+                        for fs in self._fault_sets(nd, event):
+                            items.append((Dk, arr, due, fs))
+                            tvs.append(tv)
                     st.transitions += len(items)
                     if not items:
                         if int(nd.rep[self.plan.MODE]) not in _FINAL:
@@ -616,7 +650,7 @@ class ZoneExplorer:
                         st.terminal += 1
                         continue
                     lows, highs = self._settle(nd, items), self._settle(nd, items, upper=True)
-                    for (Dk, arr, due, fs), (pre, x, post), hi_pt in zip(items, lows, highs, strict=True):
+                    for (Dk, arr, due, fs), (pre, x, post), hi_pt, tv in zip(items, lows, highs, tvs, strict=True):
                         child, ign = self._child(nd, Dk, pre, x, post)
                         other, ign2 = self._child(nd, Dk, *hi_pt)
                         if (other.key != child.key or ign2 != ign or other.resets != child.resets
@@ -629,7 +663,7 @@ class ZoneExplorer:
                                 f"missing from the symbolic split (at t={int(x[self.vN])} and "
                                 f"{int(hi_pt[1][self.vN])} ms, mode {Mode(int(nd.rep[self.plan.MODE])).name}, "
                                 f"rows {rows}, resets {child.resets} vs {other.resets})")
-                        child.parent, child.due, child.arr, child.faults = i, due, arr, tuple(fs)
+                        child.parent, child.due, child.arr, child.faults, child.atoms = i, due, arr, tuple(fs), tv
                         child.e_moved, child.approx = e_moves, nd.approx or approx
                         child.label = self._check(child, ign)
                         k = add(child)
@@ -721,6 +755,11 @@ class ZoneExplorer:
                     le(forms[b], forms[a], -c)
             for e in ch.arr:
                 le(forms[self.vA + e], now, -int(par.lo[e]))
+            for a, b, c, truth in ch.atoms:
+                if truth:
+                    le(forms[b], forms[a], -c)
+                else:
+                    le(forms[a], forms[b], c - 1)
             apply_resets(ch, k)
         if path[-1].label.startswith("window"):
             le(forms[0], forms[self.vN], -(int(p.window_close) + 1))
