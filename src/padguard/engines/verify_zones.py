@@ -62,6 +62,9 @@ from padguard.sequencer.table import Mode
 INF = 1 << 50  # "no bound" in a DBM (sums of two stay far below int64 overflow)
 U_MAX = 1.0 - 1e-12  # a travel draw that takes the declared maximum (plant.travel_time)
 _FINAL = (int(Mode.LAUNCHED), int(Mode.SCRUBBED), int(Mode.ABORTED))
+# plain ints for the hot path (IntEnum attribute access is slow)
+_COUNTING, _TERMINAL, _HOLDING = int(Mode.COUNTING), int(Mode.TERMINAL), int(Mode.HOLDING)
+_SAFING, _FLIGHT, _LAUNCHED = int(Mode.SAFING), int(Mode.FLIGHT), int(Mode.LAUNCHED)
 
 
 class ZoneUnsupported(ValueError):
@@ -219,8 +222,8 @@ class ZoneExplorer:
     # ---- small helpers
     def _running(self, mode: int) -> bool:
         """Does the count clock run in this mode (semantics.advance_to)?"""
-        return mode in (int(Mode.COUNTING), int(Mode.TERMINAL)) or (
-            self.plan.has_flight and mode == int(Mode.FLIGHT))
+        return mode in (_COUNTING, _TERMINAL) or (
+            self.plan.has_flight and mode == _FLIGHT)
 
     def _stopped(self, mode: int) -> bool:
         """Is the count clock stopped (a hold, safing) while the count is not over?"""
@@ -262,7 +265,7 @@ class ZoneExplorer:
             return []
         vN, vE = self.vN, self.vE
         tc = int(S[p.TC])
-        running = mode in (int(Mode.COUNTING), int(Mode.TERMINAL))
+        running = mode in (_COUNTING, _TERMINAL)
         out: list[Deadline] = []
 
         def at_count(target: int) -> None:  # the count clock N - E reaches target
@@ -270,11 +273,11 @@ class ZoneExplorer:
                 out.append((vN, vE, int(target)))
 
         st = int(S[p.STEP])
-        if p.n_count and st < p.n_count and (running or (p.has_flight and mode == int(Mode.FLIGHT))):
+        if p.n_count and st < p.n_count and (running or (p.has_flight and mode == _FLIGHT)):
             at_count(int(self.steps_sorted[st]))
         if p.has_safing or p.cut0 < self.ntot:
             sst = int(S[p.SSTEP])
-            safing = mode == int(Mode.SAFING)
+            safing = mode == _SAFING
             cutting = sst >= p.cut0 and not safing
             if ((safing and sst < p.cut0) or cutting) and sst < self.ntot:
                 if S[p.SEQ_T] < 0:
@@ -282,11 +285,11 @@ class ZoneExplorer:
                 out.append((vN, self.vS, int(p.step_at[sst])))
         if running:
             at_count(int(self.marks[np.searchsorted(self.marks, tc, side="right")]))
-        if mode == int(Mode.COUNTING):
+        if mode == _COUNTING:
             at_count(int(p.pnr))
             if len(p.holds):
                 at_count(int(p.h_at[S[p.NEXTB]]))
-        if mode == int(Mode.HOLDING):
+        if mode == _HOLDING:
             if S[p.HOLD_UNTIL] >= 0:
                 out.append((vN, self.vU, 0))
             # the window closes for this count when N - count clock (= E, which runs with N
@@ -406,7 +409,7 @@ class ZoneExplorer:
         S[p.T] = X[self.vN]
         if int(R[p.MODE]) not in _FINAL:
             S[p.TC] = X[self.vN] - X[self.vE]
-        if R[p.MODE] == int(Mode.HOLDING):
+        if R[p.MODE] == _HOLDING:
             S[p.HOLD_START] = X[self.vH]
             if R[p.HOLD_UNTIL] >= 0:
                 S[p.HOLD_UNTIL] = X[self.vU]
@@ -423,28 +426,32 @@ class ZoneExplorer:
             S[p.STIME + sn] = X[self.vT + sn]
         return S
 
-    def _settle(self, parent: _Node, items: list[Choice], upper: bool = False
-                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(state before settling, point, settled states with the least and the greatest
-        travel draw) per successor, at its least (``upper``: greatest) representative point."""
+    def _settle(self, parent: _Node, items: list[Choice], both: bool = True
+                ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], ...]:
+        """Per successor: (state before settling, point, settled states with the least and the
+        greatest travel draw), at the least point of its zone and (``both``) at the greatest,
+        all settled in one call of the one semantics."""
         p = self.plan
         n = len(items)
-        X = np.stack([dbm_point(c[0], upper) for c in items], axis=1)  # (vars, n)
-        S = self._concrete(parent, X, [c[1] for c in items])
-        for j, c in enumerate(items):
+        pts = [dbm_point(c[0]) for c in items]
+        if both:
+            pts += [dbm_point(c[0], upper=True) for c in items]
+        X = np.stack(pts, axis=1)  # (vars, n or 2n)
+        m = X.shape[1]
+        S = self._concrete(parent, X, [c[1] for c in items] * (m // n))
+        for j, c in enumerate(items * (m // n)):
             if c[3]:
-                m = np.zeros(n, dtype=bool)
-                m[j] = True
+                mask = np.zeros(m, dtype=bool)
+                mask[j] = True
                 for f, v in c[3]:  # in injection order (sensor faults first)
-                    plant.inject(p, S, f, m, v)
+                    plant.inject(p, S, f, mask, v)
         pre = S.copy()
-        posts = []
-        for u in (0.0, U_MAX):
-            Su = pre.copy()
-            semantics.settle(p, Su, tr_u=np.full((self.ntot, n), u))
-            semantics.canonicalise(p, Su)
-            posts.append(Su)
-        return [(pre[:, j], X[:, j], np.stack([posts[0][:, j], posts[1][:, j]])) for j in range(n)]
+        S2 = np.concatenate([pre, pre], axis=1)  # least and greatest travel draw
+        u = np.concatenate([np.zeros((self.ntot, m)), np.full((self.ntot, m), U_MAX)], axis=1)
+        semantics.settle(p, S2, tr_u=u)
+        semantics.canonicalise(p, S2)
+        out = [(pre[:, j], X[:, j], np.stack([S2[:, j], S2[:, m + j]])) for j in range(m)]
+        return (out[:n], out[n:]) if both else (out,)
 
     def _child(self, parent: _Node, Dk: np.ndarray, pre: np.ndarray, x: np.ndarray,
                post: np.ndarray) -> tuple[_Node, bool]:
@@ -467,12 +474,12 @@ class ZoneExplorer:
 
         if mode not in _FINAL and smax[p.TC] != pre[p.TC]:
             reset(self.vE, -int(smax[p.TC]))  # the count clock jumped: a recycle
-        if mode == int(Mode.HOLDING):
-            if pmode != int(Mode.HOLDING):
+        if mode == _HOLDING:
+            if pmode != _HOLDING:
                 reset(self.vH, int(smax[p.HOLD_START]) - t)
             if smax[p.HOLD_UNTIL] < 0:
                 dbm_free(D, self.vU)
-            elif smax[p.HOLD_UNTIL] != pre[p.HOLD_UNTIL] or pmode != int(Mode.HOLDING):
+            elif smax[p.HOLD_UNTIL] != pre[p.HOLD_UNTIL] or pmode != _HOLDING:
                 reset(self.vU, int(smax[p.HOLD_UNTIL]) - t)
         else:
             dbm_free(D, self.vH)
@@ -518,8 +525,9 @@ class ZoneExplorer:
             raise ZoneUnsupported("unexpected safing sequence start")
         dbm_free(D, self.vP)
         if mode in _FINAL:  # only the final instant matters (the window property reads it)
-            for v in range(2, self.n):
-                dbm_free(D, v)
+            D[2:, :] = INF
+            D[:, 2:] = INF
+            np.fill_diagonal(D, 0)
         key = smax.copy()
         key[p.T] = key[p.TC] = 0
         arows = key[p.ARRIVE:p.ARRIVE + self.E]
@@ -538,7 +546,7 @@ class ZoneExplorer:
     def _check(self, nd: _Node, ignited: bool) -> str:
         p, S = self.plan, nd.rep
         props = self.opt.properties
-        if "plume" in props and S[p.MODE] == int(Mode.LAUNCHED):
+        if "plume" in props and S[p.MODE] == _LAUNCHED:
             for r in range(len(p.plume)):
                 if (S[p.HAZ] >> r) & 1:
                     return f"plume:{p.plume[r]}"
@@ -553,7 +561,7 @@ class ZoneExplorer:
             for inv in self.invariants:
                 if not bool(inv.evaluate(p, S[:, None])[0]):
                     return f"invariants:{inv.name}"
-        if ("liveness" in props and int(S[p.MODE]) in _FINAL and int(S[p.MODE]) != int(Mode.LAUNCHED)
+        if ("liveness" in props and int(S[p.MODE]) in _FINAL and int(S[p.MODE]) != _LAUNCHED
                 and not int(plant.active_faults(p, S[:, None])[0])):
             return "liveness:a fault-free count does not reach launch"
         return ""
@@ -587,7 +595,7 @@ class ZoneExplorer:
         fake = _Node(b"", S0[:, 0].copy(), D, z, z.copy(), -1, -1)
         items: list[Choice] = [(D, frozenset(), (), fs) for fs in [[], *self._fault_sets(fake, True)]]
         out = []
-        for it, (pre, x, post) in zip(items, self._settle(fake, items), strict=True):
+        for it, (pre, x, post) in zip(items, self._settle(fake, items, both=False)[0], strict=True):
             nd, ign = self._child(fake, D, pre, x, post)
             nd.faults = tuple(it[3])
             nd.label = self._check(nd, ign)
@@ -649,7 +657,7 @@ class ZoneExplorer:
                                 bad.append(i)
                         st.terminal += 1
                         continue
-                    lows, highs = self._settle(nd, items), self._settle(nd, items, upper=True)
+                    lows, highs = self._settle(nd, items)
                     for (Dk, arr, due, fs), (pre, x, post), hi_pt, tv in zip(items, lows, highs, tvs, strict=True):
                         child, ign = self._child(nd, Dk, pre, x, post)
                         other, ign2 = self._child(nd, Dk, *hi_pt)
