@@ -10,7 +10,11 @@ and criteria windows shifted 7 s earlier per copy so its moves do not start at t
 the first copy's. Every run is ``padguard verify`` in its own process under ``/usr/bin/time``:
 states, search seconds, wall seconds and peak RSS. ``--travel eager`` runs ``verify
 --eager-travel`` (every travel time chosen at issue, the search before lazy travel), ``lazy`` the
-default.
+default. ``--engine zones`` runs the symbolic search (``verify --resolution exact``: exact, every
+millisecond timing), ``grid`` the explicit search on ``--res`` (``verify --explicit``); both with
+``--shortest`` (no quick 30 s pass first), so the row times the named search alone.
+
+    python benchmarks/verify_scale.py --copies 1 3 --k 0 1 2 --engine zones grid --res 1s
 """
 
 from __future__ import annotations
@@ -91,12 +95,15 @@ def generate(copies: int, out: Path) -> tuple[Path, Path]:
     return out / "site.yaml", out / "guarded.yaml"
 
 
-def run(site: Path, proc: Path, k: int, res: str, max_memory: str, timeout: float, travel: str = "lazy") -> dict:
+def run(site: Path, proc: Path, k: int, res: str, max_memory: str, timeout: float, travel: str = "lazy",
+        engine: str = "grid") -> dict:
     # the time limit interrupts the search (SIGINT: verify stops cleanly and prints the
     # statistics reached), so no orphaned search goes on using the shared machine
     cmd = ["/usr/bin/time", "-f", "@@TIME %e %M", "timeout", "-s", "INT", str(int(timeout)),
            sys.executable, "-m", "padguard.cli", "verify", str(site),
-           str(proc), "-k", str(k), "--resolution", res, *HAZARDS, "--json", "--max-memory", max_memory,
+           str(proc), "-k", str(k), *(["--resolution", "exact"] if engine == "zones" else
+                                      ["--explicit", "--resolution", res]),
+           "--shortest", *HAZARDS, "--json", "--max-memory", max_memory,
            "--out", os.devnull] + (["--eager-travel"] if travel == "eager" else [])
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 120)
@@ -111,7 +118,8 @@ def run(site: Path, proc: Path, k: int, res: str, max_memory: str, timeout: floa
     except ValueError:
         return {"verdict": "error: " + p.stderr[-300:]}
     return {"verdict": d["verdict"], "states": d["stats"]["states"], "search_s": d["stats"]["seconds"],
-            "wall": wall, "rss": rss, "reason": d.get("reason", "")}
+            "wall": wall, "rss": rss, "reason": d.get("reason", "") or d.get("symbolic_not_applicable", ""),
+            "engine": d.get("engine", "grid"), "exact": d.get("exact", False)}
 
 
 def main() -> int:
@@ -122,17 +130,21 @@ def main() -> int:
     ap.add_argument("--max-memory", default="4GiB")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--travel", nargs="+", choices=["lazy", "eager"], default=["lazy"])
+    ap.add_argument("--engine", nargs="+", choices=["zones", "grid"], default=["grid"])
     a = ap.parse_args()
     print(f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores; grid {a.res}; "
           "properties: plume personnel invariants liveness")
-    print(f"{'pad':<22} {'K':>2} {'travel':<6} {'verdict':<20} {'states':>12} {'search s':>9} {'wall s':>8} "
-          f"{'peak RSS MiB':>12}")
+    print(f"{'pad':<16} {'K':>2} {'engine':<10} {'travel':<6} {'verdict':<20} {'states':>12} {'search s':>9} "
+          f"{'wall s':>8} {'peak RSS MiB':>12}")
     with tempfile.TemporaryDirectory(prefix="padguard-scale-") as tmp:
         for n in a.copies:
             site, proc = generate(n, Path(tmp) / f"x{n}")
-            for k, travel in ((k, tr) for k in a.k for tr in a.travel):
-                r = run(site, proc, k, a.res, a.max_memory, a.timeout, travel)
-                print(f"{f'Site 31/6 x{n}':<22} {k:>2} {travel:<6} {r['verdict']:<20} {r.get('states', 0):>12,} "
+            for k, eng, travel in ((k, e, tr) for k in a.k for e in a.engine for tr in a.travel):
+                if eng == "zones" and travel == "eager":
+                    continue
+                r = run(site, proc, k, a.res, a.max_memory, a.timeout, travel, eng)
+                label = "zones" if r.get("engine") == "zones" else f"grid {a.res}"
+                print(f"{f'Site 31/6 x{n}':<16} {k:>2} {label:<10} {travel:<6} {r['verdict']:<20} {r.get('states', 0):>12,} "
                       f"{r.get('search_s', float('nan')):>9.2f} {r.get('wall', float('nan')):>8.2f} "
                       f"{r.get('rss', float('nan')):>12.0f} {r.get('reason', '')}", flush=True)
     return 0

@@ -93,9 +93,10 @@ def verify_cmd(
     site: Annotated[str, typer.Argument(help="shipped site name (site31) or path to site.yaml/folder")],
     procedure: Annotated[str, typer.Argument(help="procedure name in the site folder, or a path")],
     max_faults: Annotated[int, typer.Option("--max-faults", "-k", min=0, help="faults active at once (K)")] = 1,
-    resolution: Annotated[str, typer.Option(help="time grain of travel times and fault instants: 'auto' (the gcd "
-                                                 "of the model's timing constants; a search), 'exact' (= 1ms, the "
-                                                 "model's clock: a proof), or a duration such as 1s (a search)")] = "auto",
+    resolution: Annotated[str, typer.Option(help="'auto' (the symbolic search, exact; where it does not apply, the "
+                                                 "grid of the gcd of the model's timing constants: a search), 'exact' "
+                                                 "(symbolic, else every millisecond), or a duration such as 1s (a "
+                                                 "grid search)")] = "auto",
     prop: Annotated[list[str] | None, typer.Option("--property", "-p", help="check only these: "
                                                     + ", ".join(V.PROPERTIES))] = None,
     invariant: Annotated[list[str] | None, typer.Option("--invariant", "-i", help="extra invariant expression, "
@@ -117,7 +118,7 @@ def verify_cmd(
 ) -> None:
     """Prove a countdown cannot ignite into its own pad, or show the shortest way it can.
 
-    Explores every behaviour of the compiled model at the resolution: every fault mode injected at every instant of the grid (up to K active at once), every travel time in its range on the grid (both ends always), every value a faulty sensor can report. Only --resolution exact (1 ms, the model's clock) is a proof; coarser grids are searches. The counterexample is saved as a scenario that `padguard simulate --replay FILE` reproduces.
+    By default the symbolic search runs: zones over the times the future depends on, so the verdict holds for every millisecond timing the model allows (every fault set at every instant, up to K at once, every travel time in its range, every value a faulty sensor can report). Where it does not apply it says why, and (as with --explicit or a --resolution duration) a grid is explored instead: only the model's 1 ms clock is a proof; a coarser grid is a search. The counterexample is saved as a scenario that `padguard simulate --replay FILE` reproduces.
 
     Unless --shortest, a quick pass on a 30 s grid runs first: a violation it finds is a real run of the model, reported at once (shortest on that grid); if it finds none, the requested search runs.
 
@@ -182,7 +183,7 @@ def verify_cmd(
                           f"now the {'symbolic' if zones else _res_text(res_ms)} search")
     if result is None and zones is not None:
         try:
-            result = zones.run()
+            result = _run(zones, quiet=as_json)
             plan, invs = zones.plan, zones.invariants
         except Z.ZoneUnsupported as exc:
             why_not = str(exc)
@@ -242,7 +243,7 @@ def _exactness_text(plan: Plan) -> str:
             "--resolution exact explores every millisecond")
 
 
-def _run(explorer: V.Explorer, quiet: bool) -> V.VerifyResult:
+def _run(explorer: V.Explorer | Z.ZoneExplorer, quiet: bool) -> V.VerifyResult:
     """Run with a progress bar (states, rate, depth) on stderr unless quiet."""
     if quiet or not sys.stderr.isatty():
         return explorer.run()
@@ -254,7 +255,7 @@ def _run(explorer: V.Explorer, quiet: bool) -> V.VerifyResult:
 
         def cb(st: V.Stats, frontier: int) -> None:
             prog.update(task, depth=st.depth, states=st.states, rate=st.rate, frontier=frontier,
-                        mem=(st.stored_bytes + explorer._frontier_bytes) / 2**20)
+                        mem=(st.stored_bytes + getattr(explorer, "_frontier_bytes", 0)) / 2**20)
 
         explorer.opt.progress = cb
         return explorer.run()

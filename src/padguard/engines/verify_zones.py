@@ -683,6 +683,7 @@ class ZoneExplorer:
                 frontier = nxt
                 st.depth += 1
                 st.states = len(nodes)
+                st.stored_bytes = len(nodes) * 8 * (self.n * self.n + self.plan.layout.size)
                 if self.opt.progress:
                     self.opt.progress(st, len(frontier))
                 if self.opt.max_states and len(nodes) > self.opt.max_states:
