@@ -158,6 +158,57 @@ def test_both_ends_of_a_travel_range_are_exact_to_the_millisecond(tmp_path: Path
         assert moves and moves[0].t == 10_000
 
 
+@pytest.mark.parametrize("regimes", [False, True])
+def test_with_faults_no_grid_finds_what_zones_prove(tmp_path: Path, regimes: bool):
+    """K = 1 on seeded random models: every run of a grid is a millisecond run, so a violation a
+    grid search finds must be found by the symbolic search, never 'proved'; every symbolic
+    counterexample is concretised and replays in the simulator; and it is never longer than
+    the grid's (the symbolic search has every timing the grid has)."""
+    seen: dict[str, int] = {}
+    for seed in range(N_SEEDS):
+        site, proc = write_model(tmp_path / f"k{seed}", random_model(seed, regimes=regimes))
+        plan = pg.compile_model(pg.load(str(site), str(proc)), 1)
+        grid = pg.compile_model(plan.model, V.grain(plan))
+        invs = compile_invariants(plan)
+        for prop in V.PROPERTIES:
+            ex = Z.ZoneExplorer(plan, Z.ZoneOptions(properties=(prop,)), invs, max_faults=1)
+            zr = ex.run()
+            seen[zr.verdict] = seen.get(zr.verdict, 0) + 1
+            seen["approx"] = seen.get("approx", 0) + ex.approximate
+            xr = V.verify(grid, 1, invariants=invs, properties=(prop,))
+            if xr.verdict == "violated":
+                assert zr.verdict == "violated", (seed, prop, xr.violation)
+                assert len(zr.trace) <= len(xr.trace)
+            if zr.violation is not None:
+                sc = V.counterexample_scenario(plan, zr)
+                rp = V.replay(plan, sc, invs, (prop,), zr.trace[-1].state)
+                assert rp.same_state and rp.label == f"{zr.violation.prop}:{zr.violation.detail}", (seed, prop)
+    assert seen.get("proved", 0) > 10 and seen.get("violated", 0) > 5 and seen["approx"] > 0, seen
+
+
+def test_site31_with_one_fault_is_proved_exactly_and_legacy_is_not(tmp_path: Path):
+    plan = pg.compile_model(pg.load("site31", "guarded"), 1)
+    r = Z.ZoneExplorer(plan, Z.ZoneOptions(), max_faults=1).run()
+    assert r.verdict == "proved" and r.exact and r.max_faults == 1
+    legacy = pg.compile_model(pg.load("site31", "legacy"), 1)
+    r = Z.ZoneExplorer(legacy, Z.ZoneOptions(), max_faults=1).run()
+    assert r.verdict == "violated" and r.violation.detail == "cabin.stopper unlocked"
+    assert [legacy.faults[f] for s in r.trace for f, _ in s.faults] == ["cabin.stopper:not_installed"]
+    sc = V.counterexample_scenario(legacy, r)
+    rp = V.replay(legacy, sc, [], V.PROPERTIES, r.trace[-1].state)
+    assert rp.same_state and rp.label == "plume:cabin.stopper unlocked"
+
+
+def test_concretisation_solves_sums_of_instants():
+    """A path whose conditions are not differences (the count epoch ran during a hold) is
+    solved exactly by CP-SAT; an infeasible one is reported as None."""
+    # N1 >= N0 + 1, N2 >= N1 + 1, N2 - N1 + N0 <= 5 (a sum of three), N0 = 0
+    cons = [({0: 1, 1: -1}, -1), ({1: 1, 2: -1}, -1), ({2: 1, 1: -1, 0: 1}, 5), ({0: 1}, 0), ({0: -1}, 0)]
+    x = Z._solve(cons, 3)
+    assert x is not None and x[0] == 0 and x[1] >= 1 and x[2] >= x[1] + 1 and x[2] - x[1] + x[0] <= 5
+    assert Z._solve([*cons, ({2: -1, 1: 1}, -6)], 3) is None  # N2 - N1 >= 6 contradicts the sum
+
+
 @pytest.mark.parametrize("site,proc", [("site31", "guarded"), ("site31", "legacy"),
                                        ("shuttle39a", "crewed"), ("falcon9", "crewed")])
 def test_shipped_models_are_proved_exact_without_faults(site: str, proc: str):
