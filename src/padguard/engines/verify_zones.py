@@ -201,7 +201,7 @@ class ZoneExplorer:
                 for var in range(int(ex.sub_nvar[si])):
                     self.subsets.append(ex.sub_values(si, var))
             self.f_rows = ex.f_rows
-            self.f_ts = ex.f_ts
+            self.f_mem = ex.f_mem
         self.E, self.C = p.E, p.C
         # variables: 0 origin, 1 N (this instant), 2 P (the previous one), 3 E (count epoch:
         # count clock = N - E), 4 H (hold start), 5 U (hold until), then per equipment A_e
@@ -237,22 +237,52 @@ class ZoneExplorer:
         eff = plant.fault_effect(p, S[p.SFAULT:p.SFAULT + p.S])
         return [i for i in range(p.S) if eff[i] == Effect.DROPOUT and S[p.STIME + i] >= 0]
 
-    def _fault_sets(self, nd: _Node, event: bool) -> list[list[tuple[int, int | None]]]:
+    def _fault_sets(self, nd: _Node, info: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+                    ) -> list[list[tuple[int, int | None]]]:
         """The fault sets that may strike at the next instant: within the budget, on healthy
-        components; at an instant where nothing else happens only sets with a member that acts
-        at once (the others are invisible until something moves, arrives or is sensed, so they
-        strike with that event instead, as in the explicit search)."""
+        components, every member **acting** there. ``info`` is what the instant does without
+        a fault (equipment commanded, equipment arrived, positions after; None: nothing
+        happens there). A fault that would not act yet (a jam of idle equipment not commanded
+        now, a slow fault with no command, a wrong end position with no arrival, a stuck
+        switch whose truth does not change, a spontaneous move to where the equipment already
+        rests) changes nothing until the first instant it acts, so it is injected there and
+        only there: the same runs, as the explicit search's dormant-fault rule. Faults that
+        act at once (dropout, a wrong reading) may strike at any instant."""
         if not self.K:
             return []
-        S = nd.rep
-        room = self.K - int(plant.active_faults(self.plan, S[:, None])[0])
+        p, S = self.plan, nd.rep
+        room = self.K - int(plant.active_faults(p, S[:, None])[0])
         if room <= 0:
             return []
+        if info is None:
+            cmd = arrived = np.zeros(self.E, dtype=bool)
+            pos_after = S[p.POS:p.POS + self.E]
+        else:
+            cmd, arrived, pos_after = info
+        acts = np.ones(len(p.faults), dtype=bool)
+        for f in range(len(p.faults)):
+            eff, mem = int(p.f_effect[f]), self.f_mem[f]
+            if p.f_kind[f] == 0:
+                moving = any(S[p.ARRIVE + c] >= 0 for c in mem)
+                if eff == Effect.JAM:
+                    acts[f] = moving or any(cmd[c] for c in mem)
+                elif eff == Effect.SLOW:
+                    acts[f] = any(cmd[c] for c in mem)
+                elif eff == Effect.WRONG_POSITION:
+                    acts[f] = any(arrived[c] for c in mem)
+                elif eff == Effect.SPONTANEOUS:
+                    acts[f] = moving or any(S[p.POS + c] != p.f_to[f] for c in mem)
+            elif eff == Effect.STUCK:
+                acts[f] = any(pos_after[p.s_equip[c]] != S[p.SVAL + c] for c in mem)
+            if info is None and eff in (Effect.JAM, Effect.SLOW, Effect.WRONG_POSITION, Effect.STUCK):
+                # invisible when it strikes (a jam freezes what is already reported in transit):
+                # striking between two events is the same as striking with the next one
+                acts[f] = False
         out = []
         for fs in self.subsets:
-            if len(fs) > room or any(S[r] != 0 for f, _ in fs for r in self.f_rows[f]):
+            if len(fs) > room or not all(acts[f] for f, _ in fs):
                 continue
-            if not event and not any(self.f_ts[f] for f, _ in fs):
+            if any(S[r] != 0 for f, _ in fs for r in self.f_rows[f]):
                 continue
             out.append(fs)
         return out
@@ -448,8 +478,14 @@ class ZoneExplorer:
         pre = S.copy()
         S2 = np.concatenate([pre, pre], axis=1)  # least and greatest travel draw
         u = np.concatenate([np.zeros((self.ntot, m)), np.full((self.ntot, m), U_MAX)], axis=1)
-        semantics.settle(p, S2, tr_u=u)
+        h = semantics.settle(p, S2, tr_u=u)
         semantics.canonicalise(p, S2)
+        # what each successor did (least point, least draw): moves commanded, arrivals
+        moves = p.step_kind == int(StepKind.MOVE)
+        cmd = np.zeros((self.E, m), dtype=bool)
+        for j in np.flatnonzero(moves):
+            cmd[int(p.step_target[j])] |= h.issued[j, :m]
+        self._info = [(cmd[:, j], h.arrived[:, j], S2[p.POS:p.POS + self.E, j]) for j in range(m)]
         out = [(pre[:, j], X[:, j], np.stack([S2[:, j], S2[:, m + j]])) for j in range(m)]
         return (out[:n], out[n:]) if both else (out,)
 
@@ -593,9 +629,13 @@ class ZoneExplorer:
         dbm_close(D)
         z = np.zeros(self.E, dtype=np.int64)
         fake = _Node(b"", S0[:, 0].copy(), D, z, z.copy(), -1, -1)
-        items: list[Choice] = [(D, frozenset(), (), fs) for fs in [[], *self._fault_sets(fake, True)]]
+        first: list[Choice] = [(D, frozenset(), (), [])]
+        settled = self._settle(fake, first, both=False)[0]
+        items = first + [(D, frozenset(), (), fs) for fs in self._fault_sets(fake, self._info[0])]
+        if len(items) > 1:
+            settled += self._settle(fake, items[1:], both=False)[0]
         out = []
-        for it, (pre, x, post) in zip(items, self._settle(fake, items, both=False)[0], strict=True):
+        for it, (pre, x, post) in zip(items, settled, strict=True):
             nd, ign = self._child(fake, D, pre, x, post)
             nd.faults = tuple(it[3])
             nd.label = self._check(nd, ign)
@@ -637,16 +677,28 @@ class ZoneExplorer:
                     nd = nodes[i]
                     self._cross_check(nd)
                     leaves, e_moves, approx = self._choices(nd)
-                    items: list[Choice] = []
-                    tvs: list[tuple] = []
+                    # first the instants without a new fault, then the faults that act at each
+                    items: list[Choice] = [(Dk, arr, due, []) for Dk, arr, due, _ in leaves if due or arr]
+                    tvs: list[tuple] = [tv for _, arr, due, tv in leaves if due or arr]
+                    lows: list = []
+                    highs: list = []
+                    if items:
+                        lows, highs = self._settle(nd, items)
+                    infos = dict(zip(range(len(items)), self._info[:len(items)], strict=False)) if items else {}
+                    faulty: list[Choice] = []
+                    ftv: list[tuple] = []
+                    j = 0
                     for Dk, arr, due, tv in leaves:
-                        event = bool(due or arr)
-                        if event:
-                            items.append((Dk, arr, due, []))
-                            tvs.append(tv)
-                        for fs in self._fault_sets(nd, event):
-                            items.append((Dk, arr, due, fs))
-                            tvs.append(tv)
+                        info = None
+                        if due or arr:
+                            info = infos[j]
+                            j += 1
+                        for fs in self._fault_sets(nd, info):
+                            faulty.append((Dk, arr, due, fs))
+                            ftv.append(tv)
+                    if faulty:
+                        fl, fh = self._settle(nd, faulty)
+                        items, tvs, lows, highs = items + faulty, tvs + ftv, lows + fl, highs + fh
                     st.transitions += len(items)
                     if not items:
                         if int(nd.rep[self.plan.MODE]) not in _FINAL:
@@ -657,7 +709,6 @@ class ZoneExplorer:
                                 bad.append(i)
                         st.terminal += 1
                         continue
-                    lows, highs = self._settle(nd, items)
                     for (Dk, arr, due, fs), (pre, x, post), hi_pt, tv in zip(items, lows, highs, tvs, strict=True):
                         child, ign = self._child(nd, Dk, pre, x, post)
                         other, ign2 = self._child(nd, Dk, *hi_pt)
