@@ -65,6 +65,8 @@ _FINAL = (int(Mode.LAUNCHED), int(Mode.SCRUBBED), int(Mode.ABORTED))
 # plain ints for the hot path (IntEnum attribute access is slow)
 _COUNTING, _TERMINAL, _HOLDING = int(Mode.COUNTING), int(Mode.TERMINAL), int(Mode.HOLDING)
 _SAFING, _FLIGHT, _LAUNCHED = int(Mode.SAFING), int(Mode.FLIGHT), int(Mode.LAUNCHED)
+_JAM, _SLOW, _WRONG, _SPONT = int(Effect.JAM), int(Effect.SLOW), int(Effect.WRONG_POSITION), int(Effect.SPONTANEOUS)
+_STUCK, _DROPOUT = int(Effect.STUCK), int(Effect.DROPOUT)
 
 
 class ZoneUnsupported(ValueError):
@@ -165,6 +167,7 @@ class _Node:
     resets: tuple[tuple[int, int], ...] = ()  # variables set to N + c when this instant settled
     e_moved: bool = False  # the count epoch moved with N into this instant (the count was stopped)
     approx: bool = False  # the zone may hold timings no run has (see the module docstring)
+    nact: int = 0  # faults active (a common-cause event counts once)
 
 
 @dataclass
@@ -235,7 +238,7 @@ class ZoneExplorer:
         if not p.S or not S[p.SFAULT:p.SFAULT + p.S].any():
             return []
         eff = plant.fault_effect(p, S[p.SFAULT:p.SFAULT + p.S])
-        return [i for i in range(p.S) if eff[i] == Effect.DROPOUT and S[p.STIME + i] >= 0]
+        return [int(i) for i in np.flatnonzero((eff == _DROPOUT) & (S[p.STIME:p.STIME + p.S] >= 0))]
 
     def _fault_sets(self, nd: _Node, info: tuple[np.ndarray, np.ndarray, np.ndarray] | None
                     ) -> list[list[tuple[int, int | None]]]:
@@ -251,7 +254,7 @@ class ZoneExplorer:
         if not self.K:
             return []
         p, S = self.plan, nd.rep
-        room = self.K - int(plant.active_faults(p, S[:, None])[0])
+        room = self.K - nd.nact
         if room <= 0:
             return []
         if info is None:
@@ -264,17 +267,17 @@ class ZoneExplorer:
             eff, mem = int(p.f_effect[f]), self.f_mem[f]
             if p.f_kind[f] == 0:
                 moving = any(S[p.ARRIVE + c] >= 0 for c in mem)
-                if eff == Effect.JAM:
+                if eff == _JAM:
                     acts[f] = moving or any(cmd[c] for c in mem)
-                elif eff == Effect.SLOW:
+                elif eff == _SLOW:
                     acts[f] = any(cmd[c] for c in mem)
-                elif eff == Effect.WRONG_POSITION:
+                elif eff == _WRONG:
                     acts[f] = any(arrived[c] for c in mem)
-                elif eff == Effect.SPONTANEOUS:
+                elif eff == _SPONT:
                     acts[f] = moving or any(S[p.POS + c] != p.f_to[f] for c in mem)
-            elif eff == Effect.STUCK:
+            elif eff == _STUCK:
                 acts[f] = any(pos_after[p.s_equip[c]] != S[p.SVAL + c] for c in mem)
-            if info is None and eff in (Effect.JAM, Effect.SLOW, Effect.WRONG_POSITION, Effect.STUCK):
+            if info is None and eff in (_JAM, _SLOW, _WRONG, _STUCK):
                 # invisible when it strikes (a jam freezes what is already reported in transit):
                 # striking between two events is the same as striking with the next one
                 acts[f] = False
@@ -503,6 +506,7 @@ class ZoneExplorer:
         ignited = bool(smax[p.IGN_T] >= 0 and pre[p.IGN_T] < 0)
         D = Dk.copy()
         resets: list[tuple[int, int]] = []
+        frees: list[int] = []
 
         def reset(v: int, c: int) -> None:
             dbm_reset(D, v, self.vN, c)
@@ -514,18 +518,18 @@ class ZoneExplorer:
             if pmode != _HOLDING:
                 reset(self.vH, int(smax[p.HOLD_START]) - t)
             if smax[p.HOLD_UNTIL] < 0:
-                dbm_free(D, self.vU)
+                frees.append(self.vU)
             elif smax[p.HOLD_UNTIL] != pre[p.HOLD_UNTIL] or pmode != _HOLDING:
                 reset(self.vU, int(smax[p.HOLD_UNTIL]) - t)
         else:
-            dbm_free(D, self.vH)
-            dbm_free(D, self.vU)
+            frees.append(self.vH)
+            frees.append(self.vU)
         lo, hi = parent.lo.copy(), parent.hi.copy()
         for e in range(self.E):
             a = int(smax[p.ARRIVE + e])
             v = self.vA + e
             if a < 0:
-                dbm_free(D, v)
+                frees.append(v)
                 lo[e] = hi[e] = 0
             elif a != pre[p.ARRIVE + e] or smax[p.DEST + e] != pre[p.DEST + e] or pre[p.ARRIVE + e] == t:
                 reset(v, 0)
@@ -534,7 +538,7 @@ class ZoneExplorer:
             o = int(smax[p.OKS + c])
             v = self.vO + c
             if o < 0:
-                dbm_free(D, v)
+                frees.append(v)
             elif o == pre[p.OKS + c] and pre[p.OKS + c] >= 0:
                 pass
             elif o == t:
@@ -544,8 +548,8 @@ class ZoneExplorer:
         eff = plant.fault_effect(p, smax[p.SFAULT:p.SFAULT + p.S])
         for sn in range(p.S):
             v, st_ = self.vT + sn, int(smax[p.STIME + sn])
-            if eff[sn] != Effect.DROPOUT or st_ < 0:
-                dbm_free(D, v)
+            if eff[sn] != _DROPOUT or st_ < 0:
+                frees.append(v)
             elif parent.rep[p.SFAULT + sn] == 0:  # dropped out at this instant
                 if st_ != t:
                     raise ZoneUnsupported("a dropout whose last sample is not its onset")
@@ -554,12 +558,16 @@ class ZoneExplorer:
                 raise ZoneUnsupported("a dropped-out sensor sampled again")
         s = int(smax[p.SEQ_T])
         if s < 0:
-            dbm_free(D, self.vS)
+            frees.append(self.vS)
         elif s == t and pre[p.SEQ_T] != t:
             reset(self.vS, 0)
         elif s != pre[p.SEQ_T]:
             raise ZoneUnsupported("unexpected safing sequence start")
-        dbm_free(D, self.vP)
+        frees.append(self.vP)
+        if frees:  # forget them all at once (a projection: canonical stays canonical)
+            D[frees, :] = INF
+            D[:, frees] = INF
+            D[frees, frees] = 0
         if mode in _FINAL:  # only the final instant matters (the window property reads it)
             D[2:, :] = INF
             D[:, 2:] = INF
@@ -598,7 +606,7 @@ class ZoneExplorer:
                 if not bool(inv.evaluate(p, S[:, None])[0]):
                     return f"invariants:{inv.name}"
         if ("liveness" in props and int(S[p.MODE]) in _FINAL and int(S[p.MODE]) != _LAUNCHED
-                and not int(plant.active_faults(p, S[:, None])[0])):
+                and not nd.nact):
             return "liveness:a fault-free count does not reach launch"
         return ""
 
@@ -637,7 +645,7 @@ class ZoneExplorer:
         out = []
         for it, (pre, x, post) in zip(items, settled, strict=True):
             nd, ign = self._child(fake, D, pre, x, post)
-            nd.faults = tuple(it[3])
+            nd.faults, nd.nact = tuple(it[3]), len(it[3])
             nd.label = self._check(nd, ign)
             out.append(nd)
         return out
@@ -702,7 +710,7 @@ class ZoneExplorer:
                     st.transitions += len(items)
                     if not items:
                         if int(nd.rep[self.plan.MODE]) not in _FINAL:
-                            if int(plant.active_faults(self.plan, nd.rep[:, None])[0]):
+                            if nd.nact:
                                 raise ZoneUnsupported("a faulty count with no next event")
                             if "liveness" in self.opt.properties:
                                 nd.label = "liveness:a fault-free count does not reach launch"
@@ -723,6 +731,7 @@ class ZoneExplorer:
                                 f"{int(hi_pt[1][self.vN])} ms, mode {Mode(int(nd.rep[self.plan.MODE])).name}, "
                                 f"rows {rows}, resets {child.resets} vs {other.resets})")
                         child.parent, child.due, child.arr, child.faults, child.atoms = i, due, arr, tuple(fs), tv
+                        child.nact = nd.nact + len(fs)  # a fault is one event (a common cause too)
                         child.e_moved, child.approx = e_moves, nd.approx or approx
                         child.label = self._check(child, ign)
                         k = add(child)
