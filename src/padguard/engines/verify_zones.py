@@ -140,6 +140,26 @@ def dbm_point(D: np.ndarray, upper: bool = False) -> np.ndarray:
     return x
 
 
+_I32 = np.iinfo(np.int32).max
+
+
+def _pack(D: np.ndarray) -> np.ndarray:
+    """A stored zone in half the memory (int32; INF as the int32 maximum; order kept, so
+    inclusion is still an elementwise comparison). Bounds are ms within a count: far inside."""
+    fin = D < INF
+    if fin.any() and np.abs(D[fin]).max() >= _I32:
+        return D
+    return np.where(fin, D, _I32).astype(np.int32)
+
+
+def _unpack(D: np.ndarray) -> np.ndarray:
+    if D.dtype == np.int64:
+        return D
+    out = D.astype(np.int64)
+    out[D == _I32] = INF
+    return out
+
+
 def _fits(D: np.ndarray, x: np.ndarray) -> bool:
     return bool((x[:, None] - x[None, :] <= D).all())
 
@@ -647,6 +667,7 @@ class ZoneExplorer:
             nd, ign = self._child(fake, D, pre, x, post)
             nd.faults, nd.nact = tuple(it[3]), len(it[3])
             nd.label = self._check(nd, ign)
+            nd.D = _pack(nd.D)
             out.append(nd)
         return out
 
@@ -683,6 +704,7 @@ class ZoneExplorer:
                 nxt: list[int] = []
                 for i in frontier:
                     nd = nodes[i]
+                    nd.D = _unpack(nd.D)  # stored packed; expanded once
                     self._cross_check(nd)
                     leaves, e_moves, approx = self._choices(nd)
                     # first the instants without a new fault, then the faults that act at each
@@ -716,6 +738,7 @@ class ZoneExplorer:
                                 nd.label = "liveness:a fault-free count does not reach launch"
                                 bad.append(i)
                         st.terminal += 1
+                        nd.D = _pack(nd.D)
                         continue
                     for (Dk, arr, due, fs), (pre, x, post), hi_pt, tv in zip(items, lows, highs, tvs, strict=True):
                         child, ign = self._child(nd, Dk, pre, x, post)
@@ -723,8 +746,7 @@ class ZoneExplorer:
                         if (other.key != child.key or ign2 != ign or other.resets != child.resets
                                 or not (other.D == child.D).all()):
                             names = self.plan.layout.names()
-                            rows = [names[r] for r in np.flatnonzero(other.key != child.key)
-                                    if r < len(names)] if len(other.key) == len(child.key) else []
+                            rows = [names[r] for r in np.flatnonzero(other.rep != child.rep) if r < len(names)]
                             raise AssertionError(
                                 "two timings of one zone settled differently: a guard of the semantics is "
                                 f"missing from the symbolic split (at t={int(x[self.vN])} and "
@@ -734,16 +756,18 @@ class ZoneExplorer:
                         child.nact = nd.nact + len(fs)  # a fault is one event (a common cause too)
                         child.e_moved, child.approx = e_moves, nd.approx or approx
                         child.label = self._check(child, ign)
+                        child.D = _pack(child.D)
                         k = add(child)
                         if k is None:
                             continue
                         if child.label:
                             bad.append(k)
                         nxt.append(k)
+                    nd.D = _pack(nd.D)
                 frontier = nxt
                 st.depth += 1
                 st.states = len(nodes)
-                st.stored_bytes = len(nodes) * 8 * (self.n * self.n + self.plan.layout.size)
+                st.stored_bytes = len(nodes) * (4 * self.n * self.n + 8 * self.plan.layout.size)
                 if self.opt.progress:
                     self.opt.progress(st, len(frontier))
                 if self.opt.max_states and len(nodes) > self.opt.max_states:
