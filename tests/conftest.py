@@ -123,3 +123,26 @@ def site31_guarded() -> pg.Plan:
 @pytest.fixture(scope="session")
 def site31_legacy() -> pg.Plan:
     return pg.compile_model(pg.load("site31", "legacy"))
+
+
+@pytest.fixture(scope="session")
+def slow_tower(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Site 31/6 guarded with tower half A taking up to 6m59s and no launch window: lowered
+    from T-45m, the slowest tower is still moving when its criterion applies at T-38m, so the
+    count holds and must scrub. The range 2m..6m59s is not a multiple of 5, 10 or 30 s."""
+    import shutil
+
+    import yaml
+
+    src = Path(pg.__file__).parent / "sites" / "site31"
+    d = tmp_path_factory.mktemp("slow_tower")
+    site = yaml.safe_load((src / "site.yaml").read_text())
+    for e in site["equipment"]:
+        if e["name"] == "tower.half_a":
+            e["travel"][0]["max"] = "6m59s"
+    proc = yaml.safe_load((src / "guarded.yaml").read_text())
+    proc["window"] = {"duration": 0, "source": "test"}
+    (d / "site.yaml").write_text(yaml.safe_dump(site))
+    (d / "guarded.yaml").write_text(yaml.safe_dump(proc))
+    shutil.copy(src / "faults.yaml", d / "faults.yaml")
+    return d / "site.yaml", d / "guarded.yaml"

@@ -259,29 +259,6 @@ def test_a_dropout_between_events_is_found(tmp_path: Path):
 # ---------------------------------------------------------------- resolution (issue 8, defects 2 and 3)
 
 
-@pytest.fixture(scope="module")
-def slow_tower(tmp_path_factory) -> tuple[Path, Path]:
-    """Site 31/6 guarded with tower half A taking up to 6m59s and no launch window: lowered
-    from T-45m, the slowest tower is still moving when its criterion applies at T-38m, so the
-    count holds and must scrub. The range 2m..6m59s is not a multiple of 5, 10 or 30 s."""
-    import shutil
-
-    import yaml
-
-    src = Path(pg.__file__).parent / "sites" / "site31"
-    d = tmp_path_factory.mktemp("slow_tower")
-    site = yaml.safe_load((src / "site.yaml").read_text())
-    for e in site["equipment"]:
-        if e["name"] == "tower.half_a":
-            e["travel"][0]["max"] = "6m59s"
-    proc = yaml.safe_load((src / "guarded.yaml").read_text())
-    proc["window"] = {"duration": 0, "source": "test"}
-    (d / "site.yaml").write_text(yaml.safe_dump(site))
-    (d / "guarded.yaml").write_text(yaml.safe_dump(proc))
-    shutil.copy(src / "faults.yaml", d / "faults.yaml")
-    return d / "site.yaml", d / "guarded.yaml"
-
-
 @pytest.mark.parametrize("res_s", [30, 10, 5, 1])
 def test_every_resolution_explores_the_slowest_travel(slow_tower, res_s: int):
     """Regression (defect 2): a coarse grid used to stop at min + k*res and drop the maximum."""

@@ -229,23 +229,8 @@ def test_a_slow_tower_scrubs_exactly_and_replays(slow_tower_1ms: pg.Plan):
 
 
 @pytest.fixture(scope="module")
-def slow_tower_1ms(tmp_path_factory) -> pg.Plan:
-    import shutil
-
-    import yaml
-
-    src = Path(pg.__file__).parent / "sites" / "site31"
-    d = tmp_path_factory.mktemp("slow_tower_z")
-    site = yaml.safe_load((src / "site.yaml").read_text())
-    for e in site["equipment"]:
-        if e["name"] == "tower.half_a":
-            e["travel"][0]["max"] = "6m59s"
-    proc = yaml.safe_load((src / "guarded.yaml").read_text())
-    proc["window"] = {"duration": 0, "source": "test"}
-    (d / "site.yaml").write_text(yaml.safe_dump(site))
-    (d / "guarded.yaml").write_text(yaml.safe_dump(proc))
-    shutil.copy(src / "faults.yaml", d / "faults.yaml")
-    return pg.compile_model(pg.load(str(d / "site.yaml"), str(d / "guarded.yaml")), 1)
+def slow_tower_1ms(slow_tower: tuple[Path, Path]) -> pg.Plan:
+    return pg.compile_model(pg.load(*map(str, slow_tower)), 1)
 
 
 def test_a_lost_deadline_is_caught_not_proved(monkeypatch):
@@ -296,22 +281,10 @@ def test_cli_says_why_it_falls_back_to_the_grid():
     assert data["exact"] is False
 
 
-def test_cli_zone_counterexample_replays(tmp_path: Path):
-    import yaml
-
-    d = tmp_path
-    src = Path(pg.__file__).parent / "sites" / "site31"
-    site = yaml.safe_load((src / "site.yaml").read_text())
-    for e in site["equipment"]:
-        if e["name"] == "tower.half_a":
-            e["travel"][0]["max"] = "6m59s"
-    proc = yaml.safe_load((src / "guarded.yaml").read_text())
-    proc["window"] = {"duration": 0, "source": "test"}
-    (d / "site.yaml").write_text(yaml.safe_dump(site))
-    (d / "guarded.yaml").write_text(yaml.safe_dump(proc))
-    (d / "faults.yaml").write_text((src / "faults.yaml").read_text())
-    out = d / "cx.json"
-    r = runner.invoke(app, ["verify", str(d / "site.yaml"), str(d / "guarded.yaml"), "-k", "0", "--shortest",
+def test_cli_zone_counterexample_replays(slow_tower: tuple[Path, Path], tmp_path: Path):
+    site, proc = slow_tower
+    out = tmp_path / "cx.json"
+    r = runner.invoke(app, ["verify", str(site), str(proc), "-k", "0", "--shortest",
                             "-p", "liveness", "--json", "--out", str(out)])
     assert r.exit_code == 1, r.output
     data = json.loads(r.output)
