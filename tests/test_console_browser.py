@@ -62,7 +62,9 @@ def test_ms28_dry_run_in_a_real_browser(tmp_path):
             shot(op, tmp_path, "login")
             login(op, url, "olga", CREW["olga"][1])
             assert op.text_content("#whoami") == "olga (operator)"
-            op.wait_for_selector("#cd-mode:has-text('COUNTING')")
+            # the count is live (at 150x the pad may already hold by the time the page is up on
+            # a loaded machine, so COUNTING is not waited for alone: that raced the pad clock)
+            op.wait_for_selector("#cd-mode:has-text('COUNTING'), #cd-mode:has-text('HOLDING')")
             # the stopper pops out: an automatic hold, a latched alarm the operator cannot miss
             op.wait_for_selector("#cd-mode:has-text('HOLDING')", timeout=600000)
             assert rig.pad_call("set_speed", 0) == "ok"  # the pad crew works on the stopper
