@@ -1,38 +1,41 @@
-"""Symbolic-time verification: exact verdicts on the model's millisecond clock without
-enumerating milliseconds, for fault-free countdowns (K = 0) that never hold.
+"""Symbolic-time verification: verdicts for every millisecond timing the model allows,
+without enumerating milliseconds (``padguard verify``'s default search).
 
 A *symbolic state* is a discrete state of the Plan (every row that is not a time) with a
 **zone**: a difference-bound matrix (DBM) over the times the future can still depend on:
 
 * ``N``, the instant the state was settled; ``E``, the count epoch (count clock = ``N - E``);
+* ``H`` and ``U``, when a hold started and when a built-in hold ends;
 * ``A_e``, when equipment ``e``'s current move was issued (it arrives at some instant in
   ``[A_e + min, A_e + max]``, as lazy travel in :mod:`padguard.engines.verify`);
 * ``O_c``, when criterion ``c`` last became OK (its debounce ends at ``O_c + debounce``);
-* ``SEQ``, when the running safing sequence started (its steps are due at ``SEQ + at``).
+* ``SEQ``, when the running safing sequence started (its steps are due at ``SEQ + at``);
+* per dropped-out sensor, its onset (it goes stale ``limit + 1`` ms later).
 
-From a symbolic state, time moves to the next instant at which something can happen: a
-deadline (a count step or mark, the point of no return, a debounce end, a safing step, the
-latest arrival of a move) or an arrival inside its window. The successors are split by *which*
-of these happen at that instant (each deadline due or strictly later, each arrival now or
-not), so that every integer point of a successor's zone is the same event for the sequencer.
-Each successor is then settled by the **one semantics** (:func:`padguard.semantics.settle`)
-on one representative integer point, and the times ``settle`` wrote (a move issued now, a
-criterion OK now, a sequence started now) become resets of their variables to ``N``.
+From a symbolic state, time moves to the next instant at which something can happen. The
+successors are split by *which* deadlines (the terms of :func:`semantics.next_event`) are due
+there (each due or strictly later), which moves arrive (each inside its window or not yet), which
+fault sets strike (each member where it acts), and by the guards ``rules.decide`` reads that are
+not deadlines, so that every integer point of a successor's zone is the same event for the
+sequencer. Each successor is settled by the **one semantics** (:func:`semantics.settle`,
+:func:`plant.inject`) on a representative integer point, and the times ``settle`` wrote become
+resets of their variables to ``N + c``.
 
-Why this is exact (for the fragment below): every guard the sequencer and the plant evaluate
-between two settled instants is a difference ``x - y <= c`` of these variables with an integer
-``c`` (the strict ones, a window enforced through its ``until``, are ``<= c - 1`` on the ms
-clock), the split makes each of them constant over a successor's zone, and the zones' integer
-points are exactly the millisecond timings they describe (a DBM with integer bounds is totally
-unimodular). So the union of the zones reached is the set of millisecond runs, and a property
-that holds in every symbolic state holds in every run.
+Exactness: every guard evaluated between two settled instants is a difference ``x - y <= c`` of
+these variables with an integer ``c`` (a strict one is ``<= c - 1`` on the ms clock); the split
+makes each constant over a successor's zone; and a DBM with integer bounds describes exactly its
+integer points (the constraint matrix is totally unimodular). While the count clock runs, or
+stops at a count time that is the same over the zone, the zones reached are exactly the
+millisecond runs. When a fault or an arrival stops the count at a count time that varies over the
+zone (a stopwatch), ``E`` runs with ``N`` during the hold: the DBM hull of the exact set, a sound
+over-approximation (as UPPAAL treats stopwatches). "Proved" is a proof either way; a violation is
+never reported from a zone alone: its path is solved for concrete instants (:meth:`concretise`),
+re-executed by the semantics and replayed, and a path with no concrete solution raises
+:class:`ZoneUnsupported` (``padguard verify`` then falls back to the grid search, saying why).
 
-The fragment: no faults (K = 0), no hold (the count clock would stop and restart, a stopwatch
-that a DBM cannot represent exactly), no recycle, no invariant over ``count`` or ``time``. A
-model or path outside it raises :class:`ZoneUnsupported`, and ``padguard verify`` says so;
-nothing is approximated. Each symbolic step is checked against the one semantics at run time:
-the settled discrete state must not depend on the travel draw, and :func:`semantics.next_event`
-on the representative must equal the earliest symbolic deadline.
+Each step is checked at run time against the one semantics: the earliest symbolic deadline must
+be :func:`semantics.next_event`'s, and each successor is settled at two points of its zone (the
+least and the greatest), which must agree; a mismatch is an internal error, never a verdict.
 """
 
 from __future__ import annotations
