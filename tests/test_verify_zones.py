@@ -291,3 +291,18 @@ def test_cli_zone_counterexample_replays(slow_tower: tuple[Path, Path], tmp_path
     assert data["engine"] == "zones" and data["exact"] is True and data["verdict"] == "violated"
     assert data["counterexample"]["replayed"]["same_state"] is True
     assert json.loads(out.read_text())["resolution_ms"] == 1
+
+
+def test_a_path_with_no_concrete_timing_is_never_reported(monkeypatch):
+    """If a violating symbolic path had no concrete solution (possible only where the hold's
+    stopwatch was over-approximated), the symbolic search stops with the reason and the
+    command falls back to the grid search: no violation is reported from a zone alone."""
+    monkeypatch.setattr(Z, "_solve", lambda cons, m: None)
+    plan = pg.compile_model(pg.load("site31", "legacy"), 1)
+    with pytest.raises(Z.ZoneUnsupported, match="no concrete run"):
+        Z.ZoneExplorer(plan, Z.ZoneOptions(properties=("plume",)), max_faults=1).run()
+    r = runner.invoke(app, ["verify", "site31", "legacy", "-k", "1", "-p", "plume", "--shortest", "--json",
+                            "--out", os.devnull])
+    data = json.loads(r.output)
+    assert r.exit_code == 1 and data["engine"] == "grid" and "no concrete run" in data["symbolic_not_applicable"]
+    assert data["counterexample"]["replayed"]["same_state"] is True
