@@ -158,24 +158,27 @@ def test_both_ends_of_a_travel_range_are_exact_to_the_millisecond(tmp_path: Path
         assert moves and moves[0].t == 10_000
 
 
-@pytest.mark.parametrize("regimes", [False, True])
-def test_with_faults_no_grid_finds_what_zones_prove(tmp_path: Path, regimes: bool):
-    """K = 1 on seeded random models: every run of a grid is a millisecond run, so a violation a
-    grid search finds must be found by the symbolic search, never 'proved'; every symbolic
-    counterexample is concretised and replays in the simulator; and it is never longer than
-    the grid's (the symbolic search has every timing the grid has)."""
+@pytest.mark.parametrize("regimes,k", [(False, 1), (True, 1), (True, 2)])
+def test_with_faults_no_grid_finds_what_zones_prove(tmp_path: Path, regimes: bool, k: int):
+    """K = 1 and 2 on seeded random models: every run of a grid is a millisecond run, so a
+    violation a grid search finds must be found by the symbolic search, never 'proved'; every
+    symbolic counterexample is concretised and replays in the simulator; and it is never longer
+    than the grid's (the symbolic search has every timing the grid has). At K = 2, regime seed
+    3 needs a switch sticking at the instant its equipment moves spontaneously (a fault set
+    whose invisible member acts only through the other): a dormant-fault rule that demanded
+    each member act alone proved it, wrongly."""
     seen: dict[str, int] = {}
-    for seed in range(N_SEEDS):
+    for seed in range(N_SEEDS if k == 1 else 6):
         site, proc = write_model(tmp_path / f"k{seed}", random_model(seed, regimes=regimes))
         plan = pg.compile_model(pg.load(str(site), str(proc)), 1)
         grid = pg.compile_model(plan.model, V.grain(plan))
         invs = compile_invariants(plan)
         for prop in V.PROPERTIES:
-            ex = Z.ZoneExplorer(plan, Z.ZoneOptions(properties=(prop,)), invs, max_faults=1)
+            ex = Z.ZoneExplorer(plan, Z.ZoneOptions(properties=(prop,)), invs, max_faults=k)
             zr = ex.run()
             seen[zr.verdict] = seen.get(zr.verdict, 0) + 1
             seen["approx"] = seen.get("approx", 0) + ex.approximate
-            xr = V.verify(grid, 1, invariants=invs, properties=(prop,))
+            xr = V.verify(grid, k, invariants=invs, properties=(prop,))
             if xr.verdict == "violated":
                 assert zr.verdict == "violated", (seed, prop, xr.violation)
                 assert len(zr.trace) <= len(xr.trace)
@@ -183,7 +186,7 @@ def test_with_faults_no_grid_finds_what_zones_prove(tmp_path: Path, regimes: boo
                 sc = V.counterexample_scenario(plan, zr)
                 rp = V.replay(plan, sc, invs, (prop,), zr.trace[-1].state)
                 assert rp.same_state and rp.label == f"{zr.violation.prop}:{zr.violation.detail}", (seed, prop)
-    assert seen.get("proved", 0) > 10 and seen.get("violated", 0) > 5 and seen["approx"] > 0, seen
+    assert seen.get("proved", 0) > 10 and seen.get("violated", 0) > 3 and seen["approx"] > 0, seen
 
 
 def test_site31_with_one_fault_is_proved_exactly_and_legacy_is_not(tmp_path: Path):

@@ -243,6 +243,9 @@ class ZoneExplorer:
         self.marks = semantics._count_marks(p)
 
         self.ntot = len(p.step_at)
+        # per equipment, the steps that move it (what a successor commanded; the travel draw)
+        self.move_steps = [np.flatnonzero((p.step_target == e) & (p.step_kind == int(StepKind.MOVE)))
+                           for e in range(self.E)]
         self.nodes: list[_Node] = []
 
     # ---- small helpers
@@ -266,14 +269,17 @@ class ZoneExplorer:
     def _fault_sets(self, nd: _Node, info: tuple[np.ndarray, np.ndarray, np.ndarray] | None
                     ) -> list[list[tuple[int, int | None]]]:
         """The fault sets that may strike at the next instant: within the budget, on healthy
-        components, every member **acting** there. ``info`` is what the instant does without
-        a fault (equipment commanded, equipment arrived, positions after; None: nothing
-        happens there). A fault that would not act yet (a jam of idle equipment not commanded
-        now, a slow fault with no command, a wrong end position with no arrival, a stuck
-        switch whose truth does not change, a spontaneous move to where the equipment already
-        rests) changes nothing until the first instant it acts, so it is injected there and
-        only there: the same runs, as the explicit search's dormant-fault rule. Faults that
-        act at once (dropout, a wrong reading) may strike at any instant."""
+        components. ``info`` is what the instant does without a fault (equipment commanded,
+        equipment arrived, positions after; None: nothing happens there).
+
+        The explicit search's dormant-fault rule, the same runs: a fault invisible when it
+        strikes (a jam, a slow or wrong-position fault, a stuck switch) changes nothing until it
+        first acts (a command or an arrival of its equipment, a change of the switch's truth),
+        so a set of such faults alone strikes only where each acts, and never between events.
+        A set with a fault that acts at once (a dropout, a wrong reading, a spontaneous move,
+        each where it changes something) may strike at any instant, and its invisible members
+        with it: a switch that sticks as its stopper pops out keeps the old reading, which no
+        later instant can reproduce."""
         if not self.K:
             return []
         p, S = self.plan, nd.rep
@@ -286,34 +292,38 @@ class ZoneExplorer:
         else:
             cmd, arrived, pos_after = info
         acts = np.ones(len(p.faults), dtype=bool)
+        at_once = np.zeros(len(p.faults), dtype=bool)
         for f in range(len(p.faults)):
             eff, mem = int(p.f_effect[f]), self.f_mem[f]
             if p.f_kind[f] == 0:
                 moving = any(S[p.ARRIVE + c] >= 0 for c in mem)
                 if eff == _JAM:
-                    acts[f] = moving or any(cmd[c] for c in mem)
+                    acts[f] = info is not None and (moving or any(cmd[c] for c in mem))
                 elif eff == _SLOW:
                     acts[f] = any(cmd[c] for c in mem)
                 elif eff == _WRONG:
                     acts[f] = any(arrived[c] for c in mem)
                 elif eff == _SPONT:
+                    at_once[f] = True
                     acts[f] = moving or any(S[p.POS + c] != p.f_to[f] for c in mem)
             elif eff == _STUCK:
-                acts[f] = any(pos_after[p.s_equip[c]] != S[p.SVAL + c] for c in mem)
-            if info is None and eff in (_JAM, _SLOW, _WRONG, _STUCK):
-                # invisible when it strikes (a jam freezes what is already reported in transit):
-                # striking between two events is the same as striking with the next one
-                acts[f] = False
+                acts[f] = info is not None and any(pos_after[p.s_equip[c]] != S[p.SVAL + c] for c in mem)
+            else:  # dropout, wrong reading
+                at_once[f] = True
         out = []
         for fs in self.subsets:
-            if len(fs) > room or not all(acts[f] for f, _ in fs):
+            if len(fs) > room:
+                continue
+            if any(at_once[f] for f, _ in fs):
+                if not all(acts[f] for f, _ in fs if at_once[f]):
+                    continue
+            elif not all(acts[f] for f, _ in fs):
                 continue
             if any(S[r] != 0 for f, _ in fs for r in self.f_rows[f]):
                 continue
             out.append(fs)
         return out
 
-    # ---- deadlines of a settled symbolic state (the terms of semantics.next_event)
     def _deadlines(self, nd: _Node) -> list[Deadline]:
         p, S = self.plan, nd.rep
         mode = int(S[p.MODE])
@@ -482,11 +492,12 @@ class ZoneExplorer:
             S[p.STIME + sn] = X[self.vT + sn]
         return S
 
-    def _settle(self, parent: _Node, items: list[Choice], both: bool = True
-                ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], ...]:
+    def _settle(self, parent: _Node, items: list[Choice], both: bool = True) -> tuple[list, list, list]:
         """Per successor: (state before settling, point, settled states with the least and the
-        greatest travel draw), at the least point of its zone and (``both``) at the greatest,
-        all settled in one call of the one semantics."""
+        greatest travel draw) at the least point of its zone, the same at the greatest
+        (``both``; else an empty list), and what the instant did there (equipment commanded,
+        equipment arrived, positions after: the relevance of faults), all settled in one call
+        of the one semantics."""
         p = self.plan
         n = len(items)
         pts = [dbm_point(c[0]) for c in items]
@@ -506,14 +517,13 @@ class ZoneExplorer:
         u = np.concatenate([np.zeros((self.ntot, m)), np.full((self.ntot, m), U_MAX)], axis=1)
         h = semantics.settle(p, S2, tr_u=u)
         semantics.canonicalise(p, S2)
-        # what each successor did (least point, least draw): moves commanded, arrivals
-        moves = p.step_kind == int(StepKind.MOVE)
         cmd = np.zeros((self.E, m), dtype=bool)
-        for j in np.flatnonzero(moves):
-            cmd[int(p.step_target[j])] |= h.issued[j, :m]
-        self._info = [(cmd[:, j], h.arrived[:, j], S2[p.POS:p.POS + self.E, j]) for j in range(m)]
+        for e in range(self.E):
+            if len(self.move_steps[e]):
+                cmd[e] = h.issued[self.move_steps[e], :m].any(axis=0)
+        info = [(cmd[:, j], h.arrived[:, j], S2[p.POS:p.POS + self.E, j]) for j in range(n)]
         out = [(pre[:, j], X[:, j], np.stack([S2[:, j], S2[:, m + j]])) for j in range(m)]
-        return (out[:n], out[n:]) if both else (out,)
+        return out[:n], out[n:], info
 
     def _child(self, parent: _Node, Dk: np.ndarray, pre: np.ndarray, x: np.ndarray,
                post: np.ndarray) -> tuple[_Node, bool]:
@@ -661,8 +671,8 @@ class ZoneExplorer:
         z = np.zeros(self.E, dtype=np.int64)
         fake = _Node(b"", S0[:, 0].copy(), D, z, z.copy(), -1, -1)
         first: list[Choice] = [(D, frozenset(), (), [])]
-        settled = self._settle(fake, first, both=False)[0]
-        items = first + [(D, frozenset(), (), fs) for fs in self._fault_sets(fake, self._info[0])]
+        settled, _, info = self._settle(fake, first, both=False)
+        items = first + [(D, frozenset(), (), fs) for fs in self._fault_sets(fake, info[0])]
         if len(items) > 1:
             settled += self._settle(fake, items[1:], both=False)[0]
         out = []
@@ -713,24 +723,17 @@ class ZoneExplorer:
                     # first the instants without a new fault, then the faults that act at each
                     items: list[Choice] = [(Dk, arr, due, []) for Dk, arr, due, _ in leaves if due or arr]
                     tvs: list[tuple] = [tv for _, arr, due, tv in leaves if due or arr]
-                    lows: list = []
-                    highs: list = []
-                    if items:
-                        lows, highs = self._settle(nd, items)
-                    infos = dict(zip(range(len(items)), self._info[:len(items)], strict=False)) if items else {}
+                    lows, highs, infos = self._settle(nd, items) if items else ([], [], [])
+                    event_info = iter(infos)
                     faulty: list[Choice] = []
                     ftv: list[tuple] = []
-                    j = 0
                     for Dk, arr, due, tv in leaves:
-                        info = None
-                        if due or arr:
-                            info = infos[j]
-                            j += 1
+                        info = next(event_info) if due or arr else None
                         for fs in self._fault_sets(nd, info):
                             faulty.append((Dk, arr, due, fs))
                             ftv.append(tv)
                     if faulty:
-                        fl, fh = self._settle(nd, faulty)
+                        fl, fh, _ = self._settle(nd, faulty)
                         items, tvs, lows, highs = items + faulty, tvs + ftv, lows + fl, highs + fh
                     st.transitions += len(items)
                     if not items:
@@ -863,7 +866,6 @@ class ZoneExplorer:
         if times is None:
             raise ZoneUnsupported("a violation of the over-approximated zone graph (the count stopped at a "
                                   "count time that varies with the timing) has no concrete run")
-        steps_of = [np.flatnonzero((p.step_target == e) & (p.step_kind == int(StepKind.MOVE))) for e in range(self.E)]
         out: list[TraceStep] = []
         S = semantics.initial_state(p, 1)
         for k, nd in enumerate(path):
@@ -872,11 +874,19 @@ class ZoneExplorer:
             for e in range(self.E):
                 if (self.vA + e, 0) not in nd.resets:
                     continue  # no move of e issued at this instant
-                arr_k = next((q for q in range(k + 1, m) if e in path[q].arr), None)
+                # the instant this move arrived; none if it was commanded anew (or jammed, or
+                # moved spontaneously) first: then it takes its maximum, past that instant
+                arr_k = None
+                for q in range(k + 1, m):
+                    if e in path[q].arr:
+                        arr_k = q
+                        break
+                    if (self.vA + e, 0) in path[q].resets or path[q].rep[p.ARRIVE + e] < 0:
+                        break
                 d = (times[arr_k] - times[k]) if arr_k is not None else int(nd.hi[e])
                 lo, hi = int(nd.lo[e]), int(nd.hi[e])
                 ue = (d - lo + 0.5) / (hi - lo + 1)
-                for j in steps_of[e]:
+                for j in self.move_steps[e]:
                     u[j, 0] = ue
                     tu[int(j)] = ue
             if k:
@@ -884,6 +894,9 @@ class ZoneExplorer:
             for f, v in nd.faults:
                 plant.inject(p, S, f, None, v)
             h = semantics.settle(p, S, tr_u=u)
+            # every arrival is one the path chose (a jam striking as it arrives may stop one)
+            if k and not set(np.flatnonzero(h.arrived[:, 0]).tolist()) <= set(nd.arr):
+                raise AssertionError(f"the concrete run does not follow the symbolic path at {times[k]} ms")
             issued = [int(j) for j in np.flatnonzero(h.issued[:, 0])]
             out.append(TraceStep(t=times[k], wait=0, faults=list(nd.faults), issued=issued,
                                  travel_u={j: tu[j] for j in issued if j in tu}, state=S.copy()))
